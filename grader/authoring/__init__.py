@@ -1,0 +1,1 @@
+"""Instructor-side tools that turn `solution/` into what students get."""

@@ -1,0 +1,142 @@
+#!/usr/bin/env python3
+"""Project tasks: `python3 tasks.py TASK [ARGS]`, or `invoke TASK [ARGS]` inside the virtualenv.
+
+The first `python3 tasks.py ...` on a machine creates `.venv/` and installs requirements.txt into it
+(again whenever a requirements file changes), then runs the task with the virtualenv's Python.
+`python3 tasks.py --list` lists the tasks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+VENV_PYTHON = VENV / "bin" / "python"
+REQUIREMENT_FILES = ("requirements.txt", "requirements-nodeps.txt", "pyproject.toml")
+STAMP = VENV / ".requirements.sha256"
+
+
+# ---------------------------------------------------------------------------- bootstrap
+
+
+def _requirements_digest() -> str:
+    digest = hashlib.sha256()
+    for name in REQUIREMENT_FILES:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()
+
+
+def _pip(*args: str) -> None:
+    cmd = [str(VENV_PYTHON), "-m", "pip", "--disable-pip-version-check", "-q", *args]
+    if subprocess.run(cmd, cwd=ROOT).returncode != 0:
+        sys.exit(f"tasks.py: '{' '.join(cmd[2:])}' failed; fix the error above, then run the task again")
+
+
+def ensure_venv() -> None:
+    """Create .venv and install the requirements into it, unless that is already up to date."""
+    if sys.version_info < (3, 11):
+        sys.exit(f"tasks.py: Python 3.11 or newer is needed, this is {sys.version.split()[0]}")
+    if not VENV_PYTHON.exists():
+        print(f"tasks.py: creating {VENV.relative_to(ROOT)}/ (first run only)", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    digest = _requirements_digest()
+    if STAMP.exists() and STAMP.read_text().strip() == digest:
+        return
+    print("tasks.py: installing requirements into .venv/ (torch takes a minute) ...", flush=True)
+    _pip("install", "-r", "requirements.txt")
+    _pip("install", "--no-deps", "-r", "requirements-nodeps.txt")
+    _pip("install", "--no-deps", "-e", ".")
+    STAMP.write_text(digest)
+
+
+def _running_in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+if __name__ == "__main__" and not _running_in_venv():
+    ensure_venv()
+    os.execv(str(VENV_PYTHON), [str(VENV_PYTHON), str(Path(__file__).resolve()), *sys.argv[1:]])
+
+
+# ---------------------------------------------------------------------------- tasks
+
+from invoke import Collection, Program, task  # noqa: E402  (importable only inside .venv)
+
+
+def _python(c, args: str, **kwargs):
+    return c.run(f"{sys.executable} {args}", pty=False, **kwargs)
+
+
+@task(help={"args": "extra pytest arguments, e.g. '-k q_sample -x'"})
+def test(c, args=""):
+    """Run the whole test suite (what CI runs)."""
+    c.config.run.echo = True
+    starter(c, quiet=True)
+    result = _python(c, f"-m pytest {args}", warn=True)
+    sys.exit(result.exited)
+
+
+@task(help={"quiet": "print nothing but errors"})
+def starter(c, quiet=False):
+    """Regenerate starter/ from solution/ (TODO bodies become NotImplementedError stubs)."""
+    sys.path.insert(0, str(ROOT))
+    from grader.authoring.starter import generate_starter
+
+    todos = generate_starter(ROOT / "solution", ROOT / "starter")
+    if not quiet:
+        print(f"starter/ regenerated from solution/ with {len(todos)} TODOs:")
+        for todo in todos:
+            print(f"  TODO {todo.number:5} {todo.name:28} {todo.path}:{todo.line}")
+
+
+@task(
+    help={
+        "steps": "training steps",
+        "image_size": "digit image side in pixels",
+        "out": "folder for samples, plots and the checkpoint",
+    }
+)
+def train(c, steps=400, image_size=16, out="runs/train-digits"):
+    """Short CPU training run on the built-in digits: saves samples, plots and a checkpoint."""
+    _python(c, f"-m grader.demo_train --steps {steps} --image-size {image_size} --out {out}")
+
+
+@task(
+    help={
+        "submission": "a folder holding diffusion_hw/, a .zip of one, or 'solution' / 'starter'",
+        "args": "further grade options, e.g. '--out results/alice'",
+    }
+)
+def grade(c, submission, args=""):
+    """Grade one submission (same as the `grade` command)."""
+    result = _python(c, f"-m grader {submission} {args}", warn=True)
+    sys.exit(result.exited)
+
+
+@task
+def demo(c):
+    """The main job: grade the reference solution and the blank starter, and show both reports."""
+    starter(c, quiet=True)
+    for name in ("solution", "starter"):
+        print(f"\n=== grade {name} ===", flush=True)
+        result = _python(c, f"-m grader {name} --out results/demo-{name}", warn=True)
+        if result.exited != 0:
+            sys.exit(result.exited)
+
+
+@task(help={"what": "which benchmark: 'grade'"})
+def bench(c, what="grade"):
+    """Benchmarks that print timings and ratios against an anchor measured in the same run."""
+    _python(c, f"-m grader.bench {what}")
+
+
+namespace = Collection.from_module(sys.modules[__name__])
+
+if __name__ == "__main__":
+    Program(namespace=namespace, binary="python3 tasks.py").run(["tasks.py", *sys.argv[1:]])

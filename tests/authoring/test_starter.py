@@ -1,0 +1,128 @@
+"""The starter is the solution with every TODO body stubbed, and nothing else changed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from grader.authoring.starter import (
+    StarterError,
+    generate_starter,
+    out_of_sync_files,
+    public_api,
+    strip_solutions,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTION, STARTER = ROOT / "solution", ROOT / "starter"
+EXPECTED_TODOS = {
+    "linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule",
+    "compute_diffusion_buffers", "q_sample", "p_losses", "p_sample", "p_sample_loop",
+    "denoise_backward",
+}
+
+
+def test_committed_starter_is_in_sync_with_the_solution():
+    diffs = out_of_sync_files(SOLUTION, STARTER)
+    assert diffs == [], f"starter/ is out of sync ({diffs}): run `python3 tasks.py starter`"
+
+
+def test_starter_exposes_exactly_the_solutions_public_api():
+    assert public_api(STARTER / "diffusion_hw") == public_api(SOLUTION / "diffusion_hw")
+
+
+def test_solution_marks_every_expected_todo(tmp_path):
+    todos = generate_starter(SOLUTION, tmp_path / "starter")
+    assert EXPECTED_TODOS <= {t.name for t in todos}
+    assert len({t.number for t in todos}) == len(todos), "two TODOs share a number"
+
+
+def test_starter_imports_and_every_todo_raises_not_implemented_naming_it():
+    # a child process, so that the starter's diffusion_hw never meets the solution's in sys.modules
+    probe = textwrap.dedent(
+        """
+        import json, sys, torch
+        sys.path.insert(0, sys.argv[1])
+        import diffusion_hw as hw
+        class Zero(torch.nn.Module):
+            channels = 1
+            def forward(self, x, t, class_labels=None):
+                return torch.zeros_like(x)
+        betas = torch.full((10,), 0.01, dtype=torch.float64)
+        x = torch.zeros(2, 1, 4, 4)
+        t = torch.zeros(2, dtype=torch.long)
+        calls = {
+            "linear_beta_schedule": lambda: hw.linear_beta_schedule(10),
+            "cosine_beta_schedule": lambda: hw.cosine_beta_schedule(10),
+            "sigmoid_beta_schedule": lambda: hw.sigmoid_beta_schedule(10),
+            "compute_diffusion_buffers": lambda: hw.compute_diffusion_buffers(betas),
+        }
+        try:
+            hw.GaussianDiffusion(Zero(), image_size=4, timesteps=10)
+            messages = {"GaussianDiffusion": "constructed"}
+        except NotImplementedError as e:
+            messages = {"GaussianDiffusion": str(e)}
+        for name, call in calls.items():
+            try:
+                call()
+                messages[name] = "returned"
+            except NotImplementedError as e:
+                messages[name] = str(e)
+        print(json.dumps(messages))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(STARTER)], capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    messages = json.loads(out.stdout.strip().splitlines()[-1])
+    # the diffusion object needs the buffers, so constructing it already reaches TODO 1.x
+    assert "TODO" in messages.pop("GaussianDiffusion")
+    for name, message in messages.items():
+        assert name in message and "TODO" in message, (name, message)
+
+
+def test_starter_methods_raise_not_implemented_naming_the_todo():
+    source = (STARTER / "diffusion_hw" / "gaussian_diffusion.py").read_text()
+    for name in ("q_sample", "p_losses", "p_sample", "p_sample_loop", "denoise_backward"):
+        assert f'raise NotImplementedError("TODO 2.' in source
+        assert f" {name}: not implemented yet" in source, name
+    assert "BEGIN SOLUTION" not in source and "END SOLUTION" not in source
+
+
+@pytest.mark.parametrize(
+    "source, complaint",
+    [
+        ("def f():\n    # BEGIN SOLUTION (TODO 1.1 f)\n    return 1\n", "never closed"),
+        ("def f():\n    return 1\n    # END SOLUTION\n", "without a matching BEGIN"),
+        ("def f():\n    # BEGIN SOLUTION\n    return 1\n    # END SOLUTION\n", "malformed marker"),
+        (
+            "def f():\n    # BEGIN SOLUTION (TODO 1 f)\n    # BEGIN SOLUTION (TODO 2 g)\n",
+            "inside the block",
+        ),
+    ],
+)
+def test_malformed_markers_are_reported_with_their_line(source, complaint):
+    with pytest.raises(StarterError, match=complaint):
+        strip_solutions(source, Path("x.py"))
+
+
+def test_stub_keeps_the_blocks_indentation():
+    text, todos = strip_solutions(
+        "class A:\n    def f(self):\n        # BEGIN SOLUTION (TODO 3.1 f)\n        return 1\n        # END SOLUTION\n",
+        Path("a.py"),
+    )
+    assert "        raise NotImplementedError(\"TODO 3.1 f:" in text
+    assert [(t.number, t.name, t.line) for t in todos] == [("3.1", "f", 3)]
+
+
+def test_a_hand_edit_of_the_starter_is_detected(tmp_path):
+    starter = tmp_path / "starter"
+    generate_starter(SOLUTION, starter)
+    (starter / "diffusion_hw" / "helpers.py").write_text("# edited by hand\n")
+    assert out_of_sync_files(SOLUTION, starter) == ["differs: diffusion_hw/helpers.py"]
