@@ -77,7 +77,6 @@ def _python(c, args: str, **kwargs):
 def test(c, args=""):
     """Run the whole test suite (what CI runs)."""
     c.config.run.echo = True
-    starter(c, quiet=True)
     result = _python(c, f"-m pytest {args}", warn=True)
     sys.exit(result.exited)
 
@@ -122,7 +121,6 @@ def grade(c, submission, args=""):
 @task
 def demo(c):
     """The main job: grade the reference solution and the blank starter, and show both reports."""
-    starter(c, quiet=True)
     for name in ("solution", "starter"):
         print(f"\n=== grade {name} ===", flush=True)
         result = _python(c, f"-m grader {name} --out results/demo-{name}", warn=True)
