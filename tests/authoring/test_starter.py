@@ -23,7 +23,8 @@ SOLUTION, STARTER = ROOT / "solution", ROOT / "starter"
 EXPECTED_TODOS = {
     "linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule",
     "compute_diffusion_buffers", "q_sample", "p_losses", "p_sample", "p_sample_loop",
-    "denoise_backward",
+    "denoise_backward", "IdentityView.view", "IdentityView.inverse_view", "Rotate180View.view",
+    "Rotate180View.inverse_view", "fused_noise_estimate", "classifier_free_guidance",
 }
 
 
@@ -61,9 +62,16 @@ def test_starter_imports_and_every_todo_raises_not_implemented_naming_it():
             "cosine_beta_schedule": lambda: hw.cosine_beta_schedule(10),
             "sigmoid_beta_schedule": lambda: hw.sigmoid_beta_schedule(10),
             "compute_diffusion_buffers": lambda: hw.compute_diffusion_buffers(betas),
+            "IdentityView.view": lambda: hw.IdentityView().view(x),
+            "IdentityView.inverse_view": lambda: hw.IdentityView().inverse_view(x),
+            "Rotate180View.view": lambda: hw.Rotate180View().view(x),
+            "Rotate180View.inverse_view": lambda: hw.Rotate180View().inverse_view(x),
+            "fused_noise_estimate": lambda: hw.fused_noise_estimate(
+                lambda x, t, c: x, [hw.IdentityView()], [None], x, 0),
+            "classifier_free_guidance": lambda: hw.classifier_free_guidance(x, x, 7.5, 1),
         }
         try:
-            hw.GaussianDiffusion(Zero(), image_size=4, timesteps=10)
+            hw.GaussianDiffusion(Zero(), image_size=4, timesteps=50)
             messages = {"GaussianDiffusion": "constructed"}
         except NotImplementedError as e:
             messages = {"GaussianDiffusion": str(e)}
