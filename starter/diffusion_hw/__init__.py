@@ -3,10 +3,27 @@
 The same tree exists twice: solution/diffusion_hw (the reference) and starter/diffusion_hw (what
 students get, generated from the reference by `python3 tasks.py starter`, with every TODO body
 replaced by `raise NotImplementedError`).
+
+Part 1 (TODO 1.x, 2.x): schedules, q_sample, p_losses, p_sample, p_sample_loop, denoise_backward.
+Part 2 (TODO 3.x): IdentityView / Rotate180View, fused_noise_estimate, classifier_free_guidance.
+`diffusion_hw.deepfloyd` (DeepFloyd IF) and `diffusion_hw.digit_illusions` (an offline stand-in
+trained on the built-in digits) are submodules, imported on demand.
 """
 
 from .gaussian_diffusion import GaussianDiffusion, ModelPrediction, ddim_time_pairs
 from .helpers import extract, slerp
+from .illusions import (
+    DDIMSampler,
+    classifier_free_guidance,
+    fused_denoise_loop,
+    fused_noise_estimate,
+    inpaint,
+    make_anagram,
+    make_hybrid,
+    make_illusion,
+    sdedit,
+)
+from .plots import plot_denoising_progress, plot_forward_process, plot_loss_curve
 from .schedules import (
     compute_diffusion_buffers,
     cosine_beta_schedule,
@@ -14,16 +31,57 @@ from .schedules import (
     make_beta_schedule,
     sigmoid_beta_schedule,
 )
+from .trainer import EMA, Trainer
+from .unet import Unet
+from .views import (
+    IdentityView,
+    JigsawView,
+    NegateView,
+    Rotate90CCWView,
+    Rotate90CWView,
+    Rotate180View,
+    VerticalFlipView,
+    View,
+    get_view,
+    high_pass,
+    low_pass,
+)
 
 __all__ = [
+    "DDIMSampler",
+    "EMA",
     "GaussianDiffusion",
+    "IdentityView",
+    "JigsawView",
     "ModelPrediction",
+    "NegateView",
+    "Rotate180View",
+    "Rotate90CCWView",
+    "Rotate90CWView",
+    "Trainer",
+    "Unet",
+    "VerticalFlipView",
+    "View",
+    "classifier_free_guidance",
     "compute_diffusion_buffers",
     "cosine_beta_schedule",
     "ddim_time_pairs",
     "extract",
+    "fused_denoise_loop",
+    "fused_noise_estimate",
+    "get_view",
+    "high_pass",
+    "inpaint",
     "linear_beta_schedule",
+    "low_pass",
+    "make_anagram",
     "make_beta_schedule",
+    "make_hybrid",
+    "make_illusion",
+    "plot_denoising_progress",
+    "plot_forward_process",
+    "plot_loss_curve",
+    "sdedit",
     "sigmoid_beta_schedule",
     "slerp",
 ]

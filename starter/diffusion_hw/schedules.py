@@ -79,10 +79,23 @@ def sigmoid_beta_schedule(
     raise NotImplementedError("TODO 1.3 sigmoid_beta_schedule: not implemented yet (see its docstring)")
 
 
+LINEAR_MIN_TIMESTEPS = 21  # the smallest T whose last linear beta, 20 / T, is below 1
+
+
 def make_beta_schedule(name: str, timesteps: int, **kwargs: float) -> torch.Tensor:
-    """The betas of schedule `name` ("linear", "cosine" or "sigmoid"), float64 of shape (T,)."""
+    """The betas of schedule `name` ("linear", "cosine" or "sigmoid"), float64 of shape (T,).
+
+    This is what GaussianDiffusion uses, so it refuses a linear schedule with T < 21: the linear
+    schedule's last beta is 20 / T, and beta >= 1 makes alpha_bar 0 (or negative) and the reverse
+    process singular. linear_beta_schedule itself stays lucidrains' formula for every T.
+    """
     if timesteps < 1:
         raise ValueError(f"timesteps must be a positive integer, got {timesteps!r}")
+    if name == "linear" and timesteps < LINEAR_MIN_TIMESTEPS:
+        raise ValueError(
+            f"beta_schedule='linear' needs timesteps >= {LINEAR_MIN_TIMESTEPS} (its last beta is 20 / T, so "
+            f"T = {timesteps} gives beta >= 1); use more timesteps or beta_schedule='cosine'"
+        )
     if name == "linear":
         return linear_beta_schedule(timesteps, **kwargs)
     if name == "cosine":
