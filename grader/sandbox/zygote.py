@@ -1,0 +1,792 @@
+"""The fork server that runs inside the sandbox: imports torch once, then forks one worker per call.
+
+This file is bind-mounted alone into the sandbox (the grader package is not visible there), so it
+must stay self-contained: standard library, torch, numpy and safetensors only.
+
+Process tree for the confined kinds ("bubblewrap", "unshare"):
+
+    grader (parent, never imports student code)
+      └─ launcher: bwrap | unshare        new mount/PID/network/IPC/UTS namespaces, minimal filesystem
+           └─ zygote (this file)           root inside the sandbox; imports torch, runs no torch op
+                └─ worker, one per call    PID 1 of its own PID namespace, own mount and IPC
+                                           namespaces, fresh /tmp, uid 65534, rlimits; imports the
+                                           student package, runs one probe, writes outputs
+
+When a worker exits, its PID namespace dies with it, so nothing a student started survives the call.
+
+Channels:
+  parent <-> zygote  length-prefixed JSON frames on the zygote's stdin/stdout (trusted both ways).
+  worker  -> zygote  newline-delimited JSON on a pipe. Untrusted: the student shares the worker's
+                     process and may write anything there. The parent decides a call's status from
+                     the worker's exit status plus these messages, never from the student's stdout.
+  tensors            safetensors files in the call's directory (inputs in, outputs out). No pickle.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import platform
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+import traceback
+
+# ---------------------------------------------------------------------------------------------
+# Linux system calls (ctypes; Python 3.11 has no os.unshare / os.setns / mount).
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWPID = 0x20000000
+
+MS_RDONLY = 1
+MS_NOSUID = 2
+MS_NODEV = 4
+MS_NOEXEC = 8
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+MS_PRIVATE = 1 << 18
+MNT_DETACH = 2
+
+PR_SET_PDEATHSIG = 1
+PR_SET_NO_NEW_PRIVS = 38
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41, "ppc64le": 203, "s390x": 217}
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_SIGNATURES = {
+    "mount": [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p],
+    "umount2": [ctypes.c_char_p, ctypes.c_int],
+    "unshare": [ctypes.c_int],
+    "setns": [ctypes.c_int, ctypes.c_int],
+    "prctl": [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong],
+}
+for _name, _argtypes in _SIGNATURES.items():
+    try:
+        getattr(_libc, _name).argtypes = _argtypes
+    except AttributeError:  # not Linux: only the unconfined kind runs here
+        pass
+
+
+def _call(name: str, *args: object) -> None:
+    function = getattr(_libc, name, None)
+    if function is None:
+        raise OSError(f"{name}() is not available on this system")
+    if function(*args) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{name}: {os.strerror(err)}")
+
+
+def _checked(rc: int, what: str) -> None:
+    if rc != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _b(value: str | None) -> bytes | None:
+    return None if value is None else os.fsencode(value)
+
+
+def mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None = None) -> None:
+    try:
+        _call("mount", _b(source), _b(target), _b(fstype), flags, _b(data))
+    except OSError as exc:
+        raise OSError(exc.errno, f"mount {target}: {exc.strerror or exc}") from None
+
+
+def unshare(flags: int) -> None:
+    _call("unshare", flags)
+
+
+def setns(fd: int, nstype: int) -> None:
+    _call("setns", fd, nstype)
+
+
+def prctl(option: int, arg: int) -> None:
+    _call("prctl", option, arg, 0, 0, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Building the filesystem view (kind "unshare" only; bubblewrap builds the same view itself).
+
+
+def _make_mountpoint(path: str, like: str | None) -> None:
+    if like is not None and not os.path.isdir(like):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        if not os.path.lexists(path):
+            with open(path, "w"):
+                pass
+    else:
+        os.makedirs(path, exist_ok=True)
+
+
+def _remount_readonly_recursive(target: str) -> None:
+    """Remount `target` and every mount below it read-only (a recursive bind keeps submounts rw)."""
+    below = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            mount_point = line.split()[4].replace("\\040", " ")
+            if mount_point == target or mount_point.startswith(target.rstrip("/") + "/"):
+                below.append(mount_point)
+    for mount_point in sorted(set(below) | {target}, key=len):
+        flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID
+        try:
+            mount(None, mount_point, None, flags | MS_NODEV)
+        except OSError:
+            mount(None, mount_point, None, flags)  # a device bind must keep its device nodes usable
+
+
+def build_root(plan: dict) -> None:
+    """Construct the sandbox's root from `plan["mounts"]` and pivot into it.
+
+    Runs as (namespace) root right after `unshare --mount --pid --net ...`, before torch is imported,
+    so everything the process touches later comes from the new root's read-only binds.
+    """
+    new_root = plan["new_root"]
+    mount(None, "/", None, MS_REC | MS_PRIVATE)  # nothing below propagates back to the host
+    os.makedirs(new_root, exist_ok=True)
+    mount("tmpfs", new_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=16m")
+    read_only_later = []
+    for op in plan["mounts"]:
+        kind, src, dst = op["kind"], op.get("src"), new_root + op["dst"]
+        if kind in ("ro-bind", "bind", "dev-bind"):
+            _make_mountpoint(dst, src)
+            mount(src, dst, None, MS_BIND | MS_REC)
+            if kind == "ro-bind":
+                _remount_readonly_recursive(dst)
+        elif kind == "tmpfs":
+            os.makedirs(dst, exist_ok=True)
+            mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, f"mode={op.get('mode', '0755')},size={op['size']}")
+        elif kind == "dir":
+            os.makedirs(dst, exist_ok=True)
+            os.chmod(dst, int(op.get("mode", "0755"), 8))
+        elif kind == "symlink":
+            os.makedirs(os.path.dirname(dst), exist_ok=True)
+            os.symlink(src, dst)
+        elif kind == "proc":
+            os.makedirs(dst, exist_ok=True)
+            mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
+        elif kind == "dev":
+            os.makedirs(dst, exist_ok=True)
+            mount("tmpfs", dst, "tmpfs", MS_NOSUID, "mode=0755,size=1m")
+            for node in ("null", "zero", "full", "random", "urandom", "tty"):
+                if os.path.exists("/dev/" + node):
+                    with open(f"{dst}/{node}", "w"):
+                        pass
+                    mount("/dev/" + node, f"{dst}/{node}", None, MS_BIND)
+            for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                                 ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+                os.symlink(target, f"{dst}/{name}")
+            os.mkdir(f"{dst}/shm", 0o755)
+            read_only_later.append(dst)  # after any dev-bind (GPU nodes) below it
+        else:
+            raise ValueError(f"unknown mount kind {kind!r}")
+    for dst in read_only_later:
+        mount(None, dst, None, MS_REMOUNT | MS_NOSUID | MS_RDONLY, "mode=0755,size=1m")
+    mount(None, new_root, None, MS_REMOUNT | MS_NOSUID | MS_NODEV | MS_RDONLY, "mode=0755,size=16m")
+    os.chdir(new_root)
+    number = _SYS_PIVOT_ROOT.get(platform.machine())
+    if number is not None:
+        _checked(_libc.syscall(number, b".", b"."), "pivot_root")  # old root is stacked on "."
+        _checked(_libc.umount2(b".", MNT_DETACH), "umount old root")
+    else:  # unknown architecture: move the new root over "/" and chroot (the old root stays hidden)
+        mount(new_root, "/", None, 8192)  # MS_MOVE
+        os.chroot(".")
+    os.chdir("/")
+
+
+# ---------------------------------------------------------------------------------------------
+# Confining one worker (runs in the freshly forked child, as root, before any student code).
+
+
+def _read_status_kib(field: str) -> int | None:
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
+    """Isolate this (forked) process; returns the call directory as seen from inside."""
+    call_dir = os.path.join(cfg["io_dir"], call_id) if call_id else None
+    if iso["mount_ns"]:
+        unshare(CLONE_NEWNS | (CLONE_NEWIPC if iso["ipc_ns"] else 0))
+        mount(None, "/", None, MS_REC | MS_PRIVATE)
+        if iso["pid_ns"]:
+            mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # only this call's PIDs
+        tmp_size = cfg["tmp_bytes"]
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
+        if os.path.isdir("/dev/shm"):
+            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
+        if call_dir is not None:
+            mount(call_dir, cfg["call_mount"], None, MS_BIND)
+            call_dir = cfg["call_mount"]
+        # Earlier and later calls' directories disappear from view.
+        mount("tmpfs", cfg["io_dir"], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "mode=0555,size=4k")
+    uid = iso["uid"]
+    if uid is not None and call_dir is not None:
+        os.chown(call_dir, uid, uid)
+    return call_dir
+
+
+def apply_limits_and_drop_privileges(cfg: dict, iso: dict) -> None:
+    import resource
+
+    def cap(name: str, value: int) -> None:
+        which = getattr(resource, name, None)
+        if which is None:
+            return
+        soft, hard = resource.getrlimit(which)
+        if hard != resource.RLIM_INFINITY:
+            value = min(value, hard)
+        try:
+            resource.setrlimit(which, (value, value))
+        except (ValueError, OSError):
+            if sys.platform.startswith("linux"):
+                raise
+
+    # Memory is limited relative to what the preloaded runtime already uses (~1 GB with torch).
+    memory = cfg["memory_bytes"]
+    data_kib, size_kib = _read_status_kib("VmData"), _read_status_kib("VmSize")
+    if data_kib is not None:
+        cap("RLIMIT_DATA", data_kib * 1024 + memory)
+    if size_kib is not None and not cfg["device"].startswith("cuda"):  # CUDA reserves terabytes of address space
+        cap("RLIMIT_AS", size_kib * 1024 + memory + (512 << 20))
+    cap("RLIMIT_FSIZE", cfg["max_file_bytes"])
+    cap("RLIMIT_CORE", 0)
+    cap("RLIMIT_NOFILE", 1024)
+    cap("RLIMIT_NPROC", cfg["max_processes"])
+    uid = iso["uid"]
+    if uid is not None:
+        os.setgroups([])
+        os.setresgid(uid, uid, uid)
+        os.setresuid(uid, uid, uid)
+        if os.getuid() != uid or os.geteuid() != uid:
+            raise OSError("could not switch to the unprivileged uid")
+    try:
+        prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary can give privileges back
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    except OSError:
+        if sys.platform.startswith("linux"):
+            raise
+
+
+# ---------------------------------------------------------------------------------------------
+# What works here: probed once at start-up, before torch is imported (forks are cheap then).
+
+
+def probe_isolation(cfg: dict, own_pidns: int | None) -> dict:
+    want_uid = cfg["worker_uid"]
+    iso = {"pid_ns": False, "mount_ns": False, "ipc_ns": False, "uid": None, "notes": []}
+    try:
+        names = [name for _, name in socket.if_nameindex()]
+    except OSError:
+        names = []
+    iso["network_interfaces"] = names
+    if not cfg["isolate_workers"]:
+        candidates = [dict(iso, uid=want_uid)] if want_uid is not None else []
+    else:
+        candidates = [
+            dict(iso, pid_ns=True, mount_ns=True, ipc_ns=True, uid=want_uid),
+            dict(iso, pid_ns=True, mount_ns=True, ipc_ns=False, uid=want_uid),
+            dict(iso, pid_ns=False, mount_ns=True, ipc_ns=False, uid=want_uid),
+        ]
+        if want_uid is not None:
+            candidates += [dict(c, uid=None) for c in candidates]
+    for candidate in candidates:
+        ok, why = _try_isolation(cfg, candidate, own_pidns)
+        if ok:
+            candidate["notes"] = iso["notes"]
+            return candidate
+        iso["notes"].append(f"{_describe_isolation(candidate)}: {why}")
+    return iso
+
+
+def _describe_isolation(iso: dict) -> str:
+    parts = [name for name in ("pid_ns", "mount_ns", "ipc_ns") if iso[name]]
+    parts.append(f"uid {iso['uid']}" if iso["uid"] is not None else "same uid")
+    return "+".join(parts)
+
+
+def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, str]:
+    read_end, write_end = os.pipe()
+    pid = -1
+    try:
+        if iso["pid_ns"]:
+            unshare(CLONE_NEWPID)
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        return False, str(exc)
+    finally:
+        if iso["pid_ns"] and own_pidns is not None and pid != 0:
+            try:
+                setns(own_pidns, CLONE_NEWPID)  # later forks of the zygote stay in its namespace
+            except OSError:
+                pass
+    if pid == 0:
+        os.close(read_end)
+        message = "ok"
+        try:
+            enter_worker_jail(cfg, iso, None)
+            apply_limits_and_drop_privileges(cfg, iso)
+            for path in cfg["must_read"]:
+                if not os.access(path, os.R_OK):
+                    raise PermissionError(f"cannot read {path}")
+            if iso["pid_ns"] and os.getpid() != 1:
+                raise OSError("not PID 1 in the new PID namespace")
+        except BaseException as exc:  # noqa: BLE001 - reported to the zygote
+            message = f"{type(exc).__name__}: {exc}"
+        os.write(write_end, message.encode()[:2000])
+        os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 4096)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    message = b"".join(chunks).decode(errors="replace") or "the test process died"
+    return message == "ok", message
+
+
+# ---------------------------------------------------------------------------------------------
+# The worker: one call of student code.
+
+
+EXIT_SANDBOX_FAILURE = 70  # confining the worker failed, before any student code ran
+EXIT_CHANNEL_LOST = 72  # the student's code closed or replaced the result pipe
+
+
+class BadOutput(Exception):
+    """The probe returned something other than a dict of plain tensors."""
+
+
+_ALLOWED_DTYPES = None  # filled in the zygote after importing torch
+
+
+def _type_name(value: object) -> str:
+    kind = type(value)
+    module = getattr(kind, "__module__", "") or ""
+    return kind.__qualname__ if module in ("builtins", "") else f"{module}.{kind.__qualname__}"
+
+
+def plain_outputs(torch, result: object, probe: str) -> dict:
+    """Turn the probe's return value into {name: plain, contiguous CPU tensor}, or raise BadOutput."""
+    if type(result) is not dict:  # not isinstance: a dict subclass can lie about its items
+        raise BadOutput(f"probe {probe!r} returned a {_type_name(result)}, expected a dict of tensors")
+    converted = {}
+    for name, value in list(dict.items(result)):
+        if type(name) is not str or not name or len(name) > 200 or name == "__metadata__":
+            raise BadOutput(f"probe {probe!r} returned an output named {name!r}; names must be short strings")
+        if not issubclass(type(value), torch.Tensor):  # type(), not isinstance: __class__ can be faked
+            hint = " (convert it with torch.from_numpy)" if _type_name(value) == "numpy.ndarray" else ""
+            raise BadOutput(f"output {name!r} of probe {probe!r} is a {_type_name(value)}, expected a torch.Tensor{hint}")
+        try:
+            with torch._C.DisableTorchFunction():
+                tensor = torch.Tensor.as_subclass(value, torch.Tensor)
+                if tensor.layout != torch.strided:
+                    raise BadOutput(f"output {name!r} is a {tensor.layout} tensor; return a dense tensor (.to_dense())")
+                if tensor.device.type == "meta":
+                    raise BadOutput(f"output {name!r} is a meta tensor and holds no data")
+                if tensor.dtype not in _ALLOWED_DTYPES:
+                    raise BadOutput(f"output {name!r} has dtype {tensor.dtype}; only real, integer and bool dtypes are accepted")
+                tensor = tensor.detach().to("cpu").contiguous().clone()
+        except BadOutput:
+            raise
+        except BaseException as exc:  # noqa: BLE001 - a hostile subclass may raise anything
+            raise BadOutput(f"output {name!r} of probe {probe!r} could not be read as a plain tensor: {_safe_str(exc)}") from None
+        converted[name] = tensor
+    return converted
+
+
+def _safe_str(exc: BaseException, limit: int = 2000) -> str:
+    try:
+        text = str(exc)
+    except BaseException:  # noqa: BLE001 - a student's __str__ may raise
+        text = "<the exception's message could not be printed>"
+    return text if len(text) <= limit else text[:limit] + " [...]"
+
+
+def describe_exception(exc: BaseException, cfg: dict) -> str:
+    """Type, message and the student's (and probe's) frames, with paths relative to the submission."""
+    submission = cfg["submission"].rstrip("/") + "/"
+    probes = cfg["probes"]
+
+    def shown(filename: str) -> str | None:
+        if filename.startswith(submission):
+            return filename[len(submission):]
+        if filename == probes:
+            return "probes file " + cfg["probes_name"]
+        return None
+
+    if isinstance(exc, SyntaxError) and exc.filename and shown(exc.filename):
+        where = f"{shown(exc.filename)} line {exc.lineno}"
+        text = f"\n    {exc.text.rstrip()}" if exc.text else ""
+        return f"{type(exc).__name__} in {where}: {exc.msg}{text}"
+    lines = [f"{_type_name(exc)}: {_safe_str(exc)}"]
+    try:
+        frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if shown(frame.filename)]
+    except BaseException:  # noqa: BLE001
+        frames = []
+    if frames:
+        lines.append("Traceback (your code, most recent call last):")
+        if len(frames) > 12:
+            lines.append(f"  ... {len(frames) - 12} earlier frames ...")
+            frames = frames[-12:]
+        for frame in frames:
+            lines.append(f"  {shown(frame.filename)}, line {frame.lineno}, in {frame.name}")
+            if frame.line:
+                lines.append(f"    {frame.line.strip()[:200]}")
+    return "\n".join(lines)
+
+
+def describe_import_error(exc: BaseException, cfg: dict) -> str:
+    package = cfg["package"]
+    if isinstance(exc, ModuleNotFoundError) and exc.name == package:
+        return (f"importing {package} failed: the submission has no {package} package; "
+                f"put {package}/__init__.py at the top level of the submission")
+    detail = describe_exception(exc, cfg)
+    if isinstance(exc, ModuleNotFoundError) and exc.name and not exc.name.startswith(package):
+        detail += (f"\n(only the grading environment's packages can be imported: torch, numpy, "
+                   f"safetensors and the standard library; '{exc.name}' is not one of them)")
+    return f"importing {package} failed: {detail}"
+
+
+def _load_probes(cfg: dict) -> dict:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("grader_probes", cfg["probes"])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["grader_probes"] = module
+    spec.loader.exec_module(module)
+    probes = getattr(module, "PROBES", None)
+    if type(probes) is not dict:
+        raise TypeError("the probes file defines no PROBES dict")
+    return probes
+
+
+def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
+    """Body of the forked worker; never returns."""
+    write, exit_now, dumps = os.write, os._exit, json.dumps  # bound before student code can patch them
+
+    streams: list = []
+
+    def report(message: dict) -> None:
+        data = b"\n" + dumps(message).encode() + b"\n"  # leading newline ends any partial line
+        try:
+            while data:
+                data = data[write(report_fd, data):]
+        except OSError:
+            exit_now(EXIT_CHANNEL_LOST)
+
+    def finish(message: dict) -> None:
+        report(message)
+        for stream in streams:
+            try:
+                stream.flush()
+            except BaseException:  # noqa: BLE001
+                pass
+        exit_now(0)
+
+    try:
+        call_dir = enter_worker_jail(cfg, iso, request["id"])
+        for fd, name in ((1, "stdout.txt"), (2, "stderr.txt")):
+            target = os.open(os.path.join(call_dir, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            os.dup2(target, fd)
+            os.close(target)
+        null = os.open("/dev/null", os.O_RDONLY)
+        os.dup2(null, 0)
+        os.close(null)
+        os.closerange(3, report_fd)
+        os.closerange(report_fd + 1, 1 << 16)
+        apply_limits_and_drop_privileges(cfg, iso)
+        os.chdir(call_dir)
+    except BaseException as exc:  # noqa: BLE001
+        report({"status": "sandbox-failure", "message": f"{type(exc).__name__}: {exc}"})
+        exit_now(EXIT_SANDBOX_FAILURE)
+
+    import io
+
+    import safetensors.torch
+    import torch
+
+    save_file = safetensors.torch.save_file
+    # Unbuffered text streams: what the student printed survives a crash or os._exit.
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        stream = io.TextIOWrapper(io.FileIO(fd, "w", closefd=False), encoding="utf-8",
+                                  errors="backslashreplace", write_through=True)
+        setattr(sys, name, stream)
+        streams.append(stream)
+    if not iso["mount_ns"]:  # no private /tmp: use the call's own directory
+        import tempfile
+
+        os.environ["TMPDIR"] = os.environ["HOME"] = call_dir
+        tempfile.tempdir = None
+    try:
+        torch.set_num_threads(cfg["threads"])
+        torch.set_num_interop_threads(cfg["threads"])
+    except RuntimeError:
+        pass
+
+    probe_name = request.get("probe")
+    try:
+        probes = _load_probes(cfg)
+        if request["op"] == "manifest":
+            finish({"manifest": [name for name in probes if type(name) is str]})
+        probe = probes[probe_name]
+        inputs = safetensors.torch.load_file(os.path.join(call_dir, "inputs.safetensors"))
+        with open(os.path.join(call_dir, "params.json")) as params_file:
+            params = json.load(params_file)
+        device = cfg["device"]
+        if device != "cpu":
+            inputs = {name: tensor.to(device) for name, tensor in inputs.items()}
+    except BaseException as exc:  # noqa: BLE001
+        finish({"status": "error", "message": f"the grader's probe {probe_name!r} could not be prepared "
+                "(a grader problem, not yours): " + describe_exception(exc, cfg)})
+
+    report({"phase": "import"})
+    package = cfg["package"]
+    sys.path.insert(0, cfg["submission"])
+    try:
+        import importlib
+
+        if not os.path.isfile(os.path.join(cfg["submission"], package, "__init__.py")):
+            raise ModuleNotFoundError(f"No module named {package!r}", name=package)
+        module = importlib.import_module(package)
+        origin = getattr(getattr(module, "__spec__", None), "origin", None) or ""
+        if not str(origin).startswith(cfg["submission"].rstrip("/") + "/"):
+            raise ImportError(f"{package} was imported from {origin!r}, not from the submission")
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+        finish({"status": "error", "message": describe_import_error(exc, cfg)})
+
+    report({"phase": "probe"})
+    try:
+        result = probe(module, inputs, params)
+    except BaseException as exc:  # noqa: BLE001
+        message = describe_exception(exc, cfg)
+        if isinstance(exc, SystemExit):
+            message += "\n(your code called sys.exit() or exit(); remove that call)"
+        finish({"status": "error", "message": message})
+
+    report({"phase": "save"})
+    try:
+        outputs = plain_outputs(torch, result, probe_name)
+        save_file(outputs, os.path.join(call_dir, "outputs.safetensors"))
+    except BadOutput as exc:
+        finish({"status": "bad-output", "message": str(exc)})
+    except BaseException as exc:  # noqa: BLE001
+        finish({"status": "bad-output", "message": f"the outputs of probe {probe_name!r} could not be saved: {_safe_str(exc)}"})
+    finish({"status": "ok"})
+
+
+# ---------------------------------------------------------------------------------------------
+# The zygote: serve calls until the parent says stop (or goes away).
+
+_MAX_REPORT_BYTES = 256 << 10
+
+
+def _parse_reports(data: bytes) -> tuple[list, int]:
+    messages, garbage = [], 0
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            message = json.loads(line) if len(line) <= 64 << 10 else None
+        except ValueError:
+            message = None
+        if type(message) is dict and len(messages) < 64:
+            messages.append(message)
+        else:
+            garbage += len(line)
+    return messages, garbage
+
+
+def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> dict:
+    read_end, write_end = os.pipe()
+    started = time.monotonic()
+    pid = -1
+    try:
+        if iso["pid_ns"]:
+            unshare(CLONE_NEWPID)
+        pid = os.fork()
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        return {"id": request["id"], "fork_error": str(exc)}
+    finally:
+        if iso["pid_ns"] and own_pidns is not None and pid != 0:
+            setns(own_pidns, CLONE_NEWPID)
+    if pid == 0:
+        try:
+            os.close(read_end)
+            if not iso["pid_ns"]:
+                os.setpgid(0, 0)
+            run_worker(cfg, iso, request, write_end)
+        finally:
+            os._exit(71)
+    os.close(write_end)
+    os.set_blocking(read_end, False)
+    try:
+        waiter = os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        waiter = None  # pre-5.3 kernel: poll the child instead
+    deadline = started + float(request["timeout"])
+    received, dropped, timed_out, status = bytearray(), 0, False, None
+
+    def take(chunk: bytes) -> None:
+        nonlocal dropped
+        if len(received) < _MAX_REPORT_BYTES:
+            received.extend(chunk)
+        else:
+            dropped += len(chunk)
+
+    watched = [read_end] + ([waiter] if waiter is not None else [])
+    while status is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            timed_out = True
+            for kill in (os.kill, os.killpg):
+                try:
+                    kill(pid, signal.SIGKILL)  # PID 1 of its namespace: everything in it dies too
+                except OSError:
+                    pass
+            _, status = os.waitpid(pid, 0)
+            break
+        ready, _, _ = select.select(watched, [], [], remaining if waiter is not None else min(remaining, 0.005))
+        if read_end in ready:
+            try:
+                chunk = os.read(read_end, 65536)
+            except BlockingIOError:
+                chunk = None
+            if chunk == b"":
+                watched.remove(read_end)  # closed; keep waiting for the exit
+            elif chunk:
+                take(chunk)
+        if waiter is None or waiter in ready:
+            reaped, wait_status = os.waitpid(pid, os.WNOHANG)
+            if reaped == pid:
+                status = wait_status
+    seconds = time.monotonic() - started
+    if not iso["pid_ns"]:
+        try:
+            os.killpg(pid, signal.SIGKILL)  # stragglers the student left behind
+        except OSError:
+            pass
+    while True:  # the report is already in the pipe; do not wait for stragglers to close it
+        try:
+            chunk = os.read(read_end, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        take(chunk)
+    os.close(read_end)
+    if waiter is not None:
+        os.close(waiter)
+    while True:  # as PID 1 (kind "unshare") orphans are ours to reap
+        try:
+            if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+    messages, garbage = _parse_reports(bytes(received))
+    response = {"id": request["id"], "timed_out": timed_out, "seconds": seconds, "messages": messages,
+                "garbage_bytes": garbage + dropped, "exit_code": None, "signal": None}
+    if os.WIFSIGNALED(status):
+        response["signal"] = os.WTERMSIG(status)
+    elif os.WIFEXITED(status):
+        response["exit_code"] = os.WEXITSTATUS(status)
+    return response
+
+
+def _send_frame(fd: int, message: dict) -> None:
+    data = json.dumps(message).encode()
+    data = struct.pack(">I", len(data)) + data
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def _read_exact(fd: int, size: int) -> bytes | None:
+    data = b""
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data
+
+
+def _read_frame(fd: int) -> dict | None:
+    header = _read_exact(fd, 4)
+    if header is None:
+        return None
+    body = _read_exact(fd, struct.unpack(">I", header)[0])
+    return None if body is None else json.loads(body)
+
+
+def main() -> None:
+    cfg = json.loads(sys.argv[1])
+    os.umask(0o022)
+    try:
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # the launcher (or the grader) went away: stop
+    except OSError:
+        pass
+    if cfg.get("root_plan"):
+        build_root(cfg["root_plan"])
+    try:
+        own_pidns = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    except OSError:
+        own_pidns = None
+    began = time.monotonic()
+    iso = probe_isolation(cfg, own_pidns)
+    print(f"zygote: isolation {_describe_isolation(iso)} probed in {time.monotonic() - began:.2f} s",
+          file=sys.stderr, flush=True)
+    if cfg["mode"] == "self-test":
+        print(json.dumps({"isolation": iso, "uid": os.getuid()}), flush=True)
+        return
+
+    # The control channel moves off fds 0/1 so that nothing forked later can touch it by accident.
+    requests, responses = os.dup(0), os.dup(1)
+    null = os.open("/dev/null", os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    os.close(null)
+
+    began = time.monotonic()
+    import importlib.util
+    import resource  # noqa: F401  (preloaded for the workers)
+
+    import numpy  # noqa: F401
+    import safetensors.torch  # noqa: F401
+    import torch  # no torch op runs here: OpenMP must start after fork, in the worker
+
+    print(f"zygote: torch {torch.__version__} imported in {time.monotonic() - began:.2f} s", file=sys.stderr, flush=True)
+
+    global _ALLOWED_DTYPES
+    _ALLOWED_DTYPES = {torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64,
+                       torch.int32, torch.int16, torch.int8, torch.uint8, torch.bool}
+    leaked = importlib.util.find_spec(cfg["package"])  # locate only, never import
+    _send_frame(responses, {"ready": True, "isolation": iso, "torch": torch.__version__,
+                            "package_visible_without_submission": getattr(leaked, "origin", None) if leaked else None})
+    while True:
+        request = _read_frame(requests)
+        if request is None or request.get("op") == "exit":
+            os._exit(0)  # skip interpreter teardown: unloading torch takes seconds
+        _send_frame(responses, serve_call(cfg, iso, request, own_pidns))
+
+
+if __name__ == "__main__":
+    main()
