@@ -1,0 +1,87 @@
+"""The grader's Python API; grader/cli.py is a thin layer over it.
+
+    from grader.api import grade_submission
+    report = grade_submission("submissions/alice.zip", out=Path("results/alice"))
+    print(report.score, report.max_score)
+
+Reference outputs come from solution/diffusion_hw (imported here as `diffusion_hw_reference`), or,
+for `public_only`, from grader/public_expected.safetensors, so students can run the public checks
+without the solution. `plans` (a file from `save_plans`) replays a prepared plan instead; the batch
+command uses it to build the reference side once for all submissions.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from grader.errors import GraderError, SubmissionError
+from grader.plans import CheckPlan, build_plans, load_plans
+from grader.public_expected import PUBLIC_EXPECTED
+from grader.reference import DEFAULT_SOLUTION, LiveReference
+from grader.results import CheckResult, GradeReport
+from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
+from grader.sandbox import Limits
+from grader.session import DEFAULT_LIMITS, Progress, run_session
+from grader.submission import open_submission, resolve_path, submission_name
+
+
+def prepare_plans(
+    rubric: Rubric, *, public_only: bool = False, solution: Path = DEFAULT_SOLUTION, plans: Path | None = None
+) -> dict[str, CheckPlan]:
+    """The plan of every selected check: from `plans`, the public file, or the live reference."""
+    checks = rubric.checks(public_only)
+    if plans is None and public_only:
+        plans = PUBLIC_EXPECTED
+    if plans is not None:
+        loaded = load_plans(Path(plans))
+        missing = [c.id for c in checks if c.id not in loaded]
+        if missing:
+            raise GraderError(
+                f"{plans} has no plan for check(s) {', '.join(missing[:5])}: it is out of date; "
+                "rebuild it with `python3 -m grader.public_expected` (instructors)"
+            )
+        return loaded
+    return build_plans(checks, LiveReference(solution))
+
+
+def grade_submission(
+    submission: str | Path,
+    *,
+    out: Path | None = None,
+    public_only: bool = False,
+    rubric_path: Path = DEFAULT_RUBRIC,
+    solution: Path = DEFAULT_SOLUTION,
+    plans: Path | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> GradeReport:
+    """Grade one submission (a folder holding diffusion_hw/, a .zip of one, 'solution' or 'starter').
+
+    Raises GraderError only when the grader itself cannot run; a submission that cannot be graded
+    (unsafe zip, no package) gets a report scoring 0 that says why.
+    """
+    started = time.monotonic()
+    path = resolve_path(submission)
+    rubric = load_rubric(rubric_path)
+    checks = rubric.checks(public_only)
+    prepared = prepare_plans(rubric, public_only=public_only, solution=solution, plans=plans)
+    items = [(item.number, item.function) for item in rubric.items]
+    try:
+        with open_submission(path) as opened:
+            results, confinement = run_session(opened.root, checks, prepared, limits, progress)
+            report = GradeReport(opened.name, results, 0.0, confinement, public_only,
+                                 hidden_visibility=rubric.hidden_visibility, items=items)
+    except SubmissionError as exc:
+        report = GradeReport(submission_name(path), [_rejected(c, str(exc)) for c in checks], 0.0,
+                             "not started (the submission was rejected)", public_only, rejected=str(exc),
+                             hidden_visibility=rubric.hidden_visibility, items=items)
+    report.execution_time = time.monotonic() - started
+    if out is not None:
+        report.write(Path(out))
+    return report
+
+
+def _rejected(check: RubricCheck, reason: str) -> CheckResult:
+    return CheckResult(check.id, check.item_number, check.function, check.check.title, 0.0, check.points,
+                       False, f"not run: {reason}", check.public, tuple(check.check.tag_list()))

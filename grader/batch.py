@@ -1,0 +1,149 @@
+"""`grade batch DIR`: grade every submission in DIR, N at a time, and write a CSV gradebook.
+
+Each submission is graded by its own `python -m grader` process (so a submission that somehow takes
+its grader down takes nothing else with it), writing OUT/<name>/results.json. The reference side is
+planned once, here, and handed to every process as a plans file in a private temporary folder (it
+holds hidden reference outputs, so it is never written under OUT). A re-run skips submissions that
+already have a results.json unless `redo`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from grader.api import prepare_plans
+from grader.errors import GraderError
+from grader.plans import save_plans
+from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
+from grader.results import item_scores_from_results
+from grader.rubric import DEFAULT_RUBRIC, load_rubric
+
+GRADEBOOK = "gradebook.csv"
+REJECTED = "The submission could not be graded:"  # how GradeReport.overall_output says it
+PER_SUBMISSION_TIMEOUT_S = 900
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    name: str
+    status: str  # "graded in N s", "rejected: why" (scored 0), "graded earlier (kept)", or "error: ..."
+    results: dict | None
+
+
+def find_submissions(directory: Path) -> list[tuple[str, Path]]:
+    """(name, path) of every submission folder or .zip in `directory`, sorted; names are unique."""
+    if not directory.is_dir():
+        raise GraderError(f"{directory} is not a folder of submissions")
+    found: list[tuple[str, Path]] = []
+    taken: set[str] = set()
+    for path in sorted(directory.iterdir()):
+        if path.name.startswith((".", "_")):
+            continue
+        if path.is_dir() or (path.is_file() and path.suffix.lower() == ".zip"):
+            name = path.stem if path.is_file() else path.name
+            if name in taken:
+                name = path.name
+            taken.add(name)
+            found.append((name, path))
+    return found
+
+
+def grade_batch(
+    directory: Path,
+    out: Path,
+    *,
+    jobs: int = 2,
+    redo: bool = False,
+    public_only: bool = False,
+    rubric_path: Path = DEFAULT_RUBRIC,
+    solution: Path = DEFAULT_SOLUTION,
+    log: Callable[[str], None] = print,
+) -> list[BatchRow]:
+    directory, out = Path(directory), Path(out)
+    if jobs < 1:
+        raise GraderError(f"--jobs must be at least 1, got {jobs}")
+    submissions = find_submissions(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    rubric = load_rubric(rubric_path)
+    todo = [(name, path) for name, path in submissions if redo or _read(out / name / "results.json") is None]
+    rows: dict[str, BatchRow] = {}
+    for name, _ in submissions:
+        if name not in {n for n, _ in todo}:
+            rows[name] = BatchRow(name, "graded earlier (kept)", _read(out / name / "results.json"))
+            log(f"{name}: already graded (use --redo to grade it again)")
+    if todo:
+        with tempfile.TemporaryDirectory(prefix="grade-batch-") as private:
+            plans_file = Path(private) / "plans.safetensors"
+            save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
+
+            def grade_one(entry: tuple[str, Path]) -> BatchRow:
+                name, path = entry
+                row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path)
+                total = "" if row.results is None else f" {row.results.get('score', 0):g}"
+                log(f"{name}: {row.status}{total}")
+                return row
+
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                for row in pool.map(grade_one, todo):
+                    rows[row.name] = row
+    ordered = [rows[name] for name, _ in submissions]
+    write_gradebook(out / GRADEBOOK, ordered, [f"{item.number} {item.function}" for item in rubric.items])
+    return ordered
+
+
+def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path) -> BatchRow:
+    command = [sys.executable, "-m", "grader", str(path), "--out", str(out_dir), "--plans", str(plans_file),
+               "--rubric", str(rubric_path), "--quiet"]
+    if public_only:
+        command.append("--public-only")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    stale = out_dir / "results.json"
+    if stale.exists():
+        stale.unlink()  # --redo: never let an old file pass for a new result
+    started = time.monotonic()
+    try:
+        finished = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
+                                  timeout=PER_SUBMISSION_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        return BatchRow(name, f"error: grading took longer than {PER_SUBMISSION_TIMEOUT_S} s and was stopped", None)
+    results = _read(stale)
+    if finished.returncode != 0 or results is None:
+        lines = (finished.stderr or finished.stdout or "").strip().splitlines()
+        reason = lines[-1] if lines else f"exit status {finished.returncode}"
+        return BatchRow(name, f"error: {reason}", None)
+    for line in str(results.get("output", "")).splitlines():
+        if line.startswith(REJECTED):
+            return BatchRow(name, f"rejected: {line[len(REJECTED):].strip()}", results)
+    return BatchRow(name, f"graded in {time.monotonic() - started:.0f} s", results)
+
+
+def _read(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def write_gradebook(path: Path, rows: list[BatchRow], items: list[str]) -> None:
+    """One row per submission: a column per TODO item, the total, and the grading status."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["submission", *items, "total", "max", "status"])
+        for row in rows:
+            if row.results is None:
+                writer.writerow([row.name, *([""] * len(items)), "", "", row.status])
+                continue
+            scores = item_scores_from_results(row.results)
+            cells = [f"{scores[item][0]:g}" if item in scores else "" for item in items]
+            out_of = sum(v[1] for v in scores.values())
+            writer.writerow([row.name, *cells, f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status])

@@ -1,0 +1,194 @@
+"""One module per TODO item; each module registers the checks that grade its student function.
+
+A check has two halves that never meet student code in the same process:
+
+    plan(reference)  -> the probe calls to make: probe name, JSON params, input tensors. Inputs are
+                        drawn (derandomized) with hypothesis; downstream items get the *reference*
+                        buffers as inputs, so they are graded independently of upstream TODOs.
+    judge(run)       -> a Verdict from what the sandboxed student call returned, and (for
+                        differential checks) what the reference returned for the very same call.
+
+Adding a TODO item = a module here (its checks, registered with `@register`), its probes in
+grader/probes.py, and an `[[item]]` with the checks' points in grader/rubric.toml.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pkgutil
+from dataclasses import dataclass, field
+from typing import Callable, ClassVar
+
+import torch
+
+from grader.reference import Reference
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Call:
+    """One probe call: the same one runs on the student (in the sandbox) and on the reference."""
+
+    probe: str
+    params: dict
+    inputs: dict[str, Tensor] = field(default_factory=dict)
+
+    def digest(self) -> str:
+        h = hashlib.sha256(self.probe.encode())
+        h.update(json.dumps(self.params, sort_keys=True).encode())
+        for name in sorted(self.inputs):
+            value = self.inputs[name].contiguous()
+            h.update(f"{name}:{value.dtype}:{tuple(value.shape)}".encode())
+            h.update(value.numpy().tobytes())
+        return h.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the sandbox returned for one call (status ok/error/timeout/crash/bad-output)."""
+
+    status: str
+    outputs: dict[str, Tensor]
+    message: str = ""
+    seconds: float = 0.0
+    stderr: str = ""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    message: str
+
+
+class Fail(Exception):
+    """Raised inside `judge` to fail the check with an actionable message.
+
+    severity ranks failures of several cases (the worst is reported): for wrong values, how many
+    times the tolerance the error is; anything else (an error, NaN, a wrong shape) is infinite.
+    """
+
+    def __init__(self, message: str, severity: float = float("inf")) -> None:
+        super().__init__(message)
+        self.severity = severity
+
+
+STATUS_WORDS = {
+    "timeout": "did not finish in time (an infinite loop, or far too slow?)",
+    "crash": "crashed the process",
+    "bad-output": "returned something that is not a set of tensors",
+    "error": "raised an error",
+}
+
+
+@dataclass
+class CheckRun:
+    """Everything `judge` may look at for one check."""
+
+    calls: list[Call]
+    outcomes: list[Outcome]
+    expected: list[dict[str, Tensor]] | None
+    public: bool  # public checks may show inputs and expected values in their feedback
+
+    def outputs(self, call: int = 0) -> dict[str, Tensor]:
+        """The student's outputs of call `call`, or Fail if the call did not complete."""
+        outcome = self.outcomes[call]
+        if outcome.status == "ok":
+            return outcome.outputs
+        words = STATUS_WORDS.get(outcome.status, outcome.status)
+        detail = f": {_one_line(outcome.message)}" if outcome.message else ""
+        hint = ""
+        if outcome.stderr and outcome.status in ("crash", "error"):
+            hint = f" (last output: {_one_line(outcome.stderr[-300:])})"
+        raise Fail(f"the code under test {words}{detail}{hint}")
+
+    def case(self, call: int, index: int, function: str, where: str = "") -> dict[str, Tensor]:
+        """Outputs of case `index` of call `call`, with the "<index>." prefix removed; Fail on its error."""
+        outputs = self.outputs(call)
+        prefix = f"{index}."
+        error = outputs.get(f"{prefix}error")
+        if error is not None:
+            message = bytes(error.to(torch.uint8).tolist()).decode("utf-8", "replace")
+            raise Fail(f"{function} raised {_one_line(message)}{where}")
+        return {name[len(prefix):]: value for name, value in outputs.items() if name.startswith(prefix)}
+
+    def expected_case(self, call: int, index: int) -> dict[str, Tensor]:
+        assert self.expected is not None, "this check has no reference outputs"
+        prefix = f"{index}."
+        return {name[len(prefix):]: v for name, v in self.expected[call].items() if name.startswith(prefix)}
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+class Check:
+    """Base class: subclasses set the class attributes and implement plan() and judge()."""
+
+    item: ClassVar[str]  # the TODO's student function, e.g. "q_sample"
+    name: ClassVar[str]  # e.g. "matches_reference"; the check's id is "<item>.<name>"
+    title: ClassVar[str]  # what passing means, one sentence
+    tags: ClassVar[tuple[str, ...]] = ()  # student functions exercised (default: the item's)
+    uses_reference: ClassVar[bool] = True  # False for property checks (no reference outputs)
+
+    @classmethod
+    def id(cls) -> str:
+        return f"{cls.item}.{cls.name}"
+
+    @classmethod
+    def tag_list(cls) -> list[str]:
+        return list(cls.tags or (cls.item,))
+
+    def plan(self, reference: Reference) -> list[Call]:
+        raise NotImplementedError
+
+    def judge(self, run: CheckRun) -> Verdict:
+        raise NotImplementedError
+
+    def verdict(self, run: CheckRun) -> Verdict:
+        """judge(), with `Fail` turned into a failed verdict."""
+        try:
+            return self.judge(run)
+        except Fail as failure:
+            return Verdict(False, str(failure))
+
+
+REGISTRY: dict[str, type[Check]] = {}
+
+
+def register(cls: type[Check]) -> type[Check]:
+    check_id = cls.id()
+    if check_id in REGISTRY and REGISTRY[check_id] is not cls:
+        raise ValueError(f"two checks are registered as {check_id!r}")
+    REGISTRY[check_id] = cls
+    return cls
+
+
+def discover() -> dict[str, type[Check]]:
+    """Import every module of this package (each registers its checks); return the registry."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{__name__}.{module.name}")
+    return REGISTRY
+
+
+def passed(message: str = "") -> Verdict:
+    return Verdict(True, message or "passed")
+
+
+def each_case(cases: list[dict], judge_case: Callable[[int, dict], None]) -> Verdict:
+    """Judge every case; fail with the most severe failure, saying how many cases failed."""
+    failures: list[Fail] = []
+    for index, case in enumerate(cases):
+        try:
+            judge_case(index, case)
+        except Fail as failure:
+            failures.append(failure)
+    if not failures:
+        return passed()
+    worst = max(failures, key=lambda f: f.severity)  # the first of equals: max keeps the earliest
+    note = f" [{len(failures)} of {len(cases)} cases fail]" if len(cases) > 1 else ""
+    raise Fail(f"{worst}{note}", worst.severity)

@@ -1,0 +1,209 @@
+"""TODO 2.5 denoise_backward: one DDIM step from x_t to x_{t_prev} with eta (Song et al. eq. 12 and 16).
+
+Every call gets its noise z as an explicit tensor. The chain checks run the given DDIM loop with an
+oracle network, which pins down the t_prev < 0 branch and the role of eta without any reference.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks._cases import (
+    buffer_inputs,
+    draw,
+    etas,
+    image_shapes,
+    randn,
+    reference_buffers,
+    schedule_and_T,
+    seeds,
+    uniform,
+)
+from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_tensor, close
+from grader.reference import Reference
+
+ITEM = "denoise_backward"
+
+
+def denoise_call(reference: Reference, specs: list[dict]) -> Call:
+    """specs: dicts with schedule, T, shape, seed, t, t_prev, eta."""
+    cases, inputs = [], {}
+    for index, spec in enumerate(specs):
+        shape, seed = tuple(spec["shape"]), spec["seed"]
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec["schedule"], spec["T"])))
+        inputs[f"{index}.pred_x_start"] = uniform(shape, seed, -1.0, 1.0)
+        inputs[f"{index}.pred_noise"] = randn(shape, seed + 1)
+        inputs[f"{index}.noise"] = randn(shape, seed + 2)
+        cases.append({
+            "schedule": spec["schedule"], "T": spec["T"], "shape": list(shape), "image_size": shape[-1],
+            "t": int(spec["t"]), "t_prev": int(spec["t_prev"]), "eta": float(spec["eta"]),
+        })
+    return Call("denoise_backward", {"cases": cases}, inputs)
+
+
+def describe(case: dict) -> str:
+    return (
+        f"t = {case['t']}, t_prev = {case['t_prev']}, eta = {case['eta']:g}, {case['schedule']} schedule, "
+        f"T = {case['T']}, shape {tuple(case['shape'])}"
+    )
+
+
+class _DenoiseMatches(Check):
+    item = ITEM
+
+    def specs(self) -> list[dict]:
+        raise NotImplementedError
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [denoise_call(reference, self.specs())]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+        def judge_case(index: int, case: dict) -> None:
+            context = f" ({describe(case)})"
+            got = run.case(0, index, ITEM, context).get("x_prev")
+            hint = ""
+            if case["t_prev"] < 0 and got is not None and not close(got, call.inputs[f"{index}.pred_x_start"], FLOAT32):
+                hint = "when t_prev < 0 there is no alpha_bar_{t_prev}: return pred_x_start itself"
+            check_tensor(f"denoise_backward(...){context}", got, run.expected_case(0, index)["x_prev"], FLOAT32,
+                         where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
+
+        return each_case(call.params["cases"], judge_case)
+
+
+@register
+class DenoiseMatchesReference(_DenoiseMatches):
+    name = "matches_reference"
+    title = "denoise_backward matches the reference for eta = 0, 0.3, 0.5 and 1, adjacent and skipping steps"
+
+    def specs(self) -> list[dict]:
+        return [
+            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 101, "t": 999, "t_prev": 979, "eta": 0.0},
+            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 102, "t": 500, "t_prev": 499, "eta": 1.0},
+            {"schedule": "cosine", "T": 50, "shape": (2, 1, 4, 4), "seed": 103, "t": 30, "t_prev": 10, "eta": 0.5},
+            {"schedule": "sigmoid", "T": 20, "shape": (3, 2, 4, 4), "seed": 104, "t": 1, "t_prev": 0, "eta": 0.3},
+        ]
+
+
+@register
+class DenoiseReturnsX0WhenTPrevNegative(_DenoiseMatches):
+    name = "returns_x0_estimate_when_t_prev_is_negative"
+    title = "denoise_backward returns pred_x_start itself when t_prev < 0 (the last DDIM step)"
+
+    def specs(self) -> list[dict]:
+        return [
+            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 105, "t": 0, "t_prev": -1, "eta": 0.0},
+            {"schedule": "cosine", "T": 50, "shape": (2, 2, 4, 4), "seed": 106, "t": 4, "t_prev": -1, "eta": 1.0},
+        ]
+
+
+@register
+class DenoiseMatchesReferenceOnRandomInputs(_DenoiseMatches):
+    name = "matches_reference_on_random_inputs"
+    title = "denoise_backward matches the reference on random schedules, (t, t_prev) pairs and eta"
+
+    def specs(self) -> list[dict]:
+        strategy = st.tuples(schedule_and_T(), image_shapes(), seeds, st.floats(0.0, 1.0), st.floats(0.0, 1.0), etas)
+        specs = []
+        for (schedule, T), shape, seed, a, b, eta in draw(strategy, 8, "denoise_backward.random_inputs"):
+            t = int(a * (T - 1))
+            t_prev = int(b * t) - 1 if t == 0 else min(int(b * t), t - 1)
+            specs.append({"schedule": schedule, "T": T, "shape": shape, "seed": seed, "t": t, "t_prev": t_prev, "eta": eta})
+        return specs
+
+
+def time_pairs(T: int, S: int) -> list[list[int]]:
+    """The given ddim_time_pairs(T, S): from t = T-1 down to t_prev = -1 in S steps."""
+    times = list(reversed(torch.linspace(-1, T - 1, steps=S + 1).int().tolist()))
+    return [[a, b] for a, b in zip(times[:-1], times[1:])]
+
+
+def chain_call(reference: Reference, specs: list[tuple]) -> Call:
+    """specs: (schedule, T, S, shape, objective, eta, seed) tuples; two noise seeds per case."""
+    cases, inputs = [], {}
+    for index, (schedule, T, S, shape, objective, eta, seed) in enumerate(specs):
+        inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
+        inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0)
+        cases.append({
+            "schedule": schedule, "T": T, "S": S, "image_size": shape[-1], "objective": objective, "eta": eta,
+            "pairs": time_pairs(T, S), "start_seed": seed + 1, "noise_seeds": [seed + 2, seed + 3],
+        })
+    return Call("ddim_chain", {"cases": cases}, inputs)
+
+
+def chain_context(case: dict) -> str:
+    return f" (DDIM with S = {case['S']} of T = {case['T']} steps, eta = {case['eta']:g}, objective={case['objective']!r})"
+
+
+def check_follows_reference(run: CheckRun, index: int, case: dict, got: dict) -> None:
+    """Every x of the chain matches the reference's: the step noise is the grader's, so it is the same."""
+    expected = run.expected_case(0, index)
+    for key in ("trajectory.0", "trajectory.1"):
+        trajectory = got.get(key)
+        if trajectory is not None and trajectory.shape == expected[key].shape:
+            for step in range(1, trajectory.shape[0]):
+                t, t_prev = case["pairs"][step - 1]
+                check_tensor(f"x after the step ({t} -> {t_prev}){chain_context(case)}", trajectory[step],
+                             expected[key][step], CHAIN, show_values=False)
+        check_tensor(f"the DDIM chain{chain_context(case)}", trajectory, expected[key], CHAIN, show_values=False)
+
+
+@register
+class EtaZeroIsDeterministic(Check):
+    item = ITEM
+    name = "eta_zero_is_deterministic"
+    title = "with eta = 0, a DDIM chain does not depend on the noise it is given (and follows the reference's path)"
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [chain_call(reference, [
+            ("linear", 100, 10, (2, 3, 4, 4), "pred_noise", 0.0, 111),
+            ("cosine", 50, 50, (1, 2, 4, 4), "pred_v", 0.0, 112),
+        ])]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        def judge_case(index: int, case: dict) -> None:
+            context = chain_context(case)
+            got = run.case(0, index, ITEM, context)
+            first, second = got.get("trajectory.0"), got.get("trajectory.1")
+            for step in range(1, first.shape[0]):
+                if not close(second[step], first[step], PROPERTY):
+                    t, t_prev = case["pairs"][step - 1]
+                    raise Fail(
+                        f"with eta = 0 the step ({t} -> {t_prev}) gave different x for two different noise tensors: "
+                        f"sigma_t must be 0 when eta = 0{context}"
+                    )
+            check_follows_reference(run, index, case, got)
+
+        return each_case(run.calls[0].params["cases"], judge_case)
+
+
+@register
+class OracleChainReturnsX0(Check):
+    item = ITEM
+    name = "oracle_chain_returns_x0_for_any_eta_and_seed"
+    title = "with a perfect denoiser, a DDIM chain ends exactly at the clean image, for any eta and noise"
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [chain_call(reference, [
+            ("linear", 100, 10, (2, 3, 4, 4), "pred_noise", 0.0, 121),
+            ("linear", 100, 25, (2, 3, 4, 4), "pred_noise", 1.0, 122),
+            ("cosine", 60, 7, (1, 2, 4, 4), "pred_v", 0.5, 123),
+            ("sigmoid", 40, 40, (2, 1, 3, 3), "pred_x0", 0.8, 124),
+            ("cosine", 1, 1, (2, 1, 3, 3), "pred_noise", 1.0, 125),
+        ])]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+        def judge_case(index: int, case: dict) -> None:
+            context = chain_context(case)
+            got = run.case(0, index, ITEM, context)
+            x0 = call.inputs[f"{index}.x0"]
+            for key in ("trajectory.0", "trajectory.1"):
+                final = got[key][-1]
+                check_tensor(f"the final x of the DDIM chain{context}", final, x0, PROPERTY, show_values=False,
+                             hint="the last step has t_prev = -1: return pred_x_start itself")
+            check_follows_reference(run, index, case, got)
+
+        return each_case(call.params["cases"], judge_case)

@@ -1,0 +1,39 @@
+"""TODO 1.1 linear_beta_schedule: linspace(scale * 1e-4, scale * 0.02, T) with scale = 1000 / T."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from grader.checks import register
+from grader.checks._cases import draw
+from grader.checks._schedule import ScheduleMatchesReference
+
+
+class _Linear(ScheduleMatchesReference):
+    item = "linear_beta_schedule"
+    schedule = "linear"
+
+    def hint(self, case, got, expected) -> str:
+        if got is not None and got.numel() == expected.numel() > 1 and case["T"] != 1000:
+            if abs(float(got[-1]) - 0.02) < 1e-9:
+                return "the betas end at 0.02 whatever T is: rescale both ends by 1000 / T"
+        return ""
+
+
+@register
+class LinearMatchesReference(_Linear):
+    name = "matches_reference"
+    title = "linear_beta_schedule(T) matches the reference for T = 1000 and T = 10"
+
+    def cases(self) -> list[dict]:
+        return [{"T": 1000}, {"T": 10}]
+
+
+@register
+class LinearMatchesReferenceForAnyT(_Linear):
+    name = "matches_reference_for_any_T"
+    title = "linear_beta_schedule(T) matches the reference for T = 1, 2 and random T up to 2000"
+
+    def cases(self) -> list[dict]:
+        drawn = draw(st.integers(min_value=3, max_value=2000), 6, "linear_beta_schedule.any_T")
+        return [{"T": 1}, {"T": 2}] + [{"T": T} for T in drawn]

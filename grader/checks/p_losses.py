@@ -1,0 +1,197 @@
+"""TODO 2.2 p_losses: the training loss for each objective (pred_noise / pred_x0 / pred_v) and loss type.
+
+The network is a stand-in whose output ignores x_t, and q_sample is a stand-in that returns the
+reference x_t, so p_losses is graded on its own: a wrong q_sample never costs points here.
+"""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, passed, register
+from grader.checks._cases import (
+    LOSS_TYPES,
+    buffer_inputs,
+    draw,
+    image_shapes,
+    randn,
+    reference_buffers,
+    schedule_and_T,
+    seeds,
+    timesteps_tensor,
+    uniform,
+)
+from grader.checks._compare import FLOAT32, SCALAR_LOSS, check_tensor
+from grader.reference import Reference
+
+ITEM = "p_losses"
+NUM_CLASSES = 5
+
+
+def p_losses_call(reference: Reference, specs: list[tuple]) -> Call:
+    """specs: (schedule, T, shape, seed, objective, loss_type, conditional) tuples."""
+    cases, inputs = [], {}
+    for index, (schedule, T, shape, seed, objective, loss_type, conditional) in enumerate(specs):
+        buffers = buffer_inputs(index, reference_buffers(reference, schedule, T))
+        x0 = uniform(shape, seed, -1.0, 1.0)
+        t = timesteps_tensor(shape[0], T, seed + 1, include=(0, T - 1))
+        noise = randn(shape, seed + 2)
+        q_inputs = {k.replace(f"{index}.", "0.", 1): v for k, v in buffers.items()}
+        q_inputs.update({"0.x0": x0, "0.t": t, "0.noise": noise})
+        x_t = reference.run("q_sample", q_inputs, {"cases": [{"image_size": shape[-1]}]})["0.x_t"]
+        inputs.update(buffers)
+        inputs.update({
+            f"{index}.x0": x0, f"{index}.t": t, f"{index}.noise": noise, f"{index}.x_t": x_t,
+            f"{index}.model_out": 1.5 * randn(shape, seed + 3),
+        })
+        case = {
+            "schedule": schedule, "T": T, "shape": list(shape), "image_size": shape[-1],
+            "objective": objective, "loss_type": loss_type,
+        }
+        if conditional:
+            inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=torch.Generator().manual_seed(seed))
+            case["num_classes"] = NUM_CLASSES
+        cases.append(case)
+    return Call("p_losses", {"cases": cases}, inputs)
+
+
+def describe(case: dict) -> str:
+    return (
+        f"objective={case['objective']!r}, loss_type={case['loss_type']!r}, {case['schedule']} schedule, "
+        f"T = {case['T']}, x_start of shape {tuple(case['shape'])}"
+    )
+
+
+class _LossMatches(Check):
+    item = ITEM
+
+    def specs(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [p_losses_call(reference, self.specs())]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        def judge_case(index: int, case: dict) -> None:
+            context = f" ({describe(case)})"
+            got = run.case(0, index, ITEM, context)
+            loss = got.get("loss")
+            if loss is not None and loss.dim() != 0:
+                raise Fail(
+                    f"p_losses returned a tensor of shape {tuple(loss.shape)}; a scalar (0-dim) loss was "
+                    f"expected: average over every element{context}"
+                )
+            check_tensor(f"the loss{context}", loss, run.expected_case(0, index)["loss"], SCALAR_LOSS, show_values=run.public)
+
+        return each_case(run.calls[0].params["cases"], judge_case)
+
+
+@register
+class PredNoiseL2(_LossMatches):
+    name = "pred_noise_l2_matches_reference"
+    title = "p_losses with objective='pred_noise' and loss_type='l2' matches the reference"
+
+    def specs(self) -> list[tuple]:
+        return [
+            ("linear", 1000, (4, 3, 8, 8), 31, "pred_noise", "l2", False),
+            ("cosine", 20, (2, 1, 4, 4), 32, "pred_noise", "l2", False),
+        ]
+
+
+@register
+class HonoursLossType(_LossMatches):
+    name = "honours_loss_type"
+    title = "p_losses uses the loss_type it was built with: 'l1' (mean absolute error) and 'huber' (smooth L1)"
+
+    def specs(self) -> list[tuple]:
+        return [
+            ("linear", 1000, (4, 3, 8, 8), 33, "pred_noise", "l1", False),
+            ("linear", 1000, (4, 3, 8, 8), 34, "pred_noise", "huber", False),
+            ("sigmoid", 30, (3, 2, 4, 4), 35, "pred_noise", "huber", False),
+        ]
+
+
+@register
+class PredX0AndPredVTargets(_LossMatches):
+    name = "pred_x0_and_pred_v_targets"
+    title = "p_losses regresses onto x_0 for 'pred_x0' and onto v for 'pred_v', with every loss type"
+
+    def specs(self) -> list[tuple]:
+        strategy = st.tuples(
+            schedule_and_T(), image_shapes(), seeds, st.sampled_from(("pred_x0", "pred_v")), st.sampled_from(LOSS_TYPES)
+        )
+        drawn = draw(strategy, 6, "p_losses.targets")
+        fixed = [
+            ("linear", 1000, (3, 3, 6, 6), 36, "pred_v", "l2", False),
+            ("cosine", 100, (3, 3, 6, 6), 37, "pred_x0", "l2", False),
+        ]
+        return fixed + [(s, T, shape, seed, obj, loss, False) for (s, T), shape, seed, obj, loss in drawn]
+
+
+@register
+class FeedsTheModelQSample(Check):
+    item = ITEM
+    name = "feeds_the_model_q_sample_of_x0_t_noise"
+    title = "p_losses gives the model x_t = q_sample(x_start, t, noise), the same t, and the class labels"
+    tags = ("p_losses", "q_sample")
+    uses_reference = False
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [p_losses_call(reference, [
+            ("linear", 1000, (4, 2, 5, 5), 41, "pred_noise", "l2", False),
+            ("cosine", 50, (3, 2, 4, 4), 42, "pred_v", "l1", True),
+        ])]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+        def judge_case(index: int, case: dict) -> None:
+            context = f" ({describe(case)})"
+            given = {name: call.inputs[f"{index}.{name}"] for name in ("x0", "t", "noise", "x_t")}
+            got = run.case(0, index, ITEM, context)
+            if int(got["model_calls"]) == 0:
+                raise Fail(f"p_losses never called the model{context}")
+            if int(got["q_sample_calls"]) > 0:
+                check_tensor("the x_start p_losses passed to q_sample", got.get("q_sample_x_start"), given["x0"], FLOAT32, show_values=False)
+                _check_t("the t p_losses passed to q_sample", got.get("q_sample_t"), given["t"])
+                if "q_sample_noise" not in got:
+                    raise Fail(f"p_losses called q_sample without its noise: pass noise=noise so that the target uses the same eps{context}")
+                check_tensor("the noise p_losses passed to q_sample", got["q_sample_noise"], given["noise"], FLOAT32, show_values=False)
+            check_tensor(
+                "the x_t the model received", got.get("model_x"), given["x_t"], FLOAT32, show_values=False,
+                hint="the model must see q_sample(x_start, t, noise)",
+            )
+            _check_t("the t the model received", got.get("model_t"), given["t"])
+            labels = call.inputs.get(f"{index}.class_labels")
+            if labels is not None:
+                seen = got.get("model_class_labels")
+                if seen is None or seen.shape != labels.shape or not torch.equal(seen.long(), labels):
+                    raise Fail(f"p_losses did not pass class_labels on to the model{context}")
+
+        return each_case(call.params["cases"], judge_case)
+
+
+def _check_t(what: str, got: torch.Tensor | None, expected: torch.Tensor) -> None:
+    if got is None or got.numel() != expected.numel() or not torch.equal(got.reshape(-1).long(), expected):
+        shown = None if got is None else got.reshape(-1).tolist()
+        raise Fail(f"{what} is {shown}, not the t p_losses was called with ({expected.tolist()})")
+
+
+@register
+class ReturnsDifferentiableScalar(Check):
+    item = ITEM
+    name = "returns_a_differentiable_scalar"
+    title = "p_losses returns the right loss as a 0-dim tensor that can be backpropagated to the model's parameters"
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return PredNoiseL2().plan(reference)
+
+    def judge(self, run: CheckRun) -> Verdict:
+        got = run.case(0, 0, ITEM)
+        loss = got.get("loss")
+        if loss is None or loss.dim() != 0:
+            raise Fail(f"p_losses returned shape {None if loss is None else tuple(loss.shape)}; a 0-dim loss was expected")
+        if not bool(got["loss_requires_grad"]):
+            raise Fail("the loss does not require grad: keep it a tensor computed from the model's output (no .item(), no torch.no_grad)")
+        check_tensor("the loss", loss, run.expected_case(0, 0)["loss"], SCALAR_LOSS, show_values=False)
+        return passed()

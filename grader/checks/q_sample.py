@@ -1,0 +1,117 @@
+"""TODO 2.1 q_sample: x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps, one timestep per sample."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from grader.checks import Call, Check, CheckRun, Verdict, each_case, passed, register
+from grader.checks._cases import (
+    buffer_inputs,
+    draw,
+    image_shapes,
+    randn,
+    reference_buffers,
+    schedule_and_T,
+    seeds,
+    timesteps_tensor,
+    uniform,
+)
+from grader.checks._compare import FLOAT32, check_tensor, close
+from grader.reference import Reference
+
+ITEM = "q_sample"
+
+
+def q_sample_call(reference: Reference, specs: list[tuple], *, default_noise: bool = False) -> Call:
+    """One q_sample probe call; specs are (schedule, T, shape, seed, dtype) tuples."""
+    cases, inputs = [], {}
+    for index, (schedule, T, shape, seed, dtype) in enumerate(specs):
+        inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
+        inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0, dtype)
+        inputs[f"{index}.t"] = timesteps_tensor(shape[0], T, seed + 1, include=(0, T - 1))
+        case = {"schedule": schedule, "T": T, "shape": list(shape), "image_size": shape[-1]}
+        if default_noise:
+            case["seed"] = seed
+        else:
+            inputs[f"{index}.noise"] = randn(shape, seed + 2, dtype)
+        cases.append(case)
+    return Call("q_sample", {"cases": cases}, inputs)
+
+
+def describe(case: dict, t: torch.Tensor, public: bool) -> str:
+    text = f"{case['schedule']} schedule, T = {case['T']}, x_start of shape {tuple(case['shape'])}"
+    return f"{text}, t = {t.tolist()}" if public and t.numel() <= 8 else text
+
+
+class _QSampleMatches(Check):
+    item = ITEM
+
+    def specs(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [q_sample_call(reference, self.specs())]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+        def judge_case(index: int, case: dict) -> None:
+            t = call.inputs[f"{index}.t"]
+            context = f" ({describe(case, t, run.public)})"
+            got = run.case(0, index, ITEM, context).get("x_t")
+            check_tensor(
+                "q_sample(x_start, t, noise)", got, run.expected_case(0, index)["x_t"], FLOAT32,
+                where=lambda i, t=t, context=context: f"in sample {i[0]} (t = {int(t[i[0]])}){context}", show_values=run.public,
+                hint="x_t must have x_start's shape: broadcast alpha_bar_t to (B, 1, 1, 1) with extract()"
+                if got is not None and tuple(got.shape) != tuple(case["shape"]) else "",
+            )
+
+        return each_case(call.params["cases"], judge_case)
+
+
+@register
+class QSampleMatchesReference(_QSampleMatches):
+    name = "matches_reference"
+    title = "q_sample(x0, t, noise) matches the reference (linear, cosine and sigmoid schedules; t = 0 and T-1 included)"
+
+    def specs(self) -> list[tuple]:
+        return [
+            ("linear", 1000, (4, 3, 8, 8), 11, torch.float32),
+            ("cosine", 50, (2, 1, 5, 5), 12, torch.float32),
+            ("sigmoid", 10, (3, 2, 4, 4), 13, torch.float32),
+        ]
+
+
+@register
+class QSampleMatchesReferenceOnRandomInputs(_QSampleMatches):
+    name = "matches_reference_on_random_inputs"
+    title = "q_sample matches the reference on random schedules, T, shapes and timesteps (float32 and float64)"
+
+    def specs(self) -> list[tuple]:
+        strategy = st.tuples(schedule_and_T(), image_shapes(), seeds)
+        drawn = draw(strategy, 8, "q_sample.random_inputs")
+        specs = [(schedule, T, shape, seed, torch.float32) for (schedule, T), shape, seed in drawn]
+        specs.append(("cosine", 1, (2, 3, 4, 4), 14, torch.float32))
+        specs.append(("linear", 200, (2, 3, 4, 4), 15, torch.float64))
+        return specs
+
+
+@register
+class QSampleDrawsNoiseWhenNone(Check):
+    item = ITEM
+    name = "draws_gaussian_noise_when_noise_is_none"
+    title = "q_sample(x0, t) with noise=None draws eps with torch.randn_like(x_start)"
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [q_sample_call(reference, [("linear", 100, (3, 2, 4, 4), 21, torch.float32)], default_noise=True)]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        got = run.case(0, 0, ITEM, " (called with noise=None)")
+        expected = run.expected_case(0, 0)
+        drawn, given = got.get("x_t_default_noise"), got.get("x_t_randn_like_noise")
+        hint = "draw the noise with torch.randn_like(x_start) when it is not given"
+        if drawn is not None and given is not None and close(drawn, given, FLOAT32):
+            hint = "the noise is drawn as expected, but q_sample's values are off (see matches_reference)"
+        check_tensor("q_sample(x_start, t) with noise=None, under a fixed torch seed", drawn,
+                     expected["x_t_default_noise"], FLOAT32, show_values=False, hint=hint)
+        return passed()

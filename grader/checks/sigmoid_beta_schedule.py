@@ -1,0 +1,41 @@
+"""TODO 1.3 sigmoid_beta_schedule: the sigmoid schedule of Jabri et al., betas clipped to [0, 0.999]."""
+
+from __future__ import annotations
+
+from hypothesis import strategies as st
+
+from grader.checks import register
+from grader.checks._cases import draw
+from grader.checks._schedule import ScheduleMatchesReference
+
+
+class _Sigmoid(ScheduleMatchesReference):
+    item = "sigmoid_beta_schedule"
+    schedule = "sigmoid"
+
+
+@register
+class SigmoidMatchesReference(_Sigmoid):
+    name = "matches_reference"
+    title = "sigmoid_beta_schedule(T) matches the reference for T = 1000 and T = 10"
+
+    def cases(self) -> list[dict]:
+        return [{"T": 1000}, {"T": 10}]
+
+
+@register
+class SigmoidMatchesReferenceForAnyParameters(_Sigmoid):
+    name = "matches_reference_for_any_parameters"
+    title = "sigmoid_beta_schedule(T, start, end, tau) matches the reference for T = 1 and random parameters"
+
+    def cases(self) -> list[dict]:
+        strategy = st.tuples(
+            st.integers(min_value=2, max_value=1500),
+            st.floats(min_value=-6.0, max_value=-1.0, allow_subnormal=False),
+            st.floats(min_value=1.0, max_value=6.0, allow_subnormal=False),
+            st.floats(min_value=0.3, max_value=2.0, allow_subnormal=False),
+        )
+        drawn = draw(strategy, 5, "sigmoid_beta_schedule.any_parameters")
+        return [{"T": 1}] + [
+            {"T": T, "kwargs": {"start": start, "end": end, "tau": tau}} for T, start, end, tau in drawn
+        ]

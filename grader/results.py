@@ -1,0 +1,122 @@
+"""The outcome of grading one submission, and its Gradescope results.json form.
+
+Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/specs/):
+    {"score", "execution_time", "output", "tests": [{"name", "score", "max_score", "status",
+     "output", "visibility", "tags", "extra_data"}]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check_id: str  # "q_sample.matches_reference"
+    item_number: str  # "2.1"
+    function: str  # "q_sample": the TODO item
+    title: str
+    score: float
+    max_score: float
+    passed: bool
+    message: str
+    public: bool
+    tags: tuple[str, ...]
+    seconds: float = 0.0
+
+    @property
+    def item(self) -> str:
+        return f"{self.item_number} {self.function}"
+
+
+@dataclass
+class GradeReport:
+    submission: str
+    checks: list[CheckResult]
+    execution_time: float
+    confinement: str  # e.g. "bubblewrap: Student code runs as uid 65534, ..."
+    public_only: bool = False
+    rejected: str = ""  # why the submission could not be graded at all ("" when it was)
+    hidden_visibility: str = "after_published"
+    items: list[tuple[str, str]] = field(default_factory=list)  # (number, function), rubric order
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.checks)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.checks)
+
+    def item_scores(self) -> dict[str, tuple[float, float]]:
+        """'2.1 q_sample' -> (score, max_score), in rubric order."""
+        scores: dict[str, tuple[float, float]] = {f"{n} {f}": (0.0, 0.0) for n, f in self.items}
+        for c in self.checks:
+            got, out_of = scores.get(c.item, (0.0, 0.0))
+            scores[c.item] = (got + c.score, out_of + c.max_score)
+        return scores
+
+    def summary_line(self) -> str:
+        return f"{self.submission}: {_num(self.score)} / {_num(self.max_score)}" + (" (public checks only)" if self.public_only else "")
+
+    def overall_output(self) -> str:
+        lines = [self.summary_line()]
+        if self.rejected:
+            lines.append(f"The submission could not be graded: {self.rejected}")
+        for label, (got, out_of) in self.item_scores().items():
+            lines.append(f"  {label}: {_num(got)} / {_num(out_of)}")
+        lines.append(f"Sandbox: {self.confinement}")
+        if self.public_only:
+            lines.append("Only the public checks ran; the hidden checks are run by the course's grader.")
+        return "\n".join(lines)
+
+    def to_gradescope(self) -> dict:
+        return {
+            "score": round(self.score, 6),
+            "execution_time": round(self.execution_time, 3),
+            "output": self.overall_output(),
+            "tests": [
+                {
+                    "name": f"{c.item_number} {c.function}: {c.title}",
+                    "score": round(c.score, 6),
+                    "max_score": round(c.max_score, 6),
+                    "status": "passed" if c.passed else "failed",
+                    "output": c.message,
+                    "visibility": "visible" if c.public else self.hidden_visibility,
+                    "tags": list(c.tags),
+                    "extra_data": {"check": c.check_id, "item": c.item_number, "function": c.function},
+                }
+                for c in self.checks
+            ],
+        }
+
+    def write(self, out_dir: Path) -> Path:
+        """Write out_dir/results.json atomically (a half-written file is never left behind)."""
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / "results.json"
+        fd, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(self.to_gradescope(), handle, indent=2)
+            handle.write("\n")
+        os.replace(temporary, target)
+        return target
+
+
+def _num(value: float) -> str:
+    return f"{value:g}"
+
+
+def item_scores_from_results(results: dict) -> dict[str, tuple[float, float]]:
+    """'2.1 q_sample' -> (score, max_score) from a results.json written by GradeReport.write."""
+    scores: dict[str, tuple[float, float]] = {}
+    for test in results.get("tests", []):
+        extra = test.get("extra_data") or {}
+        label = f"{extra.get('item', '?')} {extra.get('function', '?')}"
+        got, out_of = scores.get(label, (0.0, 0.0))
+        scores[label] = (got + float(test.get("score", 0)), out_of + float(test.get("max_score", 0)))
+    return scores

@@ -1,0 +1,117 @@
+"""One grading session: every planned call runs in one Sandbox, then each check is judged here.
+
+Student code runs only inside the sandbox's worker processes; this process sees nothing but the
+tensors that came back, and does every comparison and all the scoring itself.
+
+The calls of one TODO item travel together as a single sandbox call (the `many` probe): one fresh
+worker per item instead of one per check keeps grading fast, and a hang or crash still costs only
+the item whose code caused it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+from grader.checks import Call, CheckRun, Outcome, Verdict
+from grader.errors import GraderError
+from grader.plans import CheckPlan
+from grader.results import CheckResult
+from grader.rubric import RubricCheck
+from grader.sandbox import Limits, Sandbox, SandboxError
+
+PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
+DEFAULT_LIMITS = Limits(
+    call_timeout_s=15.0,  # one call runs all of an item's cases; correct code needs well under a second
+    memory_bytes=2 << 30,
+    max_processes=32,
+    threads=1,
+    total_timeout_s=300.0,
+)
+
+Progress = Callable[[CheckResult], None]
+
+
+def run_session(
+    submission_root: Path,
+    checks: list[RubricCheck],
+    plans: dict[str, CheckPlan],
+    limits: Limits = DEFAULT_LIMITS,
+    progress: Progress | None = None,
+) -> tuple[list[CheckResult], str]:
+    """Grade every check; returns the results (in `checks` order) and the sandbox's confinement."""
+    try:
+        with Sandbox(submission_root, limits=limits, probes_module=PROBES_FILE, device="cpu") as sandbox:
+            confinement = sandbox.confinement
+            described = f"{confinement.kind}: {confinement.detail}" if confinement else "unknown"
+            outcomes: dict[str, Outcome] = {}  # by call digest
+            results: list[CheckResult] = []
+            for function in dict.fromkeys(c.function for c in checks):
+                item_checks = [c for c in checks if c.function == function]
+                started = time.monotonic()
+                _run_item(sandbox, [call for c in item_checks for call in plans[c.id].calls], outcomes)
+                share = (time.monotonic() - started) / len(item_checks)
+                for rubric_check in item_checks:
+                    plan = plans[rubric_check.id]
+                    run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected, rubric_check.public)
+                    result = _result(rubric_check, _judge(rubric_check, run), share)
+                    results.append(result)
+                    if progress:
+                        progress(result)
+    except SandboxError as exc:
+        raise GraderError(f"the sandbox could not run: {' '.join(str(exc).split())[:600]}") from None
+    return results, described
+
+
+def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome]) -> None:
+    """Run the item's calls not yet run as one sandbox call; record an Outcome for each."""
+    pending: dict[str, Call] = {}
+    for call in calls:
+        key = call.digest()
+        if key not in outcomes and key not in pending:
+            pending[key] = call
+    if not pending:
+        return
+    inputs, batch = {}, []
+    for k, call in enumerate(pending.values()):
+        batch.append({"probe": call.probe, "params": call.params})
+        inputs.update({f"{k}/{name}": value for name, value in call.inputs.items()})
+    result = sandbox.call("many", inputs, {"calls": batch})
+    for k, key in enumerate(pending):
+        if result.status != "ok":
+            outcomes[key] = Outcome(result.status, {}, result.message, result.seconds, result.stderr)
+            continue
+        prefix = f"{k}/"
+        outputs = {name[len(prefix):]: v for name, v in result.outputs.items() if name.startswith(prefix)}
+        error = outputs.pop("error", None)
+        if error is not None:
+            message = bytes(error.tolist()).decode("utf-8", "replace")
+            outcomes[key] = Outcome("error", {}, message, result.seconds, result.stderr)
+        else:
+            outcomes[key] = Outcome("ok", outputs, "", result.seconds, result.stderr)
+
+
+def _result(rubric_check: RubricCheck, verdict: Verdict, seconds: float) -> CheckResult:
+    return CheckResult(
+        check_id=rubric_check.id,
+        item_number=rubric_check.item_number,
+        function=rubric_check.function,
+        title=rubric_check.check.title,
+        score=rubric_check.points if verdict.passed else 0.0,
+        max_score=rubric_check.points,
+        passed=verdict.passed,
+        message=verdict.message,
+        public=rubric_check.public,
+        tags=tuple(rubric_check.check.tag_list()),
+        seconds=seconds,
+    )
+
+
+def _judge(rubric_check: RubricCheck, run: CheckRun) -> Verdict:
+    """The check's verdict; a check whose judge breaks on odd student output fails, with the reason."""
+    try:
+        return rubric_check.check.verdict(run)
+    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        return Verdict(False, f"the result could not be checked ({type(exc).__name__}: {exc}); "
+                              "the outputs are missing something or have an unexpected form")

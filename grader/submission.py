@@ -1,0 +1,175 @@
+"""Turn what was handed in (a folder, a .zip, or the names `solution` / `starter`) into a clean copy.
+
+Whatever the form, grading works on a private temporary copy holding just `diffusion_hw/`: the
+original is never written to, a symlink never leads the sandbox outside the copy, and zips are
+unpacked defensively (no absolute paths, no `..`, no links, a size and file-count cap checked while
+reading, not trusted from the zip's own header).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+from grader.errors import GraderError, SubmissionError
+
+PACKAGE = "diffusion_hw"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MAX_BYTES = 64 << 20  # what a submission may unpack to (the package is a few hundred kB)
+MAX_FILES = 2000
+SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
+SEARCH_DEPTH = 4
+
+
+@dataclass(frozen=True)
+class Submission:
+    name: str  # for reports and the gradebook: the folder's or zip's name
+    origin: Path  # what was handed in
+    root: Path  # a private folder holding diffusion_hw/
+
+
+def resolve_path(argument: str | Path) -> Path:
+    """The submission's path; `solution` and `starter` also resolve from the repository root."""
+    path = Path(argument).expanduser()
+    if not path.exists() and str(argument) in ("solution", "starter"):
+        path = REPO_ROOT / str(argument)
+        if not path.exists() and str(argument) == "starter":
+            raise GraderError(f"{path} does not exist: generate it with `python3 tasks.py starter`")
+    if not path.exists():
+        raise GraderError(f"submission {argument} does not exist")
+    if not (path.is_dir() or path.is_file()):
+        raise GraderError(f"submission {argument} is neither a folder nor a .zip file")
+    return path.resolve()
+
+
+def submission_name(path: Path) -> str:
+    return path.stem if path.is_file() else path.name
+
+
+@contextlib.contextmanager
+def open_submission(argument: str | Path, max_bytes: int = MAX_BYTES) -> Iterator[Submission]:
+    """Yield a Submission whose root is a private copy; GraderError for a bad path, SubmissionError
+    for a submission that cannot be graded (it then scores 0 with the message as feedback)."""
+    path = resolve_path(argument)
+    scratch = Path(tempfile.mkdtemp(prefix="grade-submission-"))
+    try:
+        if path.is_dir():
+            source = find_package(path)
+        elif zipfile.is_zipfile(path):
+            unpacked = scratch / "unpacked"
+            safe_extract(path, unpacked, max_bytes)
+            source = find_package(unpacked)
+        else:
+            raise SubmissionError(f"{path.name} is not a .zip archive: hand in a zip of the folder holding {PACKAGE}/")
+        root = scratch / "submission"
+        copy_package(source / PACKAGE, root / PACKAGE, max_bytes)
+        yield Submission(submission_name(path), path, root)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def find_package(folder: Path) -> Path:
+    """The folder that holds diffusion_hw/__init__.py: `folder` itself, or the one place below it."""
+    if folder.name == PACKAGE and (folder / "__init__.py").is_file():
+        return folder.parent
+    found: list[Path] = []
+    for directory, dirnames, filenames in os.walk(folder):
+        here = Path(directory)
+        depth = len(here.relative_to(folder).parts)
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith(".") and depth < SEARCH_DEPTH)
+        if here.name == PACKAGE and "__init__.py" in filenames:
+            found.append(here.parent)
+            dirnames[:] = []
+    if not found:
+        raise SubmissionError(
+            f"no {PACKAGE}/ package (a folder {PACKAGE} with an __init__.py) was found in the submission: "
+            f"hand in the folder (or a zip of the folder) that contains {PACKAGE}/"
+        )
+    if len(found) > 1:
+        shown = ", ".join(str(p.relative_to(folder) / PACKAGE) for p in found[:4])
+        raise SubmissionError(f"the submission holds {len(found)} {PACKAGE} packages ({shown}): hand in exactly one")
+    return found[0]
+
+
+def copy_package(source: Path, target: Path, max_bytes: int) -> None:
+    """Copy the package's regular files; refuse links, special files and oversize trees."""
+    total, count = 0, 0
+    for directory, dirnames, filenames in os.walk(source):
+        here = Path(directory)
+        dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+        for name in dirnames + filenames:
+            if (here / name).is_symlink():
+                raise SubmissionError(f"{PACKAGE}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
+        (target / here.relative_to(source)).mkdir(parents=True, exist_ok=True)
+        for name in filenames:
+            file = here / name
+            mode = file.lstat().st_mode
+            if not stat.S_ISREG(mode):
+                raise SubmissionError(f"{PACKAGE}/{file.relative_to(source)} is not a regular file")
+            total += file.lstat().st_size
+            count += 1
+            if total > max_bytes or count > MAX_FILES:
+                raise SubmissionError(
+                    f"{PACKAGE}/ is larger than {max_bytes >> 20} MB or {MAX_FILES} files: hand in the source code only"
+                )
+            shutil.copyfile(file, target / file.relative_to(source))
+
+
+def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
+    name = info.filename.replace("\\", "/")
+    if name.startswith("/") or (len(name) > 1 and name[1] == ":"):
+        raise SubmissionError(f"the zip holds an absolute path ({info.filename!r}): zip the folder with relative paths")
+    parts = tuple(p for p in PurePosixPath(name).parts if p not in ("", "."))
+    if ".." in parts:
+        raise SubmissionError(f"the zip holds a path that leaves its folder ({info.filename!r}): remove it")
+    return parts
+
+
+def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES) -> None:
+    """Unpack `archive` into `target`, or raise SubmissionError saying why it was refused."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            members = zf.infolist()
+            if len(members) > MAX_FILES:
+                raise SubmissionError(f"the zip holds {len(members)} entries (at most {MAX_FILES}): hand in the source code only")
+            declared = sum(m.file_size for m in members)
+            if declared > max_bytes:
+                raise SubmissionError(f"the zip unpacks to {declared >> 20} MB (at most {max_bytes >> 20} MB): hand in the source code only")
+            written = 0
+            target.mkdir(parents=True, exist_ok=True)
+            for info in members:
+                parts = _member_parts(info)
+                if not parts:
+                    continue
+                kind = stat.S_IFMT(info.external_attr >> 16)
+                if kind == stat.S_IFLNK:
+                    raise SubmissionError(f"the zip holds a symbolic link ({info.filename!r}): zip real files only")
+                if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+                    raise SubmissionError(f"the zip holds a special file ({info.filename!r})")
+                if info.flag_bits & 0x1:
+                    raise SubmissionError("the zip is encrypted: hand in an unencrypted zip")
+                destination = target.joinpath(*parts)
+                if info.is_dir():
+                    destination.mkdir(parents=True, exist_ok=True)
+                    continue
+                destination.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as source, open(destination, "wb") as sink:
+                    while chunk := source.read(1 << 16):
+                        written += len(chunk)
+                        if written > max_bytes:  # the header lied: a zip bomb
+                            raise SubmissionError(
+                                f"the zip unpacks to more than {max_bytes >> 20} MB (a zip bomb?): hand in the source code only"
+                            )
+                        sink.write(chunk)
+    except zipfile.BadZipFile as exc:
+        raise SubmissionError(f"{archive.name} is not a readable zip ({exc})") from None
+    except (OSError, RuntimeError, NotImplementedError, EOFError, zlib.error) as exc:
+        raise SubmissionError(f"{archive.name} could not be unpacked ({type(exc).__name__}: {exc})") from None

@@ -1,0 +1,240 @@
+"""The corpus: submissions generated from the reference solution by text mutation, as data.
+
+Each entry names the edits (file under diffusion_hw/, exact old text, new text) and the TODO items
+that must lose points because of them. An empty `loses` means a correct variant: it must score full
+marks (float64 buffers, diffusers-style formulas, indexing instead of gather, ...).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SOLUTION = ROOT / "solution"
+
+SCHEDULES = "schedules.py"
+DIFFUSION = "gaussian_diffusion.py"
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    edits: tuple[tuple[str, str, str], ...]  # (file, old, new): `old` must occur exactly once
+    loses: frozenset[str]  # the TODO items (function names) that must lose points; nothing else may
+
+    def build(self, destination: Path) -> Path:
+        """Write the mutated package to destination/diffusion_hw; return destination."""
+        package = destination / "diffusion_hw"
+        shutil.copytree(SOLUTION / "diffusion_hw", package, ignore=shutil.ignore_patterns("__pycache__"))
+        for file, old, new in self.edits:
+            path = package / file
+            text = path.read_text(encoding="utf-8")
+            count = text.count(old)
+            if count != 1:
+                raise AssertionError(f"mutation {self.name}: {old!r} occurs {count} times in {file}, not once")
+            path.write_text(text.replace(old, new), encoding="utf-8")
+        return destination
+
+
+def mutation(name: str, *edits: tuple[str, str, str], loses: tuple[str, ...] = ()) -> Mutation:
+    return Mutation(name, tuple(edits), frozenset(loses))
+
+
+# ---------------------------------------------------------------------------- known mistakes
+
+MISTAKES = [
+    mutation(
+        "linear_schedule_without_1000_over_T_scale",
+        (SCHEDULES, "scale = 1000 / timesteps", "scale = 1.0"),
+        loses=("linear_beta_schedule",),
+    ),
+    mutation(
+        "cosine_schedule_without_clip",
+        (SCHEDULES, "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n    # END SOLUTION\n\n\ndef sigmoid",
+         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return betas\n    # END SOLUTION\n\n\ndef sigmoid"),
+        loses=("cosine_beta_schedule",),
+    ),
+    mutation(
+        "sigmoid_schedule_ignores_tau",
+        (SCHEDULES, "g = (v_end - ((u * (end - start) + start) / tau).sigmoid())", "g = (v_end - ((u * (end - start) + start)).sigmoid())"),
+        loses=("sigmoid_beta_schedule",),
+    ),
+    mutation(
+        "alphas_bar_prev_not_shifted",
+        (SCHEDULES, "alphas_bar_prev = F.pad(alphas_bar[:-1], (1, 0), value=1.0)", "alphas_bar_prev = alphas_bar"),
+        loses=("compute_diffusion_buffers",),
+    ),
+    mutation(
+        "posterior_variance_is_betas",
+        (SCHEDULES, "posterior_variance = betas * (1.0 - alphas_bar_prev) / (1.0 - alphas_bar)", "posterior_variance = betas"),
+        loses=("compute_diffusion_buffers",),
+    ),
+    mutation(
+        "posterior_log_variance_not_clipped",
+        (SCHEDULES, "torch.log(posterior_variance.clamp(min=1e-20))", "torch.log(posterior_variance)"),
+        loses=("compute_diffusion_buffers",),
+    ),
+    mutation(
+        "q_sample_uses_alphas_not_alphas_bar",
+        (DIFFUSION,
+         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
+         "extract(self.alphas, t, x_start.shape).sqrt() * x_start\n            + (1 - extract(self.alphas, t, x_start.shape)).sqrt() * noise"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "q_sample_missing_sqrt",
+        (DIFFUSION,
+         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
+         "extract(self.alphas_bar, t, x_start.shape) * x_start\n            + (1 - extract(self.alphas_bar, t, x_start.shape)) * noise"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "q_sample_ignores_given_noise",
+        (DIFFUSION, "noise = default(noise, lambda: torch.randn_like(x_start))\n        return (",
+         "noise = torch.randn_like(x_start)\n        return ("),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "p_losses_ignores_loss_type",
+        (DIFFUSION, '        if self.loss_type == "l1":\n            return F.l1_loss(out, target)\n        if self.loss_type == "huber":\n            return F.smooth_l1_loss(out, target)\n', ""),
+        loses=("p_losses",),
+    ),
+    mutation(
+        "p_losses_wrong_pred_v_target",
+        (DIFFUSION, "target = self.predict_v(x_start, t, noise)", "target = noise - x_start"),
+        loses=("p_losses",),
+    ),
+    mutation(
+        "p_losses_feeds_the_model_x_start",
+        (DIFFUSION, "out = self.model(x_t, t, class_labels)", "out = self.model(x_start, t, class_labels)"),
+        loses=("p_losses",),
+    ),
+    mutation(
+        "p_sample_off_by_one_t",
+        (DIFFUSION, "batched_t = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)",
+         "batched_t = torch.full((x.shape[0],), t - 1, device=x.device, dtype=torch.long)"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_adds_noise_at_the_last_step",
+        (DIFFUSION, "        if t == 0:\n            return mean, x_start\n", ""),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_uses_betas_as_posterior_variance",
+        (DIFFUSION, "return mean + (0.5 * log_variance).exp() * noise, x_start",
+         "return mean + extract(self.betas, batched_t, x.shape).sqrt() * noise, x_start"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_forgets_to_clip_x0",
+        (DIFFUSION, "x, batched_t, class_labels, guidance_scale, clip_x_start=True", "x, batched_t, class_labels, guidance_scale, clip_x_start=False"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_loop_iterates_t_upward",
+        (DIFFUSION, "        for t in reversed(range(self.num_timesteps)):\n            img, _ = self.p_sample(",
+         "        for t in range(self.num_timesteps):\n            img, _ = self.p_sample("),
+        loses=("p_sample_loop",),
+    ),
+    mutation(
+        "p_sample_loop_returns_without_unnormalize",
+        (DIFFUSION, "ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n        return self.unnormalize(ret)\n        # END SOLUTION",
+         "ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n        return ret\n        # END SOLUTION"),
+        loses=("p_sample_loop",),
+    ),
+    mutation(
+        "p_sample_loop_drops_class_labels",
+        (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)", "img, _ = self.p_sample(img, t)"),
+        loses=("p_sample_loop",),
+    ),
+    mutation(
+        "ddim_sigma_missing_eta",
+        (DIFFUSION, "sigma = eta * ((1 - alpha_bar_prev)", "sigma = ((1 - alpha_bar_prev)"),
+        loses=("denoise_backward",),
+    ),
+    mutation(
+        "ddim_sigma_missing_sqrt",
+        (DIFFUSION, "(1 - alpha_bar / alpha_bar_prev)).sqrt()", "(1 - alpha_bar / alpha_bar_prev))"),
+        loses=("denoise_backward",),
+    ),
+    mutation(
+        "ddim_no_t_prev_below_zero_branch",
+        (DIFFUSION, "        if t_prev < 0:\n            return pred_x_start\n", ""),
+        loses=("denoise_backward",),
+    ),
+]
+
+# ---------------------------------------------------------------------------- correct variants
+
+P_SAMPLE_DIFFUSERS_STYLE = '''        # diffusers' DDPMScheduler.step, from alphas_cumprod only
+        alpha_prod_t = self.alphas_bar[t]
+        alpha_prod_t_prev = self.alphas_bar[t - 1] if t > 0 else torch.ones_like(alpha_prod_t)
+        beta_prod_t, beta_prod_t_prev = 1 - alpha_prod_t, 1 - alpha_prod_t_prev
+        current_alpha_t = alpha_prod_t / alpha_prod_t_prev
+        current_beta_t = 1 - current_alpha_t
+        pred_original_sample_coeff = (alpha_prod_t_prev ** 0.5 * current_beta_t) / beta_prod_t
+        current_sample_coeff = current_alpha_t ** 0.5 * beta_prod_t_prev / beta_prod_t
+        mean = pred_original_sample_coeff * x_start + current_sample_coeff * x
+        if t == 0:
+            return mean, x_start
+        variance = torch.clamp((1 - alpha_prod_t_prev) / (1 - alpha_prod_t) * current_beta_t, min=1e-20)
+        noise = default(noise, lambda: torch.randn_like(x))
+        return mean + variance ** 0.5 * noise, x_start'''
+
+DENOISE_DIFFUSERS_STYLE = '''        # diffusers' DDIMScheduler.step: alpha_bar_{-1} = 1 ("final_alpha_cumprod"), no branch
+        alpha_prod_t = self.alphas_bar[t]
+        alpha_prod_t_prev = self.alphas_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0)
+        beta_prod_t = 1 - alpha_prod_t
+        variance = (1 - alpha_prod_t_prev) / beta_prod_t * (1 - alpha_prod_t / alpha_prod_t_prev)
+        std_dev_t = eta * variance ** 0.5
+        pred_sample_direction = (1 - alpha_prod_t_prev - std_dev_t**2) ** 0.5 * pred_noise
+        return alpha_prod_t_prev ** 0.5 * pred_x_start + pred_sample_direction + std_dev_t * noise'''
+
+CORRECT_VARIANTS = [
+    mutation(
+        "float64_buffers",
+        (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
+         "self.register_buffer(name, value, persistent=False)"),
+    ),
+    mutation(
+        "diffusers_style_formulas",
+        (DIFFUSION,
+         "        return (\n            extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise\n        )",
+         "        sqrt_alpha_prod = (self.alphas_bar[t] ** 0.5).flatten()\n"
+         "        sqrt_one_minus_alpha_prod = ((1 - self.alphas_bar[t]) ** 0.5).flatten()\n"
+         "        while len(sqrt_alpha_prod.shape) < len(x_start.shape):\n"
+         "            sqrt_alpha_prod = sqrt_alpha_prod.unsqueeze(-1)\n"
+         "            sqrt_one_minus_alpha_prod = sqrt_one_minus_alpha_prod.unsqueeze(-1)\n"
+         "        return sqrt_alpha_prod * x_start + sqrt_one_minus_alpha_prod * noise"),
+        (DIFFUSION,
+         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n        if t == 0:\n            return mean, x_start\n"
+         "        noise = default(noise, lambda: torch.randn_like(x))\n        return mean + (0.5 * log_variance).exp() * noise, x_start",
+         P_SAMPLE_DIFFUSERS_STYLE),
+        (DIFFUSION,
+         "        if t_prev < 0:\n            return pred_x_start\n        alpha_bar = self.alphas_bar[t]\n        alpha_bar_prev = self.alphas_bar[t_prev]\n"
+         "        sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()\n"
+         "        direction = (1 - alpha_bar_prev - sigma**2).sqrt()\n"
+         "        return alpha_bar_prev.sqrt() * pred_x_start + direction * pred_noise + sigma * noise",
+         DENOISE_DIFFUSERS_STYLE),
+    ),
+    mutation(
+        "other_spellings_of_the_same_maths",
+        (SCHEDULES, "alphas_bar_prev = F.pad(alphas_bar[:-1], (1, 0), value=1.0)",
+         "alphas_bar_prev = torch.cat([torch.ones(1, dtype=alphas_bar.dtype), alphas_bar[:-1]])"),
+        (SCHEDULES, "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n    # END SOLUTION\n\n\ndef sigmoid",
+         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return betas.clamp(max=0.999)\n    # END SOLUTION\n\n\ndef sigmoid"),
+        (DIFFUSION, "return F.smooth_l1_loss(out, target)", "return F.huber_loss(out, target, delta=1.0)"),
+        (DIFFUSION, "return F.l1_loss(out, target)", "return (out - target).abs().mean()"),
+        (DIFFUSION, "return mean + (0.5 * log_variance).exp() * noise, x_start",
+         "return mean + extract(self.posterior_variance, batched_t, x.shape).sqrt() * noise, x_start"),
+        (DIFFUSION, "        img = torch.randn(shape, device=self.device)\n        imgs = [img]\n        for t in reversed(range(self.num_timesteps)):",
+         "        img = torch.randn(*shape)\n        imgs = [img]\n        for t in range(self.num_timesteps - 1, -1, -1):"),
+        (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)",
+         "img = self.p_sample(img, t, class_labels=class_labels, guidance_scale=guidance_scale)[0]"),
+    ),
+]
+
+CORPUS = MISTAKES + CORRECT_VARIANTS

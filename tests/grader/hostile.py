@@ -1,0 +1,155 @@
+"""Hostile submissions: code that tries to hang, crash, cheat or escape the grader, as data.
+
+Each is built from the solution (to prove the rest of the package still earns its points) or the
+starter (which deserves 0, so any point it gets was stolen), plus the hostile code. `expected` maps
+every TODO item to the score it must get: "full" or 0.
+"""
+
+from __future__ import annotations
+
+import shutil
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+from corpus import ROOT, SOLUTION
+
+STARTER = ROOT / "starter"
+ITEMS = (
+    "linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule", "compute_diffusion_buffers",
+    "q_sample", "p_losses", "p_sample", "p_sample_loop", "denoise_backward",
+)
+Q_SAMPLE_BODY = (
+    "        noise = default(noise, lambda: torch.randn_like(x_start))\n"
+    "        return (\n"
+    "            extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n"
+)
+
+
+@dataclass(frozen=True)
+class Hostile:
+    name: str
+    base: str  # "solution" or "starter"
+    prepend_init: str = ""  # code run first thing when diffusion_hw is imported
+    q_sample_prefix: str = ""  # code run at the start of q_sample (solution-based only)
+    zero_items: tuple[str, ...] = ITEMS  # items that must score 0; all others full marks
+
+    def build(self, destination: Path, starter_root: Path = STARTER) -> Path:
+        package = destination / "diffusion_hw"
+        source = SOLUTION if self.base == "solution" else starter_root
+        shutil.copytree(source / "diffusion_hw", package, ignore=shutil.ignore_patterns("__pycache__"))
+        if self.prepend_init:
+            init = package / "__init__.py"
+            init.write_text(textwrap.dedent(self.prepend_init) + "\n" + init.read_text(encoding="utf-8"), encoding="utf-8")
+        if self.q_sample_prefix:
+            path = package / "gaussian_diffusion.py"
+            text = path.read_text(encoding="utf-8")
+            assert text.count(Q_SAMPLE_BODY) == 1, "the solution's q_sample changed: update tests/grader/hostile.py"
+            prefix = textwrap.indent(textwrap.dedent(self.q_sample_prefix), " " * 8)
+            path.write_text(text.replace(Q_SAMPLE_BODY, prefix + Q_SAMPLE_BODY), encoding="utf-8")
+        return destination
+
+
+def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
+    grader_dir = repo / "grader"
+    solution_dir = repo / "solution" / "diffusion_hw"
+    return [
+        Hostile("infinite_loop_in_q_sample", "solution", q_sample_prefix="while True:\n    pass\n", zero_items=("q_sample",)),
+        Hostile("allocates_50_GB_in_q_sample", "solution",
+                q_sample_prefix="hog = torch.ones(50 * 2**30 // 4)\n", zero_items=("q_sample",)),
+        Hostile("os_exit_at_import", "solution", prepend_init="import os\nos._exit(0)\n"),
+        Hostile("bounded_fork_bomb_at_import", "starter", prepend_init="""
+            import os, time
+            for _ in range(300):
+                try:
+                    pid = os.fork()
+                except OSError:
+                    break
+                if pid == 0:
+                    time.sleep(120)
+                    os._exit(0)
+        """),
+        Hostile("prints_a_fake_results_json", "starter", prepend_init="""
+            import json, sys
+            fake = {"score": 100, "tests": [{"name": "everything", "score": 100, "max_score": 100, "status": "passed"}]}
+            print(json.dumps(fake))
+            print(json.dumps(fake), file=sys.stderr)
+            for path in ("results.json", "/autograder/results/results.json", "/tmp/results.json", "../results.json"):
+                try:
+                    with open(path, "w") as handle:
+                        json.dump(fake, handle)
+                except OSError:
+                    pass
+        """),
+        Hostile("writes_files_next_to_the_grader", "starter", prepend_init=f"""
+            import os
+            for target in ({str(grader_dir / "rubric.toml")!r}, {str(grader_dir / "probes.py")!r},
+                           {str(grader_dir / "public_expected.safetensors")!r}, {str(grader_dir / "pwned.txt")!r},
+                           "/sandbox/probes.py", os.path.join(os.path.dirname(__file__), "..", "pwned.txt")):
+                try:
+                    with open(target, "w") as handle:
+                        handle.write("PROBES = {{}}  # pwned")
+                except OSError:
+                    pass
+        """),
+        Hostile("monkeypatches_torch_comparisons", "starter", prepend_init="""
+            import sys, torch, torch.testing
+            torch.allclose = lambda *args, **kwargs: True
+            torch.equal = lambda *args, **kwargs: True
+            torch.isclose = lambda a, b, *args, **kwargs: torch.ones_like(torch.as_tensor(a), dtype=torch.bool)
+            torch.testing.assert_close = lambda *args, **kwargs: None
+            torch.Tensor.__eq__ = lambda self, other: True
+            probes = sys.modules.get("grader_probes")
+            if probes is not None:
+                probes.PROBES.clear()
+            import importlib  # wrong answers of the right shape, so only the patches could earn points
+            _schedules = importlib.import_module(__name__ + ".schedules")
+            _gd = importlib.import_module(__name__ + ".gaussian_diffusion")
+            _schedules.linear_beta_schedule = lambda T, *a, **k: torch.zeros(T, dtype=torch.float64)
+            _gd.GaussianDiffusion.q_sample = lambda self, x_start, t, noise=None: torch.zeros_like(x_start)
+            _gd.GaussianDiffusion.denoise_backward = lambda self, x0, t, t_prev, eps, noise, eta: torch.zeros_like(x0)
+        """),
+        Hostile("returns_always_equal_objects", "starter", prepend_init="""
+            import importlib
+            import torch
+
+            class AlwaysEqual(torch.Tensor):
+                @classmethod
+                def __torch_function__(cls, func, types, args=(), kwargs=None):
+                    if func in (torch.allclose, torch.equal, torch.Tensor.__eq__):
+                        return True
+                    return super().__torch_function__(func, types, args, kwargs or {})
+
+            class Anything:
+                def __eq__(self, other): return True
+                def __sub__(self, other): return 0
+                def __abs__(self): return 0
+                def __getattr__(self, name): return lambda *args, **kwargs: self
+
+            def _cheat(*args, **kwargs):
+                return torch.zeros(4).as_subclass(AlwaysEqual)
+
+            _gd = importlib.import_module(__name__ + ".gaussian_diffusion")
+            _schedules = importlib.import_module(__name__ + ".schedules")
+            for _name in ("linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule"):
+                setattr(_schedules, _name, _cheat)
+            _schedules.compute_diffusion_buffers = lambda betas: {"alphas": Anything(), "alphas_bar": _cheat()}
+            _gd.GaussianDiffusion.q_sample = lambda self, *args, **kwargs: _cheat()
+            _gd.GaussianDiffusion.p_losses = lambda self, *args, **kwargs: Anything()
+            _gd.GaussianDiffusion.p_sample = lambda self, *args, **kwargs: (_cheat(), Anything())
+            _gd.GaussianDiffusion.p_sample_loop = lambda self, *args, **kwargs: _cheat()
+            _gd.GaussianDiffusion.denoise_backward = lambda self, *args, **kwargs: Anything()
+        """),
+        Hostile("reads_the_solution", "starter", prepend_init=f"""
+            import os, sys
+            _found = None
+            for _candidate in ({str(solution_dir)!r}, "/work/main/solution/diffusion_hw", "../solution/diffusion_hw",
+                               os.path.join(os.path.dirname(__file__), "..", "..", "solution", "diffusion_hw")):
+                if os.path.isfile(os.path.join(_candidate, "gaussian_diffusion.py")):
+                    _found = _candidate
+                    break
+            if _found is not None:
+                __path__.insert(0, _found)  # import the reference's modules instead of ours
+            print("solution found:", _found, file=sys.stderr)
+        """),
+    ]

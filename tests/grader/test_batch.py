@@ -1,0 +1,78 @@
+"""`grade batch`: every submission graded, broken ones included, into results files and a CSV gradebook."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from corpus import MISTAKES, SOLUTION
+from grader_test_support import run_grade
+
+pytestmark = pytest.mark.slow
+
+ITEMS = ["1.1 linear_beta_schedule", "1.2 cosine_beta_schedule", "1.3 sigmoid_beta_schedule",
+         "1.4 compute_diffusion_buffers", "2.1 q_sample", "2.2 p_losses", "2.3 p_sample", "2.4 p_sample_loop",
+         "2.5 denoise_backward"]
+
+
+def zip_folder(folder: Path, archive: Path) -> Path:
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.rglob("*.py")):
+            zf.write(path, Path("handin") / path.relative_to(folder))
+    return archive
+
+
+def read_gradebook(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_batch_grades_every_submission_into_a_complete_gradebook(tmp_path, starter_root):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copytree(SOLUTION / "diffusion_hw", submissions / "ada" / "diffusion_hw")
+    zip_folder(starter_root, submissions / "bo.zip")
+    mistake = next(m for m in MISTAKES if m.name == "q_sample_missing_sqrt")
+    mistake.build(submissions / "cy")
+    (submissions / "dee.zip").write_bytes(b"not a zip at all")
+    (submissions / "eve").mkdir()  # no diffusion_hw inside
+    out = tmp_path / "out"
+
+    run = run_grade("batch", str(submissions), "--jobs", "2", "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    rows = {row["submission"]: row for row in read_gradebook(out / "gradebook.csv")}
+    assert list(rows) == ["ada", "bo", "cy", "dee", "eve"]
+    assert list(rows["ada"]) == ["submission", *ITEMS, "total", "max", "status"]
+    for name, row in rows.items():
+        assert all(row[item] != "" for item in ITEMS), (name, row)
+        assert (out / name / "results.json").is_file()
+    assert rows["ada"]["total"] == "100" and rows["bo"]["total"] == "0"
+    assert rows["cy"]["2.1 q_sample"] == "0" and rows["cy"]["2.2 p_losses"] == "14" and rows["cy"]["total"] == "90"
+    assert rows["dee"]["total"] == "0" and rows["eve"]["total"] == "0"
+    assert rows["dee"]["status"].startswith("rejected: ") and "not a .zip" in rows["dee"]["status"]
+    assert rows["eve"]["status"].startswith("rejected: ") and "no diffusion_hw/ package" in rows["eve"]["status"]
+    assert rows["ada"]["status"].startswith("graded in")
+
+    again = run_grade("batch", str(submissions), "--out", str(out))
+    assert again.returncode == 0
+    assert again.stdout.count("already graded") == 5
+    kept = read_gradebook(out / "gradebook.csv")
+    assert [(r["submission"], r["total"]) for r in kept] == [(r["submission"], r["total"]) for r in rows.values()]
+
+
+def test_redo_grades_again(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "only.zip").write_bytes(b"not a zip")
+    out = tmp_path / "out"
+    (out / "only").mkdir(parents=True)
+    (out / "only" / "results.json").write_text('{"score": 55, "tests": []}')
+    skipped = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
+    assert "already graded" in skipped.stdout
+    redone = run_grade("batch", str(submissions), "--out", str(out), "--redo", "--public-only")
+    assert redone.returncode == 0, redone.stderr
+    assert read_gradebook(out / "gradebook.csv")[0]["total"] == "0"

@@ -1,0 +1,45 @@
+"""The command line: one-line reasons and a non-zero status only when the grader itself cannot run."""
+
+from __future__ import annotations
+
+import pytest
+from grader.cli import main
+
+from grader_test_support import run_grade
+
+
+def run_main(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse
+        return int(exc.code)
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["/no/such/submission"], "does not exist"),
+        ([], "the following arguments are required: submission"),
+        (["solution", "--bogus"], "unrecognized arguments: --bogus"),
+        (["batch", "/tmp"], "the following arguments are required: --out"),
+        (["batch", "/no/such/folder", "--out", "/tmp/x"], "is not a folder of submissions"),
+        (["batch", "/tmp", "--out", "/tmp/x", "--jobs", "0"], "--jobs must be at least 1"),
+        (["solution", "--rubric", "/no/such/rubric.toml"], "rubric not found"),
+    ],
+)
+def test_the_grader_refuses_bad_input_with_one_line(capsys, argv, reason):
+    assert run_main(argv) == 2
+    err = capsys.readouterr().err
+    assert reason in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_rejected_submission_still_completes_grading_with_zero(tmp_path):
+    (tmp_path / "bad.zip").write_bytes(b"PK\x03\x04 definitely not a zip")
+    run = run_grade(str(tmp_path / "bad.zip"), "--out", str(tmp_path / "out"), "--public-only")
+    assert run.returncode == 0, run.stderr
+    assert run.results["score"] == 0
+    assert "could not be graded" in run.results["output"]
+    assert all(t["status"] == "failed" and "not run" in t["output"] for t in run.results["tests"])

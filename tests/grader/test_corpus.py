@@ -1,0 +1,59 @@
+"""Each known mistake loses points on its own TODO item only; every correct variant gets full marks."""
+
+from __future__ import annotations
+
+import pytest
+
+from corpus import CORRECT_VARIANTS, MISTAKES
+from grader_test_support import REPEATED
+
+pytestmark = pytest.mark.slow
+
+
+def lost_items(report) -> set[str]:
+    return {check.function for check in report.checks if not check.passed}
+
+
+@pytest.mark.parametrize("mutation", MISTAKES, ids=lambda m: m.name)
+def test_each_known_mistake_loses_points_on_its_own_item_only(corpus_reports, mutation):
+    report = corpus_reports[mutation.name]
+    assert report.max_score == 100
+    failed = {c.check_id: c.message for c in report.checks if not c.passed}
+    assert lost_items(report) == set(mutation.loses), failed
+
+
+@pytest.mark.parametrize("mutation", CORRECT_VARIANTS, ids=lambda m: m.name)
+def test_every_correct_variant_gets_full_marks(corpus_reports, mutation):
+    report = corpus_reports[mutation.name]
+    failed = {c.check_id: c.message for c in report.checks if not c.passed}
+    assert report.score == report.max_score == 100, failed
+
+
+def test_failed_checks_explain_themselves_without_reference_code(corpus_reports):
+    for mutation in MISTAKES:
+        for check in corpus_reports[mutation.name].checks:
+            if not check.passed:
+                assert len(check.message) > 30, (mutation.name, check.check_id, check.message)
+                assert "def " not in check.message and "BEGIN SOLUTION" not in check.message
+
+
+def test_feedback_names_the_problem(corpus_reports):
+    def message(name, check_id):
+        return next(c.message for c in corpus_reports[name].checks if c.check_id == check_id)
+
+    assert "t = 0" in message("p_sample_adds_noise_at_the_last_step", "p_sample.adds_no_noise_at_t_0")
+    assert "t_prev < 0" in message("ddim_no_t_prev_below_zero_branch", "denoise_backward.returns_x0_estimate_when_t_prev_is_negative")
+    assert "0.999" in message("cosine_schedule_without_clip", "cosine_beta_schedule.clips_the_tail_at_0_999")
+    assert "shift" in message("alphas_bar_prev_not_shifted", "compute_diffusion_buffers.alphas_bar_prev_is_shifted_by_one")
+    assert "infinite at t = 0" in message("posterior_log_variance_not_clipped", "compute_diffusion_buffers.posterior_variance_and_clipped_log")
+    assert "reversed(range(T))" in message("p_sample_loop_iterates_t_upward", "p_sample_loop.visits_t_from_T_minus_1_down_to_0")
+    assert "max abs error" in message("q_sample_missing_sqrt", "q_sample.matches_reference")
+    assert "clip" in message("p_sample_forgets_to_clip_x0", "p_sample.clips_the_x0_estimate")
+    assert "1000 / T" in message("linear_schedule_without_1000_over_T_scale", "linear_beta_schedule.matches_reference")
+
+
+def test_two_runs_on_the_same_submission_give_identical_results(corpus_reports):
+    first, second = corpus_reports[REPEATED], corpus_reports[f"{REPEATED}#again"]
+    assert [(c.check_id, c.score, c.message) for c in first.checks] == [
+        (c.check_id, c.score, c.message) for c in second.checks
+    ]

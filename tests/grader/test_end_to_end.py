@@ -1,0 +1,72 @@
+"""`grade` end to end: the solution, the starter, and hostile submissions that try to cheat or break it."""
+
+from __future__ import annotations
+
+import pytest
+from grader.results import item_scores_from_results
+
+from hostile import ITEMS, hostile_submissions
+
+pytestmark = pytest.mark.slow
+
+ITEM_NUMBERS = dict(zip(ITEMS, ("1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5")))
+
+
+def item_scores(results: dict) -> dict[str, tuple[float, float]]:
+    return {label.split(" ", 1)[1]: value for label, value in item_scores_from_results(results).items()}
+
+
+def test_grade_solution_gets_full_marks_within_60_seconds(end_to_end):
+    run = end_to_end["solution"]
+    assert run.returncode == 0, run.stderr
+    assert run.results["score"] == 100
+    assert all(t["status"] == "passed" for t in run.results["tests"])
+    assert run.results["execution_time"] < 60, "grading one correct submission must take at most 60 s"
+    assert run.seconds < 120, f"`grade solution` took {run.seconds:.0f} s of wall-clock time, interpreter start included"
+    assert "solution: 100 / 100" in run.stdout
+
+
+def test_grade_starter_gets_zero_on_every_item_without_crashing(end_to_end):
+    run = end_to_end["starter"]
+    assert run.returncode == 0, run.stderr
+    assert run.results["score"] == 0
+    assert {item: got for item, (got, _) in item_scores(run.results).items()} == dict.fromkeys(ITEMS, 0.0)
+    for test in run.results["tests"]:
+        assert test["status"] == "failed"
+        assert "NotImplementedError" in test["output"], test
+
+
+@pytest.mark.parametrize("hostile", hostile_submissions(), ids=lambda h: h.name)
+def test_hostile_submission_gains_nothing_and_breaks_nothing(end_to_end, hostile):
+    run = end_to_end[hostile.name]
+    assert run.returncode == 0, f"grading must complete: {run.stderr}"
+    assert run.results is not None, "results.json must be written"
+    scores = item_scores(run.results)
+    for item in ITEMS:
+        got, out_of = scores[item]
+        expected = 0.0 if item in hostile.zero_items else out_of
+        assert got == expected, (item, [t["output"] for t in run.results["tests"] if t["extra_data"]["function"] == item])
+    assert run.seconds < 180, f"{hostile.name} took {run.seconds:.0f} s to grade"
+
+
+def test_hostile_code_cannot_write_next_to_the_grader(end_to_end):
+    assert end_to_end["_grader_unchanged"].results == {"same": True}
+
+
+def test_hostile_output_never_reaches_the_results(end_to_end):
+    run = end_to_end["prints_a_fake_results_json"]
+    assert run.results["score"] == 0
+    assert '"everything"' not in run.stdout
+
+
+def test_results_json_is_in_gradescope_format(end_to_end):
+    results = end_to_end["solution"].results
+    assert set(results) >= {"score", "execution_time", "output", "tests"}
+    assert "bubblewrap" in results["output"] or "unshare" in results["output"] or "none" in results["output"]
+    assert sum(t["score"] for t in results["tests"]) == results["score"]
+    for test in results["tests"]:
+        assert set(test) >= {"name", "score", "max_score", "status", "output", "visibility", "tags"}
+        assert test["status"] in ("passed", "failed")
+        assert test["visibility"] in ("visible", "hidden", "after_due_date", "after_published")
+        assert test["tags"] and all(isinstance(tag, str) for tag in test["tags"])
+        assert test["name"].startswith(ITEM_NUMBERS[test["extra_data"]["function"]])
