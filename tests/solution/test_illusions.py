@@ -51,16 +51,6 @@ from diffusion_hw.views import (
 SIZE = 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_cpu_thread():
-    # every tensor here is tiny: a second OpenMP thread only adds synchronisation, and on a busy
-    # 2-core machine it makes these tests many times slower
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 class ZeroNet(torch.nn.Module):
     """A stand-in network: the oracle tests only need the diffusion's buffers and DDIM step."""
 

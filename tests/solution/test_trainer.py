@@ -16,15 +16,6 @@ from diffusion_hw.trainer import EMA, Trainer
 from diffusion_hw.unet import Unet
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    # tiny networks: one intra-op thread is as fast, and far faster on a busy 2-core machine
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class LinearLossDiffusion(nn.Module):
     """A stand-in for GaussianDiffusion whose loss is w * mean(images): exact and instant."""
 
