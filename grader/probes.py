@@ -19,6 +19,9 @@ How items are kept apart, so that one mistake costs points on one TODO only:
     `OracleModel` knows the one clean image x0 and answers exactly;
   * `p_losses` sees a stand-in `q_sample` and `p_sample_loop` a stand-in `p_sample`, both of which
     record how they were called.
+  * `fused_noise_estimate` (TODO 3.3) gets the grader's views (pixel permutations), an affine
+    stand-in estimator and a stand-in `classifier_free_guidance` (the formula of its docstring), so
+    that wrong views (TODO 3.1, 3.2) or guidance (TODO 3.4) never change what it is graded on.
 """
 
 from __future__ import annotations
@@ -514,6 +517,169 @@ def probe_ddim_chain(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[s
     return _per_case(params, run)
 
 
+# ---------------------------------------------------------------------------- Part 2: views and illusions
+
+
+VIEW_CLASSES = ("IdentityView", "Rotate180View")
+
+
+def _attempt(out: dict[str, Tensor], key: str, compute: Callable[[], Tensor]) -> Tensor | None:
+    """out[key] = compute(), or out[key + "_error"] = the error, so one broken method hides nothing else."""
+    try:
+        out[key] = compute()
+        return out[key]
+    except Exception as exc:
+        out[f"{key}_error"] = _text(_describe(exc))
+        return None
+
+
+def probe_view(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """For view = hw.<params["view"]>(): view(x), inverse_view(view(x)) and inverse_view(noise).
+
+    noise may carry variance channels after the image's (B, 2C, H, W). Each of the three results
+    comes back on its own ("<name>_error" when that method raised).
+    """
+    name = params["view"]
+    if name not in VIEW_CLASSES:
+        raise ValueError(f"unknown view {name!r}")
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        view = getattr(hw, name)()
+        out: dict[str, Tensor] = {}
+        viewed = _attempt(out, "viewed", lambda: _tensor(view.view(tensors["x"].clone()), f"{name}.view"))
+        if viewed is not None:
+            _attempt(out, "round_trip", lambda: _tensor(view.inverse_view(viewed.clone()), f"{name}.inverse_view"))
+        _attempt(out, "inverse", lambda: _tensor(view.inverse_view(tensors["noise"].clone()), f"{name}.inverse_view"))
+        return out
+
+    return _per_case(params, run)
+
+
+def probe_classifier_free_guidance(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """eps = hw.classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels) for each case."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        eps = hw.classifier_free_guidance(
+            tensors["eps_uncond"].clone(), tensors["eps_cond"].clone(), float(case["guidance_scale"]), int(case["image_channels"])
+        )
+        return {"eps": _tensor(eps, "classifier_free_guidance")}
+
+    return _per_case(params, run)
+
+
+class PixelPermutationView:
+    """A grader-made view: one fixed permutation `perm` of the H * W pixel positions, the same for
+    every channel (so orthogonal, exactly invertible, and variance channels move with their pixels).
+    Counts how often each method is called."""
+
+    def __init__(self, perm: Tensor) -> None:
+        self.perm = perm
+        self.inverse_perm = torch.argsort(perm)
+        self.view_calls = 0
+        self.inverse_calls = 0
+
+    @staticmethod
+    def _permute(x: Tensor, order: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[-2] * x.shape[-1] != order.numel():
+            raise ValueError(f"a view got a tensor of shape {tuple(x.shape)}; (B, C, H, W) with H * W = {order.numel()} was expected")
+        return x.flatten(-2)[..., order].reshape(x.shape)
+
+    def view(self, x: Tensor) -> Tensor:
+        self.view_calls += 1
+        return self._permute(x, self.perm)
+
+    def inverse_view(self, noise: Tensor) -> Tensor:
+        self.inverse_calls += 1
+        return self._permute(noise, self.inverse_perm)
+
+
+class AffineEstimator:
+    """A stand-in noise estimator: eps(x, t, p) = gain_p * x + offset_p, with x repeated to the C'
+    channels of offset_p (C' = C or 2 C: variance channels). p is a prompt id, None the null prompt.
+    Records every call (prompt, t, x) and what it returned."""
+
+    def __init__(self, tensors: dict[str, Tensor]) -> None:
+        self.gains = {k[len("gain."):]: v for k, v in tensors.items() if k.startswith("gain.")}
+        self.offsets = {k[len("offset."):]: v for k, v in tensors.items() if k.startswith("offset.")}
+        self.calls: list[tuple[str, int, Tensor, Tensor]] = []
+
+    def __call__(self, x: Tensor, t: Any, prompt: Any) -> Tensor:
+        key = "null" if prompt is None else f"p{int(prompt)}"
+        if key not in self.offsets:
+            raise KeyError(f"the estimator was asked about prompt {prompt!r}, which is none of the prompts given")
+        offset = self.offsets[key].to(x.dtype)
+        if x.dim() != 4 or offset.shape[1] % x.shape[1]:
+            raise ValueError(f"the estimator got x of shape {tuple(x.shape)}; (B, C, H, W) was expected")
+        eps = self.gains[key].to(x.dtype) * x.repeat(1, offset.shape[1] // x.shape[1], 1, 1) + offset
+        self.calls.append((key, _as_int(t), x.detach().clone(), eps.detach().clone()))
+        return eps
+
+
+def _stand_in_guidance(estimator: AffineEstimator, record: dict[str, int]) -> Callable[..., Tensor]:
+    """classifier_free_guidance as its docstring states it (torch.lerp on the noise channels, the
+    conditional variance channels as they are); counts calls whose two estimates came swapped."""
+
+    def from_prompt(eps: Tensor, null: bool) -> bool:
+        return any((key == "null") == null and out.shape == eps.shape and torch.equal(out, eps) for key, _, _, out in estimator.calls)
+
+    def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float, image_channels: int) -> Tensor:
+        record["guidance_calls"] += 1
+        if from_prompt(eps_uncond, null=False) and from_prompt(eps_cond, null=True) and not torch.equal(eps_uncond, eps_cond):
+            record["swapped"] += 1
+        c = int(image_channels)
+        guided = torch.lerp(eps_uncond[:, :c], eps_cond[:, :c], float(guidance_scale))
+        return torch.cat((guided, eps_cond[:, c:]), dim=1)
+
+    return classifier_free_guidance
+
+
+def probe_fused_noise_estimate(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """eps = hw.fused_noise_estimate(estimator, views, prompts, x_t, t, guidance_scale, reduce).
+
+    Every part around the TODO is the grader's, so that only fused_noise_estimate is graded here:
+    the views are PixelPermutationViews (perm.<i>), the estimator an AffineEstimator (gain.<p>,
+    offset.<p>), classifier_free_guidance a stand-in, and reduce None (the given mean) or, with
+    case["weights"], a weighted sum that records the C it is given. Besides eps, the calls made come
+    back: view_calls / inverse_calls per view, the estimator's prompts ("null", "p0", ...) and
+    timesteps, how many estimator inputs were no view of x_t, swapped guidance calls.
+    """
+    module = sys.modules.get(getattr(hw.fused_noise_estimate, "__module__", ""))
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        x_t = tensors["x_t"]
+        views = [PixelPermutationView(tensors[f"perm.{i}"]) for i in range(len(case["prompts"]))]
+        estimator = AffineEstimator(tensors)
+        record = {"guidance_calls": 0, "swapped": 0, "reduce_calls": 0, "reduce_channels": -1}
+        reduce = None
+        if "weights" in case:
+            def reduce(estimates: Any, image_channels: int) -> Tensor:
+                record["reduce_calls"] += 1
+                record["reduce_channels"] = int(image_channels)
+                return sum(w * e for w, e in zip(case["weights"], estimates, strict=True))
+        with _patched(module, classifier_free_guidance=_stand_in_guidance(estimator, record)):
+            eps = hw.fused_noise_estimate(estimator, views, list(case["prompts"]), x_t.clone(), int(case["t"]),
+                                          guidance_scale=float(case["guidance_scale"]), reduce=reduce)
+        seen = [view._permute(x_t, view.perm) for view in views]
+        return {
+            "eps": _tensor(eps, "fused_noise_estimate"),
+            "view_calls": torch.tensor([v.view_calls for v in views]),
+            "inverse_calls": torch.tensor([v.inverse_calls for v in views]),
+            "estimator_null_calls": torch.tensor(sum(key == "null" for key, _, _, _ in estimator.calls)),
+            "estimator_prompt_calls": torch.tensor(sum(key != "null" for key, _, _, _ in estimator.calls)),
+            "estimator_t": torch.tensor([t for _, t, _, _ in estimator.calls], dtype=torch.long),
+            "estimator_inputs_not_a_view": torch.tensor(sum(
+                not any(x.shape == s.shape and torch.equal(x, s) for s in seen) for _, _, x, _ in estimator.calls)),
+            "swapped_guidance_calls": torch.tensor(record["swapped"]),
+            "reduce_calls": torch.tensor(record["reduce_calls"]),
+            "reduce_channels": torch.tensor(record["reduce_channels"]),
+        }
+
+    return _per_case(params, run)
+
+
 # ---------------------------------------------------------------------------- several calls in one process
 
 
@@ -546,5 +712,8 @@ PROBES: dict[str, Callable[[Any, dict[str, Tensor], dict], dict[str, Tensor]]] =
     "p_sample_loop_oracle": probe_p_sample_loop_oracle,
     "denoise_backward": probe_denoise_backward,
     "ddim_chain": probe_ddim_chain,
+    "view": probe_view,
+    "classifier_free_guidance": probe_classifier_free_guidance,
+    "fused_noise_estimate": probe_fused_noise_estimate,
     "many": probe_many,
 }

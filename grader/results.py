@@ -43,6 +43,7 @@ class GradeReport:
     rejected: str = ""  # why the submission could not be graded at all ("" when it was)
     hidden_visibility: str = "after_published"
     items: list[tuple[str, str]] = field(default_factory=list)  # (number, function), rubric order
+    notes: list[str] = field(default_factory=list)  # informational lines worth no points (the CLIP score)
 
     @property
     def score(self) -> float:
@@ -69,6 +70,7 @@ class GradeReport:
             lines.append(f"The submission could not be graded: {self.rejected}")
         for label, (got, out_of) in self.item_scores().items():
             lines.append(f"  {label}: {_num(got)} / {_num(out_of)}")
+        lines.extend(self.notes)
         lines.append(f"Sandbox: {self.confinement}")
         if self.public_only:
             lines.append("Only the public checks ran; the hidden checks are run by the course's grader.")

@@ -16,6 +16,8 @@ SOLUTION = ROOT / "solution"
 
 SCHEDULES = "schedules.py"
 DIFFUSION = "gaussian_diffusion.py"
+VIEWS = "views.py"
+ILLUSIONS = "illusions.py"
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,117 @@ CORRECT_VARIANTS = [
          "        img = torch.randn(*shape)\n        imgs = [img]\n        for t in range(self.num_timesteps - 1, -1, -1):"),
         (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)",
          "img = self.p_sample(img, t, class_labels=class_labels, guidance_scale=guidance_scale)[0]"),
+    ),
+]
+
+# ---------------------------------------------------------------------------- Part 2 (TODO 3.x): views and illusions
+
+FUSED_SOLUTION = (
+    "        eps_view = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels)\n"
+    "        estimates.append(view.inverse_view(eps_view))  # back in the frame of x_t\n"
+    "    return reduce(estimates, image_channels)\n"
+)
+FUSED_LOOP = (
+    "    estimates = []\n    for view, prompt in zip(views, prompts):\n        x_view = view.view(x_t)  # (B, C, H, W)\n"
+    "        eps_cond = estimator(x_view, t, prompt)  # (B, C', H, W)\n"
+    "        eps_uncond = eps_cond if guidance_scale == 1.0 else estimator(x_view, t, None)\n" + FUSED_SOLUTION
+)
+
+
+def guidance_after_averaging(first: str, second: str) -> str:
+    """fused_noise_estimate that reduces the conditional and unconditional estimates first, then guides."""
+    return (
+        "    conds, unconds = [], []\n    for view, prompt in zip(views, prompts):\n        x_view = view.view(x_t)\n"
+        "        conds.append(view.inverse_view(estimator(x_view, t, prompt)))\n"
+        "        unconds.append(view.inverse_view(estimator(x_view, t, None)))\n"
+        "    eps_cond, eps_uncond = reduce(conds, image_channels), reduce(unconds, image_channels)\n"
+        f"    return classifier_free_guidance({first}, {second}, guidance_scale, image_channels)\n"
+    )
+
+
+GUIDED_NOISE = "noise = eps_uncond[:, :c] + guidance_scale * (eps_cond[:, :c] - eps_uncond[:, :c])"
+GUIDED_RESULT = "return torch.cat([noise, eps_cond[:, c:]], dim=1)"
+
+MISTAKES += [
+    mutation(
+        "identity_inverse_view_drops_variance_channels",
+        (VIEWS, "# BEGIN SOLUTION (TODO 3.1.2 IdentityView.inverse_view)\n        return noise\n",
+         "# BEGIN SOLUTION (TODO 3.1.2 IdentityView.inverse_view)\n        return noise[:, :3]\n"),
+        loses=("IdentityView",),
+    ),
+    mutation(
+        "rotate180_is_a_horizontal_flip",
+        (VIEWS, "        return x.flip(-2, -1)\n", "        return x.flip(-1)\n"),
+        (VIEWS, "        return noise.flip(-2, -1)\n", "        return noise.flip(-1)\n"),
+        loses=("Rotate180View",),
+    ),
+    mutation(
+        "rotate180_inverse_view_is_not_its_inverse",
+        (VIEWS, "        return noise.flip(-2, -1)\n", "        return noise.flip(-2)\n"),
+        loses=("Rotate180View",),
+    ),
+    mutation(
+        "rotate180_inverse_view_negates_variance_channels",
+        (VIEWS, "        return noise.flip(-2, -1)\n",
+         "        return torch.cat([noise[:, :3], -noise[:, 3:]], dim=1).flip(-2, -1)\n"),
+        loses=("Rotate180View",),
+    ),
+    mutation(
+        "fused_estimate_not_mapped_back_with_inverse_view",
+        (ILLUSIONS, "        estimates.append(view.inverse_view(eps_view))  # back in the frame of x_t\n",
+         "        estimates.append(eps_view)\n"),
+        loses=("fused_noise_estimate",),
+    ),
+    mutation(
+        "fused_swaps_conditional_and_unconditional",
+        (ILLUSIONS, "eps_view = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels)",
+         "eps_view = classifier_free_guidance(eps_cond, eps_uncond, guidance_scale, image_channels)"),
+        loses=("fused_noise_estimate",),
+    ),
+    mutation(
+        "fused_guidance_after_averaging_with_the_wrong_sign",
+        (ILLUSIONS, FUSED_LOOP, guidance_after_averaging("eps_cond", "eps_uncond")),
+        loses=("fused_noise_estimate",),
+    ),
+    mutation(
+        "fused_drops_variance_channels",
+        (ILLUSIONS, "    return reduce(estimates, image_channels)\n    # END SOLUTION",
+         "    return reduce(estimates, image_channels)[:, :image_channels]\n    # END SOLUTION"),
+        loses=("fused_noise_estimate",),
+    ),
+    mutation(
+        "guidance_with_the_wrong_sign",
+        (ILLUSIONS, GUIDED_NOISE, "noise = eps_cond[:, :c] + guidance_scale * (eps_uncond[:, :c] - eps_cond[:, :c])"),
+        loses=("classifier_free_guidance",),
+    ),
+    mutation(
+        "guidance_negates_variance_channels",
+        (ILLUSIONS, GUIDED_RESULT, "return torch.cat([noise, -eps_cond[:, c:]], dim=1)"),
+        loses=("classifier_free_guidance",),
+    ),
+    mutation(
+        "guidance_drops_variance_channels",
+        (ILLUSIONS, GUIDED_RESULT, "return noise"),
+        loses=("classifier_free_guidance",),
+    ),
+]
+
+CORRECT_VARIANTS += [
+    mutation(
+        "views_and_guidance_other_spellings",
+        (VIEWS, "# BEGIN SOLUTION (TODO 3.1.1 IdentityView.view)\n        return x\n",
+         "# BEGIN SOLUTION (TODO 3.1.1 IdentityView.view)\n        return x.clone()\n"),
+        (VIEWS, "        return x.flip(-2, -1)\n", "        return torch.rot90(x, 2, dims=(-2, -1))\n"),
+        (VIEWS, "        return noise.flip(-2, -1)\n", "        return torch.rot90(noise, -2, dims=(-2, -1))\n"),
+        (ILLUSIONS, "eps_uncond = eps_cond if guidance_scale == 1.0 else estimator(x_view, t, None)",
+         "eps_uncond = estimator(x_view, t, None)"),
+        (ILLUSIONS, GUIDED_NOISE + "\n    " + GUIDED_RESULT,
+         "guided = (1 - guidance_scale) * eps_uncond + guidance_scale * eps_cond\n"
+         "    return torch.cat([guided[:, :c], eps_cond[:, c:]], dim=1)"),
+    ),
+    mutation(
+        "fused_guidance_after_averaging",
+        (ILLUSIONS, FUSED_LOOP, guidance_after_averaging("eps_uncond", "eps_cond")),
     ),
 ]
 

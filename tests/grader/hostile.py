@@ -18,6 +18,7 @@ STARTER = ROOT / "starter"
 ITEMS = (
     "linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule", "compute_diffusion_buffers",
     "q_sample", "p_losses", "p_sample", "p_sample_loop", "denoise_backward",
+    "IdentityView", "Rotate180View", "fused_noise_estimate", "classifier_free_guidance",
 )
 Q_SAMPLE_BODY = (
     "        noise = default(noise, lambda: torch.randn_like(x_start))\n"

@@ -15,18 +15,18 @@ def lost_items(report) -> set[str]:
 
 
 @pytest.mark.parametrize("mutation", MISTAKES, ids=lambda m: m.name)
-def test_each_known_mistake_loses_points_on_its_own_item_only(corpus_reports, mutation):
+def test_each_known_mistake_loses_points_on_its_own_item_only(corpus_reports, rubric, mutation):
     report = corpus_reports[mutation.name]
-    assert report.max_score == 100
+    assert report.max_score == rubric.total == 130
     failed = {c.check_id: c.message for c in report.checks if not c.passed}
     assert lost_items(report) == set(mutation.loses), failed
 
 
 @pytest.mark.parametrize("mutation", CORRECT_VARIANTS, ids=lambda m: m.name)
-def test_every_correct_variant_gets_full_marks(corpus_reports, mutation):
+def test_every_correct_variant_gets_full_marks(corpus_reports, rubric, mutation):
     report = corpus_reports[mutation.name]
     failed = {c.check_id: c.message for c in report.checks if not c.passed}
-    assert report.score == report.max_score == 100, failed
+    assert report.score == report.max_score == rubric.total == 130, failed
 
 
 def test_failed_checks_explain_themselves_without_reference_code(corpus_reports):
@@ -57,3 +57,22 @@ def test_two_runs_on_the_same_submission_give_identical_results(corpus_reports):
     assert [(c.check_id, c.score, c.message) for c in first.checks] == [
         (c.check_id, c.score, c.message) for c in second.checks
     ]
+
+
+def test_illusion_feedback_names_the_problem(corpus_reports):
+    def message(name, check_id):
+        return next(c.message for c in corpus_reports[name].checks if c.check_id == check_id)
+
+    assert "view 2 (a rotation by 180 degrees) was not mapped back with views[1].inverse_view" in message(
+        "fused_estimate_not_mapped_back_with_inverse_view", "fused_noise_estimate.matches_reference")
+    assert "arguments are (eps_uncond, eps_cond" in message("fused_swaps_conditional_and_unconditional", "fused_noise_estimate.matches_reference")
+    assert "flipped left-right only" in message("rotate180_is_a_horizontal_flip", "Rotate180View.view_matches_reference")
+    assert "flipped" in message("rotate180_inverse_view_is_not_its_inverse", "Rotate180View.inverse_view_undoes_view")
+    assert "negated the variance channels" in message(
+        "rotate180_inverse_view_negates_variance_channels", "Rotate180View.inverse_view_moves_variance_channels_with_their_pixels")
+    assert "were dropped" in message("identity_inverse_view_drops_variance_channels",
+                                     "IdentityView.inverse_view_moves_variance_channels_with_their_pixels")
+    assert "are missing" in message("fused_drops_variance_channels", "fused_noise_estimate.variance_channels_are_averaged_over_views")
+    assert "wrong way" in message("guidance_with_the_wrong_sign", "classifier_free_guidance.matches_reference")
+    assert "negated" in message("guidance_negates_variance_channels", "classifier_free_guidance.keeps_the_conditional_variance_channels")
+    assert "dropped" in message("guidance_drops_variance_channels", "classifier_free_guidance.keeps_the_conditional_variance_channels")

@@ -9,21 +9,25 @@ from hostile import ITEMS, hostile_submissions
 
 pytestmark = pytest.mark.slow
 
-ITEM_NUMBERS = dict(zip(ITEMS, ("1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5")))
+ITEM_NUMBERS = dict(zip(ITEMS, ("1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5", "3.1", "3.2", "3.3", "3.4"),
+                        strict=True))
 
 
 def item_scores(results: dict) -> dict[str, tuple[float, float]]:
     return {label.split(" ", 1)[1]: value for label, value in item_scores_from_results(results).items()}
 
 
-def test_grade_solution_gets_full_marks_within_60_seconds(end_to_end):
+def test_grade_solution_gets_full_marks(end_to_end):
     run = end_to_end["solution"]
     assert run.returncode == 0, run.stderr
-    assert run.results["score"] == 100
+    assert run.results["score"] == 130
     assert all(t["status"] == "passed" for t in run.results["tests"])
-    assert run.results["execution_time"] < 60, "grading one correct submission must take at most 60 s"
+    # the 60 s target on 2 cores is measured by `python3 tasks.py bench grade`, not asserted here
+    assert run.results["execution_time"] > 0
     assert run.seconds < 120, f"`grade solution` took {run.seconds:.0f} s of wall-clock time, interpreter start included"
-    assert "solution: 100 / 100" in run.stdout
+    assert "solution: 130 / 130" in run.stdout
+    # informational, no points: without local CLIP weights it says so (DIFFUSION_HW_CLIP may be set on this machine)
+    assert "CLIP score: " in run.results["output"] and "CLIP score: " in run.stdout
 
 
 def test_grade_starter_gets_zero_on_every_item_without_crashing(end_to_end):

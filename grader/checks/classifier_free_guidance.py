@@ -1,0 +1,152 @@
+"""TODO 3.4 classifier_free_guidance: eps_u + g (eps_c - eps_u) on the C noise channels, eps_c's variance channels as they are."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import strategies as st
+
+from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks._cases import draw, randn, seeds, uniform
+from grader.checks._compare import FLOAT32, check_shape, check_tensor, close
+from grader.reference import Reference
+
+ITEM = "classifier_free_guidance"
+Tensor = torch.Tensor
+
+
+def guidance_call(specs: list[tuple]) -> Call:
+    """specs: (shape (B, C, H, W), extra, guidance_scale, seed); extra = True adds C variance channels in (0, 1)."""
+    cases, inputs = [], {}
+    for index, (shape, extra, g, seed) in enumerate(specs):
+        b, c, h, w = shape
+        for k, name in enumerate(("eps_uncond", "eps_cond")):
+            noise = randn(shape, seed + k)
+            variance = uniform(shape, seed + 2 + k, 0.05, 1.0)
+            inputs[f"{index}.{name}"] = torch.cat([noise, variance], dim=1) if extra else noise
+        cases.append({"shape": list(shape), "image_channels": c, "variance_channels": extra, "guidance_scale": float(g)})
+    return Call("classifier_free_guidance", {"cases": cases}, inputs)
+
+
+def describe(case: dict) -> str:
+    b, c, h, w = case["shape"]
+    channels = f"{2 * c} channels ({c} noise + {c} variance)" if case["variance_channels"] else f"{c} channels"
+    return f"g = {case['guidance_scale']:g}, estimates of {channels}, image_channels = {c}"
+
+
+def diagnose(got: Tensor, u: Tensor, c_: Tensor, case: dict) -> str:
+    """A hint naming the usual mistakes, or ""."""
+    c, g = case["image_channels"], case["guidance_scale"]
+    if got.dim() != 4 or got.shape[0] != u.shape[0]:
+        return ""
+    if case["variance_channels"] and got.shape[1] == c:
+        return "the variance channels were dropped: return all C' channels, eps_cond's variance channels after the guided noise"
+    if got.shape != u.shape:
+        return ""
+    if not close(got[:, :c], torch.lerp(u[:, :c], c_[:, :c], g), FLOAT32):
+        if close(got[:, :c], c_[:, :c] + g * (u[:, :c] - c_[:, :c]), FLOAT32):
+            return "the guidance points the wrong way (eps_c + g (eps_u - eps_c)): it must be eps_u + g (eps_c - eps_u)"
+        return "the noise channels must be eps_u + g (eps_c - eps_u)"
+    if case["variance_channels"]:
+        v = c_[:, c:]
+        if close(got[:, c:], -v, FLOAT32):
+            return "the variance channels were negated: keep eps_cond[:, C:] exactly as it is"
+        if close(got[:, c:], u[:, c:], FLOAT32):
+            return "the variance channels come from the unconditional estimate: keep the conditional one's, eps_cond[:, C:]"
+        if close(got[:, c:], torch.lerp(u[:, c:], v, g), FLOAT32):
+            return "guidance was applied to the variance channels too: it applies to the C noise channels only"
+        return "the variance channels (C:) must be eps_cond[:, C:], unchanged"
+    return ""
+
+
+def compare(what: str, got: Tensor | None, expected: Tensor, *, show_values: bool, hint: str) -> None:
+    """check_tensor, with the hint after a wrong shape too (a dropped variance channel shows as one)."""
+    if isinstance(got, Tensor) and got.shape != expected.shape:
+        check_shape(what, got, tuple(expected.shape), hint)
+    check_tensor(what, got, expected, FLOAT32, show_values=show_values, hint=hint)
+
+
+class _GuidanceMatches(Check):
+    item = ITEM
+
+    def specs(self) -> list[tuple]:
+        raise NotImplementedError
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [guidance_call(self.specs())]
+
+    def judge_case(self, run: CheckRun, index: int, case: dict, got: Tensor, u: Tensor, c: Tensor) -> None:
+        compare(f"classifier_free_guidance(...) ({describe(case)})", got, run.expected_case(0, index)["eps"],
+                show_values=run.public, hint=diagnose(got, u, c, case) if isinstance(got, Tensor) else "")
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+
+        def judge_case(index: int, case: dict) -> None:
+            got = run.case(0, index, ITEM, f" ({describe(case)})").get("eps")
+            self.judge_case(run, index, case, got, call.inputs[f"{index}.eps_uncond"], call.inputs[f"{index}.eps_cond"])
+
+        return each_case(call.params["cases"], judge_case)
+
+
+@register
+class GuidanceMatchesReference(_GuidanceMatches):
+    name = "matches_reference"
+    title = "classifier_free_guidance matches the reference, with and without variance channels (g = 7.5, 3, 0.25)"
+
+    def specs(self) -> list[tuple]:
+        return [((2, 3, 4, 4), True, 7.5, 401), ((3, 1, 5, 5), False, 3.0, 402), ((1, 3, 6, 4), True, 0.25, 403)]
+
+
+@register
+class GuidanceKeepsConditionalVariance(_GuidanceMatches):
+    name = "keeps_the_conditional_variance_channels"
+    title = "classifier_free_guidance keeps eps_cond's variance channels (C:) unchanged: not guided, negated, dropped or unconditional"
+
+    def specs(self) -> list[tuple]:
+        return [((2, 3, 4, 4), True, 4.0, 411), ((1, 1, 3, 5), True, 2.0, 412), ((2, 3, 5, 5), True, 0.0, 413)]
+
+    def judge_case(self, run, index, case, got, u, c):
+        ch = case["image_channels"]
+        what = f"classifier_free_guidance(...) ({describe(case)})"
+        hint = diagnose(got, u, c, case) if isinstance(got, Tensor) else ""
+        if isinstance(got, Tensor) and got.dim() == 4 and got.shape[1] == ch:
+            raise Fail(f"{what} returned {ch} channels: {hint}")
+        check_tensor(f"the variance channels of {what}", got[:, ch:] if isinstance(got, Tensor) and got.dim() == 4 else got,
+                     c[:, ch:], FLOAT32, show_values=False, hint=hint)
+        super().judge_case(run, index, case, got, u, c)
+
+
+@register
+class GuidanceScaleZeroAndOne(_GuidanceMatches):
+    name = "guidance_0_is_unconditional_and_1_is_conditional"
+    title = "with g = 0 the noise channels are eps_uncond's, with g = 1 the whole result is eps_cond"
+    uses_reference = False
+
+    def specs(self) -> list[tuple]:
+        return [((2, 3, 4, 4), True, 0.0, 421), ((2, 3, 4, 4), True, 1.0, 422), ((1, 1, 4, 4), False, 0.0, 423),
+                ((1, 1, 4, 4), False, 1.0, 424)]
+
+    def judge_case(self, run, index, case, got, u, c):
+        ch, g = case["image_channels"], case["guidance_scale"]
+        expected = c.clone() if g == 1 else torch.cat([u[:, :ch], c[:, ch:]], dim=1)
+        which = "eps_cond (the conditional estimate), every channel" if g == 1 else \
+            "eps_uncond on the noise channels (and eps_cond's variance channels)"
+        hint = diagnose(got, u, c, case) if isinstance(got, Tensor) else ""
+        compare(f"classifier_free_guidance(...) ({describe(case)})", got, expected, show_values=False,
+                hint=f"with g = {g:g} the result must be {which}" + (f"; {hint}" if hint else ""))
+
+
+@st.composite
+def guidance_specs(draw_) -> tuple:
+    shape = (draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, 6)), draw_(st.integers(1, 6)))
+    g = draw_(st.one_of(st.sampled_from([7.5, 2.0, 0.0, 1.0, -1.0]), st.floats(-2.0, 20.0, allow_subnormal=False)))
+    return shape, draw_(st.booleans()), g, draw_(seeds) % 100_000
+
+
+@register
+class GuidanceMatchesReferenceOnRandomInputs(_GuidanceMatches):
+    name = "matches_reference_on_random_inputs"
+    title = "classifier_free_guidance matches the reference on random shapes, channel counts and guidance scales"
+
+    def specs(self) -> list[tuple]:
+        return draw(guidance_specs(), 8, "classifier_free_guidance.random_inputs")
