@@ -15,7 +15,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from grader.clip_score import clip_score_line
 from grader.errors import GraderError, SubmissionError
+from grader.generative.grading import GenerativeOptions
+from grader.generative.grading import prepare as prepare_generative
 from grader.plans import CheckPlan, build_plans, load_plans
 from grader.public_expected import PUBLIC_EXPECTED
 from grader.reference import DEFAULT_SOLUTION, LiveReference
@@ -55,8 +58,12 @@ def grade_submission(
     plans: Path | None = None,
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
+    generative: GenerativeOptions | None = None,
 ) -> GradeReport:
     """Grade one submission (a folder holding diffusion_hw/, a .zip of one, 'solution' or 'starter').
+
+    `generative` adds the generative metrics after the numerical checks (--samples, --checkpoint,
+    --smoke; see grader/generative/grading.py): more entries, tagged "metrics" or "smoke".
 
     Raises GraderError only when the grader itself cannot run; a submission that cannot be graded
     (unsafe zip, no package) gets a report scoring 0 that says why.
@@ -65,20 +72,27 @@ def grade_submission(
     path = resolve_path(submission)
     rubric = load_rubric(rubric_path)
     checks = rubric.checks(public_only)
+    extra = prepare_generative(rubric, generative or GenerativeOptions())  # checks the reference data first
     prepared = prepare_plans(rubric, public_only=public_only, solution=solution, plans=plans)
     items = [(item.number, item.function) for item in rubric.items]
     try:
         with open_submission(path) as opened:
             results, confinement = run_session(opened.root, checks, prepared, limits, progress)
+            if extra is not None:
+                results = results + extra.run(opened.root, solution)
             report = GradeReport(opened.name, results, 0.0, confinement, public_only,
-                                 hidden_visibility=rubric.hidden_visibility, items=items)
+                                 hidden_visibility=rubric.hidden_visibility, items=items,
+                                 notes=[clip_score_line(opened.root)])
     except SubmissionError as exc:
         report = GradeReport(submission_name(path), [_rejected(c, str(exc)) for c in checks], 0.0,
                              "not started (the submission was rejected)", public_only, rejected=str(exc),
                              hidden_visibility=rubric.hidden_visibility, items=items)
     report.execution_time = time.monotonic() - started
     if out is not None:
+        from grader.feedback import write_feedback
+
         report.write(Path(out))
+        write_feedback(report, Path(out))  # report.md and report.html for people, next to results.json
     return report
 
 

@@ -1,10 +1,12 @@
 """`grade`: the command line over grader.api and grader.batch.
 
     grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose]
-    grade batch DIR --out OUT [--jobs N] [--redo] [--public-only]
+          [--samples DIR | --checkpoint model.pt] [--reference-data DIR] [--dataset NAME] [--smoke]
+    grade calibrate DATASET [--out FILE] [--limit N] [--no-smoke]   (numbers to set the [metrics] bands from)
+    grade batch DIR --out OUT [--jobs N] [--redo] [--public-only] [--executor submitit [--cluster slurm|local] ...]
 
-SUBMISSION is a folder holding diffusion_hw/, a .zip of one, or `solution` / `starter` (resolved from
-the repository root). Exit status: 0 whenever grading completed, whatever the score; 2 when the
+SUBMISSION is a folder holding diffusion_hw/, a .zip of one, a notebook with marked cells
+(grader/notebook_submission.py), or `solution` / `starter` (resolved from the repository root). Exit status: 0 whenever grading completed, whatever the score; 2 when the
 grader could not run (bad path or arguments, broken rubric, no reference), with a one-line reason;
 1 for a bug in the grader itself (GRADER_DEBUG=1 shows its traceback).
 """
@@ -41,6 +43,15 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--plans", type=Path, help=argparse.SUPPRESS)  # prepared by `grade batch`
+    metrics = parser.add_argument_group("generative metrics (grader/generative/; points from the rubric's [metrics] bands)")
+    metrics.add_argument("--samples", type=Path, help="score a folder of generated images: FID, KID, AFD, memorisation")
+    metrics.add_argument("--checkpoint", type=Path,
+                         help="regenerate samples from a Trainer checkpoint in the sandbox (fixed seed), then score them")
+    metrics.add_argument("--num-samples", type=int, help="samples to regenerate from --checkpoint (default: the dataset's min_samples)")
+    metrics.add_argument("--reference-data", type=Path, help="folder of real images to compare with (default: the rubric's)")
+    metrics.add_argument("--dataset", help="a [[metrics.dataset]] of the rubric (default: its default_dataset)")
+    metrics.add_argument("--smoke", action="store_true",
+                         help="train the given U-Net briefly with the submission's code and compare with the reference's run")
     return parser
 
 
@@ -51,9 +62,31 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
     parser.add_argument("--public-only", action="store_true", help="run only the public checks")
+    parser.add_argument("--executor", choices=("processes", "submitit"), default="processes",
+                        help="processes: N local processes (default); submitit: one cluster job per submission")
+    cluster = parser.add_argument_group("--executor submitit (resources default to rubric.toml's [resources])")
+    cluster.add_argument("--cluster", choices=("slurm", "local", "debug"), default="slurm",
+                         help="submitit's executor: slurm (default), or local/debug to try it without Slurm")
+    cluster.add_argument("--submitit-folder", type=Path, default=None,
+                         help="private folder on a file system the nodes share (default ~/.cache/diffusion-hw/submitit)")
+    cluster.add_argument("--partition", help="Slurm partition")
+    cluster.add_argument("--gpus", dest="gpus_per_node", type=int, help="GPUs per job")
+    cluster.add_argument("--cpus", dest="cpus_per_task", type=int, help="CPUs per job")
+    cluster.add_argument("--mem-gb", dest="mem_gb", type=float, help="memory per job, GB")
+    cluster.add_argument("--timeout-min", dest="timeout_min", type=float, help="time limit per job, minutes")
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     return parser
+
+
+def _cluster_options(args: argparse.Namespace):
+    if args.executor != "submitit":
+        return None
+    from grader.cluster import DEFAULT_FOLDER, ClusterOptions
+
+    flags = {k: getattr(args, k) for k in ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min")}
+    return ClusterOptions(args.cluster, (args.submitit_folder or DEFAULT_FOLDER).expanduser(),
+                          {k: v for k, v in flags.items() if v is not None})
 
 
 def _grade(args: argparse.Namespace) -> int:
@@ -64,9 +97,16 @@ def _grade(args: argparse.Namespace) -> int:
     from grader.report import render
     from grader.rubric import DEFAULT_RUBRIC
 
+    from grader.errors import GraderError
+    from grader.generative.grading import GenerativeOptions
+
+    if args.samples is not None and args.checkpoint is not None:
+        raise GraderError("pass --samples or --checkpoint, not both")
+    generative = GenerativeOptions(samples=args.samples, checkpoint=args.checkpoint, smoke=args.smoke,
+                                   reference_data=args.reference_data, dataset=args.dataset, num_samples=args.num_samples)
     report = grade_submission(
         args.submission, out=args.out, public_only=args.public_only, rubric_path=args.rubric or DEFAULT_RUBRIC,
-        solution=args.solution or DEFAULT_SOLUTION, plans=args.plans,
+        solution=args.solution or DEFAULT_SOLUTION, plans=args.plans, generative=generative,
     )
     if args.quiet:
         print(report.summary_line())
@@ -85,7 +125,7 @@ def _batch(args: argparse.Namespace) -> int:
     rows = grade_batch(
         args.directory, args.out, jobs=args.jobs, redo=args.redo, public_only=args.public_only,
         rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
-        log=lambda line: print(line, flush=True),
+        log=lambda line: print(line, flush=True), cluster=_cluster_options(args),
     )
     failed = [row for row in rows if row.results is None]
     print(f"{len(rows) - len(failed)} of {len(rows)} submissions graded; gradebook: {args.out / GRADEBOOK}")
@@ -99,6 +139,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv[:1] == ["batch"]:
             return _batch(_batch_parser().parse_args(argv[1:]))
+        if argv[:1] == ["calibrate"]:
+            from grader.generative.calibrate import calibrate_command
+
+            return calibrate_command(argv[1:], _Parser)
         return _grade(_grade_parser().parse_args(argv))
     except GraderError as exc:
         print(f"grade: {' '.join(str(exc).split())}", file=sys.stderr)

@@ -48,5 +48,14 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
             line = Text(f"  {check.item_number} {check.check_id}: ", style="red")
             line.append(message)
             console.print(line)
+    measured = [c for c in report.checks if c.passed and {"metrics", "smoke"} & set(c.tags)]
+    if measured:  # the numbers behind passed metric entries (failed ones are listed above)
+        console.print(Text("Measured:", style="bold"))
+        for check in measured:
+            line = Text(f"  {check.check_id}: ", style="green")
+            line.append(check.message)
+            console.print(line)
+    for note in report.notes:
+        console.print(Text(note))
     console.print(Text(f"Sandbox: {report.confinement}", style="dim"))
     console.print(f"Graded in {report.execution_time:.1f} s.")

@@ -50,6 +50,7 @@ class Rubric:
     hidden_visibility: str
     items: tuple[Item, ...]
     path: Path
+    metrics: Any = None  # grader.generative.bands.MetricsRubric: FID / AFD bands, scored only when a metric ran
 
     def checks(self, public_only: bool = False) -> list[RubricCheck]:
         return [c for item in self.items for c in item.checks if c.public or not public_only]
@@ -80,7 +81,7 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
     except tomllib.TOMLDecodeError as exc:
         raise GraderError(f"{path}: not valid TOML: {exc}") from None
     registry = discover()
-    _keys(path, "top level", data, {"rubric", "item"})
+    _keys(path, "top level", data, {"rubric", "item"}, {"metrics", "resources"})  # [resources]: grader/cluster.py
     header = data["rubric"]
     _keys(path, "[rubric]", header, {"total"}, {"hidden_visibility"})
     total = header["total"]
@@ -134,4 +135,6 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
     listed = sum(item.points for item in items)
     if not math.isclose(listed, total, abs_tol=1e-9):
         raise GraderError(f"{path}: the checks' points add up to {listed:g}, but [rubric] total is {total:g}")
-    return Rubric(float(total), hidden_visibility, tuple(items), path)
+    from grader.generative.bands import parse_metrics  # here: bands.py reuses _fail and _keys
+
+    return Rubric(float(total), hidden_visibility, tuple(items), path, parse_metrics(path, data.get("metrics")))

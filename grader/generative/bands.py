@@ -1,0 +1,172 @@
+"""The `[metrics]` section of grader/rubric.toml: which reference data, and FID / AFD bands to points.
+
+    [metrics]
+    default_dataset = "anime-faces-64"
+
+    [[metrics.dataset]]                  one per data set the samples can be scored against
+    name = "anime-faces-64"
+    reference = "../shared/data/anime-faces-64"   a folder (relative to the repository root) or "digits"
+    image_size = 64                      samples must be image_size x image_size
+    afd = true                           score the anime-face detection rate too
+    min_samples = 1000                   fewer samples are scored but earn no points (FID is biased by N)
+    memorisation_threshold = 0.05        d below this flags a sample as a copy (grader/metrics/memorisation.py)
+    max_copied_fraction = 0.01           more copies than this: no FID / AFD points at all
+
+    [[metrics.fid]]                      one per band: FID <= at_most earns `points`
+    dataset = "anime-faces-64"
+    band = "strong"
+    at_most = 60.0
+    points = 10
+
+    [[metrics.afd]]                      one per band: AFD (likelihood > 0.9) >= at_least earns `points`
+    dataset = "anime-faces-64"
+    band = "strong"
+    at_least = 0.70
+    points = 10
+
+A metric earns the points of the best band it reaches (bands do not add up); its maximum is the
+largest band's points. Metric points count only when the metric ran (`grade --samples` or
+`--checkpoint`): a submission graded without samples is scored on the rubric's checks alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.errors import GraderError
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+BUILTIN_REFERENCES = ("digits",)
+
+
+@dataclass(frozen=True)
+class Band:
+    name: str  # "simple", "medium", "strong"
+    threshold: float  # FID: at most this; AFD: at least this
+    points: float
+
+
+@dataclass(frozen=True)
+class DatasetMetrics:
+    name: str
+    reference: str  # a built-in name ("digits") or a folder path as written in the rubric
+    image_size: int
+    afd: bool
+    min_samples: int
+    memorisation_threshold: float
+    max_copied_fraction: float
+    fid_bands: tuple[Band, ...]  # strictest first
+    afd_bands: tuple[Band, ...]
+
+    def reference_path(self) -> Path | None:
+        """The reference folder (resolved against the repository root), or None for a built-in set."""
+        if self.reference in BUILTIN_REFERENCES:
+            return None
+        path = Path(self.reference).expanduser()
+        return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+
+    @property
+    def fid_points(self) -> float:
+        return max((b.points for b in self.fid_bands), default=0.0)
+
+    @property
+    def afd_points(self) -> float:
+        return max((b.points for b in self.afd_bands), default=0.0) if self.afd else 0.0
+
+    def fid_band(self, fid: float) -> Band | None:
+        """The best band this FID reaches (lower is better), or None."""
+        reached = [b for b in self.fid_bands if math.isfinite(fid) and fid <= b.threshold]
+        return max(reached, key=lambda b: b.points, default=None)
+
+    def afd_band(self, rate: float) -> Band | None:
+        """The best band this AFD rate reaches (higher is better), or None."""
+        reached = [b for b in self.afd_bands if rate >= b.threshold]
+        return max(reached, key=lambda b: b.points, default=None)
+
+
+@dataclass(frozen=True)
+class MetricsRubric:
+    default_dataset: str
+    datasets: dict[str, DatasetMetrics]
+
+    def dataset(self, name: str | None = None) -> DatasetMetrics:
+        name = name or self.default_dataset
+        if name not in self.datasets:
+            raise GraderError(f"no [[metrics.dataset]] named {name!r} in the rubric; known: {', '.join(sorted(self.datasets))}")
+        return self.datasets[name]
+
+
+def _number(fail, where: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
+        raise fail(where, f"must be a number in [{low:g}, {high:g}], got {value!r}")
+    return float(value)
+
+
+def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
+    """Validate the [metrics] table of the rubric at `path` (None when the rubric has none)."""
+    from grader.rubric import _fail, _keys  # the rubric's one-line error style
+
+    if table is None:
+        return None
+    fail = lambda where, message: _fail(path, where, message)
+    _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd"})
+    if not isinstance(table["dataset"], list):
+        raise fail("[metrics] dataset", "write each data set as [[metrics.dataset]]")
+    raw: dict[str, dict] = {}
+    for position, entry in enumerate(table["dataset"], start=1):
+        where = f"[[metrics.dataset]] #{position}"
+        _keys(path, where, entry, {"name", "reference", "image_size"},
+              {"afd", "min_samples", "memorisation_threshold", "max_copied_fraction"})
+        name = entry["name"]
+        if not isinstance(name, str) or not name or name in raw:
+            raise fail(where, f"name must be a unique non-empty string, got {name!r}")
+        size = entry["image_size"]
+        if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+            raise fail(f"{where} image_size", f"must be an int >= 8, got {size!r}")
+        if not isinstance(entry.get("afd", False), bool):
+            raise fail(f"{where} afd", "must be true or false")
+        min_samples = entry.get("min_samples", 2)
+        if not isinstance(min_samples, int) or isinstance(min_samples, bool) or min_samples < 2:
+            raise fail(f"{where} min_samples", f"must be an int >= 2, got {min_samples!r}")
+        raw[name] = dict(
+            name=name, reference=str(entry["reference"]), image_size=size, afd=entry.get("afd", False),
+            min_samples=min_samples,
+            memorisation_threshold=_number(fail, f"{where} memorisation_threshold", entry.get("memorisation_threshold", 0.05), 0, 2),
+            max_copied_fraction=_number(fail, f"{where} max_copied_fraction", entry.get("max_copied_fraction", 0.01), 0, 1),
+            fid_bands=[], afd_bands=[],
+        )
+    for metric, bound, low, high in (("fid", "at_most", 0.0, math.inf), ("afd", "at_least", 0.0, 1.0)):
+        entries = table.get(metric, [])
+        if not isinstance(entries, list):
+            raise fail(f"[metrics] {metric}", f"write each band as [[metrics.{metric}]]")
+        for position, entry in enumerate(entries, start=1):
+            where = f"[[metrics.{metric}]] #{position}"
+            _keys(path, where, entry, {"dataset", "band", bound, "points"})
+            if entry["dataset"] not in raw:
+                raise fail(where, f"dataset {entry['dataset']!r} is not a [[metrics.dataset]] (known: {', '.join(raw)})")
+            if metric == "afd" and not raw[entry["dataset"]]["afd"]:
+                raise fail(where, f"dataset {entry['dataset']!r} has afd = false: remove the band or set afd = true")
+            band = Band(str(entry["band"]), _number(fail, f"{where} {bound}", entry[bound], low, high),
+                        _number(fail, f"{where} points", entry["points"], 0))
+            bands = raw[entry["dataset"]][f"{metric}_bands"]
+            if any(b.name == band.name for b in bands):
+                raise fail(where, f"band {band.name!r} is listed twice for {entry['dataset']!r}")
+            bands.append(band)
+    datasets = {}
+    for name, fields in raw.items():
+        for metric, better in (("fid", lambda a, b: a.threshold < b.threshold), ("afd", lambda a, b: a.threshold > b.threshold)):
+            ordered = sorted(fields[f"{metric}_bands"], key=lambda b: -b.points)  # most points first
+            for stricter, looser in itertools.pairwise(ordered):
+                if not better(stricter, looser):
+                    raise fail(f"[[metrics.{metric}]] of {name!r}", f"band {stricter.name!r} ({stricter.points:g} points) must "
+                                                                    f"have a stricter threshold than {looser.name!r} ({looser.points:g} points)")
+            fields[f"{metric}_bands"] = tuple(ordered)
+        datasets[name] = DatasetMetrics(**fields)
+    default = table["default_dataset"]
+    if default not in datasets:
+        raise fail("[metrics] default_dataset", f"{default!r} is not a [[metrics.dataset]] (known: {', '.join(datasets)})")
+    return MetricsRubric(default, datasets)

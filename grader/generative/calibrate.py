@@ -1,0 +1,128 @@
+"""`grade calibrate DATASET`: the numbers an instructor sets the rubric's [metrics] bands from.
+
+    python -m grader calibrate /path/to/anime-faces-64 [--out calibration.json] [--limit N] [--no-smoke]
+    python -m grader calibrate digits
+
+DATASET is a [[metrics.dataset]] name of the rubric, "digits", or a folder of real images. Measured:
+
+    real_vs_real    FID and KID between the first and second half of the real images: what a perfect
+                    model scores with that many samples (FID's floor at that N; it rises as N falls)
+    real_afd        the real images' anime-face detection rate (for data sets with afd = true, or --afd):
+                    the ceiling a model's AFD is compared with
+    memorisation    nearest-image distance d from each image of one half to the other half: the
+                    memorisation threshold must sit below these (the fraction flagged at the rubric's
+                    threshold is what a perfect generaliser would lose)
+    smoke           the reference solution's smoke run on this machine's profile: losses, distances, time
+
+Everything is printed and written as JSON (default: ./calibration-<name>.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from grader.errors import GraderError
+from grader.generative.bands import DatasetMetrics
+
+
+def _dataset(argument: str, rubric) -> tuple[DatasetMetrics | None, Path | None]:
+    """The rubric's entry for `argument` (by name, or by its reference folder) and the folder to read."""
+    metrics = rubric.metrics
+    known = metrics.datasets if metrics is not None else {}
+    if argument in known:
+        entry = known[argument]
+        return entry, entry.reference_path()
+    if argument == "digits":
+        return None, None
+    folder = Path(argument).expanduser().resolve()
+    if not folder.is_dir():
+        raise GraderError(f"calibrate: {argument} is neither a rubric data set ({', '.join(known) or 'none'}), "
+                          "'digits', nor a folder of images")
+    entry = next((d for d in known.values() if d.reference_path() == folder), None)
+    return entry, folder
+
+
+def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool | None = None,
+              smoke_profile=None, run_smoke: bool = True, solution: Path | None = None) -> dict:
+    """Measure everything in the module docstring; returns it as a JSON-ready dict."""
+    from grader.generative.samples import load_reference
+    from grader.metrics import compute_fid, find_copies
+    from grader.metrics.images import load_images
+    from grader.reference import DEFAULT_SOLUTION
+    from grader.rubric import load_rubric
+
+    rubric = rubric or load_rubric()
+    entry, folder = _dataset(argument, rubric)
+    if entry is not None:
+        images = load_reference(entry, folder if entry.reference != "digits" else None, limit).images
+        name, threshold = entry.name, entry.memorisation_threshold
+        afd = entry.afd if afd is None else afd
+    elif folder is None:  # digits, not in the rubric
+        from data import digits_tensor
+
+        images, name, threshold = load_images(digits_tensor(16, 3)[0]), "digits", 0.05
+    else:
+        images, name, threshold = load_images(folder, name="reference"), folder.name, 0.05
+    if limit is not None:
+        images = images[:limit]
+    if len(images) < 4:
+        raise GraderError(f"calibrate: {argument} has {len(images)} images; at least 4 are needed (two halves of 2)")
+    half = len(images) // 2
+    first, second = images[:half], images[half: 2 * half]
+    out: dict = {"dataset": name, "source": str(folder) if folder else "built in", "images": len(images),
+                 "image_size": int(images.shape[-1])}
+
+    started = time.monotonic()
+    fid = compute_fid(first, second)
+    out["real_vs_real"] = {"fid": round(fid.fid, 3), "kid": round(fid.kid, 5), "n_per_half": half,
+                           "seconds": round(time.monotonic() - started, 1)}
+
+    if afd:
+        from grader.metrics import real_data_afd
+
+        real = real_data_afd(images, min_rate_any=0.5)
+        out["real_afd"] = {"rate": round(real.rate, 4), "rate_any": round(real.rate_any, 4), "n": real.n,
+                           "min_likelihood": real.min_likelihood}
+
+    copies = find_copies(first, second, threshold=threshold)
+    quantiles = np.quantile(copies.distance, [0.0, 0.01, 0.5]).round(4).tolist()
+    out["memorisation"] = {"threshold": threshold, "flagged_fraction": round(copies.fraction, 4),
+                           "nearest_distance_min_p1_median": quantiles}
+
+    if run_smoke:
+        from grader.generative.smoke import reference_smoke_numbers
+
+        out["smoke"] = reference_smoke_numbers(solution or DEFAULT_SOLUTION, smoke_profile)
+    return out
+
+
+def calibrate_command(argv: Sequence[str], parser_class=argparse.ArgumentParser) -> int:
+    parser = parser_class(prog="grade calibrate", description=__doc__.split("\n\n")[0])
+    parser.add_argument("dataset", help="a [[metrics.dataset]] name, 'digits', or a folder of real images")
+    parser.add_argument("--out", type=Path, help="write the JSON here (default ./calibration-<name>.json)")
+    parser.add_argument("--limit", type=int, help="use only the first N images (a quick look)")
+    parser.add_argument("--afd", action=argparse.BooleanOptionalAction, default=None,
+                        help="measure the real-data AFD (default: the rubric's afd for this data set)")
+    parser.add_argument("--no-smoke", action="store_true", help="skip the reference solution's smoke run")
+    parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(list(argv))
+    if args.limit is not None and args.limit < 4:
+        raise GraderError(f"--limit must be at least 4, got {args.limit}")
+    from grader.rubric import DEFAULT_RUBRIC, load_rubric
+
+    result = calibrate(args.dataset, rubric=load_rubric(args.rubric or DEFAULT_RUBRIC), limit=args.limit,
+                       afd=args.afd, run_smoke=not args.no_smoke, solution=args.solution)
+    target = args.out or Path(f"calibration-{result['dataset']}.json")
+    text = json.dumps(result, indent=2)
+    print(text)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text + "\n", encoding="utf-8")
+    print(f"calibration: {target}")
+    return 0

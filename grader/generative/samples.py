@@ -1,0 +1,186 @@
+"""`grade SUBMISSION --samples DIR`: score generated images, and turn the numbers into results entries.
+
+    samples   -> memorisation check against the training (reference) images: copies flagged
+              -> FID and KID against the reference set (grader/metrics/fid.py)
+              -> AFD of the samples next to the real data's AFD, for anime faces (grader/metrics/afd.py)
+              -> points from the rubric's [metrics] bands (bands.py), withheld when too many samples
+                 are copies: without that check, handing in training images would score a perfect FID
+
+Every outcome is a CheckResult under the item "M generative metrics", tagged "metrics": bad samples (an
+empty folder, an unreadable file, the wrong size) become a failed entry that says what to fix, scoring
+0 of the metric's points; a metric the grader's environment cannot compute (MetricUnavailable, or
+MetricRefused on the real data) is recorded with 0 points out of 0, since it is not the student's fault.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from grader.errors import GraderError
+from grader.generative.bands import DatasetMetrics
+from grader.results import CheckResult
+
+ITEM_NUMBER = "M"
+ITEM_FUNCTION = "generative metrics"
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    """The images samples are compared with (also the training set the memorisation check uses)."""
+
+    label: str  # "anime-faces-64 (/path/to/folder)" or "digits (built in)"
+    images: torch.Tensor  # (M, 3, S, S) uint8
+
+
+def _entry(check: str, title: str, score: float, max_score: float, passed: bool, message: str,
+           seconds: float = 0.0) -> CheckResult:
+    return CheckResult(f"metrics.{check}", ITEM_NUMBER, ITEM_FUNCTION, title, score, max_score, passed, message,
+                       True, ("metrics", check), seconds)
+
+
+def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, limit: int | None = None) -> ReferenceData:
+    """The reference images of `dataset` (or of the folder `reference_data`); GraderError if unusable.
+
+    A reference set is the grader's side: when it is missing the grader cannot run, so this is checked
+    before anything is graded.
+    """
+    from grader.metrics.images import load_images
+
+    if reference_data is None and dataset.reference == "digits":
+        from data import digits_tensor
+
+        images, _ = digits_tensor(dataset.image_size, channels=3)
+        images = load_images(images)
+        label = f"{dataset.name} (built in, {dataset.image_size}x{dataset.image_size})"
+    else:
+        folder = Path(reference_data) if reference_data is not None else dataset.reference_path()
+        if not folder.is_dir():
+            raise GraderError(
+                f"the reference data {folder} of {dataset.name!r} is not a folder: pass --reference-data DIR "
+                f"(a folder of real {dataset.image_size}x{dataset.image_size} images), or fix `reference` in the rubric"
+            )
+        try:
+            images = load_images(folder, name="reference")
+        except (OSError, ValueError) as exc:
+            raise GraderError(f"the reference data {folder} cannot be read: {' '.join(str(exc).split())}") from None
+        label = f"{dataset.name} ({folder})"
+    if limit is not None:
+        images = images[:limit]
+    if tuple(images.shape[2:]) != (dataset.image_size, dataset.image_size):
+        raise GraderError(f"the reference images of {label} are {images.shape[3]}x{images.shape[2]}, but the rubric's "
+                          f"image_size for {dataset.name!r} is {dataset.image_size}")
+    return ReferenceData(label, images)
+
+
+def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics) -> torch.Tensor:
+    """The submitted samples as (N, 3, S, S) uint8; ValueError with what to fix when they are unusable."""
+    from PIL import UnidentifiedImageError
+
+    from grader.metrics.images import load_images
+
+    where = f"the samples folder {samples}" if isinstance(samples, Path) else "the regenerated samples"
+    try:
+        images = load_images(samples, name="samples")
+    except FileNotFoundError:
+        raise ValueError(f"{where} does not exist: pass --samples DIR, a folder of your generated PNG images") from None
+    except UnidentifiedImageError as exc:
+        raise ValueError(f"{where} holds a file that is not a readable image ({exc}): remove or re-save it") from None
+    except (OSError, ValueError, TypeError) as exc:
+        raise ValueError(f"{where} cannot be scored: {' '.join(str(exc).split())}") from None
+    size = dataset.image_size
+    if tuple(images.shape[2:]) != (size, size):
+        raise ValueError(
+            f"{where} holds {images.shape[3]}x{images.shape[2]} images, but {dataset.name} is scored at "
+            f"{size}x{size}: save your samples at {size}x{size} (the size the model was trained at)"
+        )
+    if len(images) < 2:
+        raise ValueError(f"{where} holds {len(images)} image; FID needs at least 2 (the assignment asks for {dataset.min_samples})")
+    return images
+
+
+def score_samples(
+    samples: Path | torch.Tensor, dataset: DatasetMetrics, reference: ReferenceData, *, fid_device: str | None = None,
+) -> list[CheckResult]:
+    """Score `samples` (a folder, or (N, 3, S, S) uint8 / [0, 1] images) against `reference`."""
+    from grader.metrics import (
+        MetricRefused,
+        MetricUnavailable,
+        compute_fid,
+        find_copies,
+    )
+
+    fid_title = f"FID against {dataset.name}"
+    afd_title = f"anime-face detection rate (AFD) on {dataset.name}"
+    started = time.monotonic()
+    try:
+        images = load_samples(samples, dataset)
+    except ValueError as exc:
+        message = f"no metric was computed: {exc}"
+        failed = [_entry("samples", "the samples can be scored", 0.0, 0.0, False, message),
+                  _entry("fid", fid_title, 0.0, dataset.fid_points, False, message)]
+        if dataset.afd:
+            failed.append(_entry("afd", afd_title, 0.0, dataset.afd_points, False, message))
+        return failed
+
+    n = len(images)
+    results: list[CheckResult] = []
+    notes: list[str] = []
+    if n < dataset.min_samples:
+        notes.append(f"only {n} samples: the bands are set for at least {dataset.min_samples}, so no points "
+                     f"(FID is biased upwards for small N)")
+
+    copies = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
+    copied = int(copies.flags.sum())
+    memorised = copies.fraction > dataset.max_copied_fraction
+    shown = ", ".join(f"sample {i} ~ training image {int(copies.nearest_index[i])} (d = {copies.distance[i]:.3f})"
+                      for i in copies.flags.nonzero()[0][:5])
+    message = (f"{copied} of {n} samples ({copies.fraction:.1%}) are copies or near copies of {reference.label} "
+               f"(nearest-image distance d < {dataset.memorisation_threshold:g}; allowed: {dataset.max_copied_fraction:.1%})")
+    if copied:
+        message += f": {shown}" + (", ..." if copied > 5 else "")
+    if memorised:
+        message += ". Copied training images earn no FID or AFD points: hand in images your model generated."
+        notes.append("too many samples copy training images: no FID or AFD points")
+    results.append(_entry("memorisation", "samples are not copies of training images", 0.0, 0.0, not memorised,
+                          message, time.monotonic() - started))
+
+    def points(band, max_points: float) -> tuple[float, str]:
+        if band is None:
+            return 0.0, f"no band reached -> 0 / {max_points:g}"
+        earned = 0.0 if notes else band.points
+        return earned, f"band {band.name!r} -> {earned:g} / {max_points:g}" + ("" if not notes else f" ({'; '.join(notes)})")
+
+    started = time.monotonic()
+    try:
+        fid = compute_fid(images, reference.images, device=fid_device)
+    except (MetricUnavailable, MetricRefused) as exc:
+        results.append(_entry("fid", fid_title, 0.0, 0.0, False, f"FID could not be computed here (not counted): {exc}"))
+    else:
+        band = dataset.fid_band(fid.fid)
+        earned, verdict = points(band, dataset.fid_points)
+        results.append(_entry(
+            "fid", fid_title, earned, dataset.fid_points, earned > 0 or dataset.fid_points == 0,
+            f"FID {fid.fid:.2f}, KID {fid.kid:.4f} ({fid.n_samples} samples vs {fid.n_reference} reference images; "
+            f"lower is better): {verdict}", time.monotonic() - started))
+
+    if dataset.afd:
+        from grader.metrics import anime_face_detection_rate, real_data_afd
+
+        started = time.monotonic()
+        try:
+            real = real_data_afd(reference.images, min_rate_any=0.5)
+            afd = anime_face_detection_rate(images)
+        except (MetricUnavailable, MetricRefused) as exc:
+            results.append(_entry("afd", afd_title, 0.0, 0.0, False, f"AFD could not be computed here (not counted): {exc}"))
+        else:
+            earned, verdict = points(dataset.afd_band(afd.rate), dataset.afd_points)
+            results.append(_entry(
+                "afd", afd_title, earned, dataset.afd_points, earned > 0 or dataset.afd_points == 0,
+                f"AFD {afd.rate:.2%} of {afd.n} samples (real data: {real.rate:.2%} of {real.n}; any detection "
+                f"{afd.rate_any:.2%} vs {real.rate_any:.2%}; likelihood > {afd.min_likelihood:g}): {verdict}",
+                time.monotonic() - started))
+    return results

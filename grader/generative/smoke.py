@@ -1,0 +1,327 @@
+"""`grade SUBMISSION --smoke`: a short, seeded training run of the submission, judged against the reference's.
+
+The student's run happens in the sandbox (smoke_probes.smoke_train: the given U-Net, trained with the
+submission's `p_losses` / `q_sample`, sampled with its `p_sample_loop` and DDIM); only the loss history
+and the samples come back, as tensors. The reference solution runs the very same probe in this process,
+under the same seed, from the same initial weights, on the same batches, t and noise, concurrently with
+the sandboxed run (one thread each). Correct code therefore follows the reference's loss curve; the
+checks below allow for code that is correct but computes in another order:
+
+    finite          every loss is finite (a NaN stops the run)
+    loss_falls      mean loss over the last 10% of steps <= max_loss_ratio x mean over the first 10%
+    in_range        DDPM and DDIM samples are finite and within [-range_slack, 1 + range_slack]
+    distance        for DDPM and for DDIM samples, the distance to the training images is at most
+                    distance_factor x the reference's + distance_slack
+
+The distance. On a GPU (64 x 64 anime faces) it is FID (grader/metrics/fid.py). On the CPU profile it is
+a Fréchet distance on pixels: each image is averaged to grey and area-downsampled to the digits' native
+8 x 8, and the same Fréchet formula as FID is applied to those 64-d vectors:
+
+    PFD = ||mu_S - mu_R||^2 + Tr(Sigma_S) + Tr(Sigma_R) - 2 Tr((Sigma_S Sigma_R)^(1/2))
+
+Why not FID there: the sklearn digits are 8 x 8 images (upsampled to 16 x 16), far from anything the
+Inception network saw, and Inception runs at ~5 images/s on 2 CPU cores: 64 DDPM + 64 DDIM samples and
+the 1,797 reference digits would cost ~7 minutes, more than the whole run is allowed. On 8 x 8 digits the
+pixels themselves are the natural features (64-d, enough samples to estimate a covariance), and PFD
+costs milliseconds. Measured on the CPU profile (pixels on the digits' 0..16 scale): reference DDPM 248.1,
+DDIM 290.5 (a short run: blurry digits); the corpus mutation q_sample_uses_alphas_not_alphas_bar DDPM 543.6,
+DDIM 674.3 (fails: allowed 1.5 x reference + 10); 64 uniform-noise images 2017.
+
+Profiles (chosen automatically: GPU when torch.cuda.is_available()); the same code path, other sizes:
+    cpu-digits           16 x 16 grey digits, Unet(dim=8, mults (1, 2)) 49k parameters, T = 100, 150 steps
+                         of 32, 64 samples (DDPM 100 steps, DDIM 20): see SMOKE_SECONDS for its time.
+    gpu-anime-faces-64   64 x 64 anime faces, Unet(dim=32, mults (1, 2, 4)), T = 500, 1,500 steps of 64,
+                         256 samples (DDIM 50 steps), FID. Not measured yet (no GPU where it was written):
+                         record its time and numbers with `grade calibrate` on a GPU machine.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from grader.errors import GraderError
+from grader.generative import smoke_probes
+from grader.results import CheckResult
+from grader.sandbox import Limits, Sandbox, SandboxError
+
+ITEM_NUMBER = "S"
+ITEM_FUNCTION = "training smoke run"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SMOKE_SECONDS = ("one run 19 s on 1 thread (grade calibrate digits, 2 cores); both runs at once 57-61 s wall "
+                 "(each 44-56 s) while the 2 cores were shared with other jobs (load average 6-8)")
+
+
+@dataclass(frozen=True)
+class SmokeProfile:
+    name: str
+    dataset: str  # "digits" or a folder (relative to the repository root)
+    image_size: int
+    channels: int
+    unet: dict
+    timesteps: int
+    sampling_timesteps: int  # DDIM steps
+    steps: int
+    batch_size: int
+    lr: float
+    num_samples: int
+    distance: str  # "pixel_fd" or "fid"
+    device: str
+    threads: int = 1
+    seed: int = 0
+    sample_seed: int = 1234
+    max_loss_ratio: float = 0.7
+    range_slack: float = 0.05
+    distance_factor: float = 1.5
+    distance_slack: float = 10.0
+    time_limit_s: float = 300.0
+    memory_bytes: int = 4 << 30  # the sandboxed run's RLIMIT_DATA; CUDA's libraries map far more than a CPU run
+    reference_limit: int | None = None  # at most this many training images (None: all)
+
+    def probe_params(self) -> dict:
+        return {
+            "unet": self.unet, "seed": self.seed, "sample_seed": self.sample_seed, "lr": self.lr,
+            "steps": self.steps, "batch_size": self.batch_size, "num_samples": self.num_samples, "device": self.device,
+            "diffusion": {"image_size": self.image_size, "timesteps": self.timesteps,
+                          "sampling_timesteps": self.sampling_timesteps, "beta_schedule": "linear"},
+        }
+
+
+CPU_PROFILE = SmokeProfile(
+    name="cpu-digits", dataset="digits", image_size=16, channels=1,
+    unet={"dim": 8, "dim_mults": [1, 2], "channels": 1, "attn_heads": 2, "attn_dim_head": 8, "resnet_block_groups": 4},
+    timesteps=100, sampling_timesteps=20, steps=150, batch_size=32, lr=2e-3, num_samples=64,
+    distance="pixel_fd", device="cpu",
+)
+GPU_PROFILE = SmokeProfile(
+    name="gpu-anime-faces-64", dataset="../shared/data/anime-faces-64", image_size=64, channels=3,
+    unet={"dim": 32, "dim_mults": [1, 2, 4], "channels": 3},
+    timesteps=500, sampling_timesteps=50, steps=1500, batch_size=64, lr=2e-4, num_samples=256,
+    distance="fid", device="cuda", distance_slack=20.0, time_limit_s=300.0, memory_bytes=64 << 30,
+)
+
+
+_REFERENCE_RUNS: dict[tuple[str, str], dict] = {}
+
+
+def default_profile() -> SmokeProfile:
+    return GPU_PROFILE if torch.cuda.is_available() else CPU_PROFILE
+
+
+@dataclass
+class SmokeRun:
+    """What one run (the student's or the reference's) produced, and how it measured."""
+
+    losses: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    ddpm: torch.Tensor | None = None
+    ddim: torch.Tensor | None = None
+    distances: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str = ""  # why there are no outputs ("" when there are)
+
+    def summary(self) -> dict:
+        return {"seconds": round(self.seconds, 1), "first_loss": _mean(self.losses[:1]), "final_loss": _tail(self.losses),
+                "steps": len(self.losses), "distances": {k: round(v, 3) for k, v in self.distances.items()},
+                "error": self.error}
+
+
+def _mean(values: np.ndarray) -> float:
+    return float(np.mean(values)) if len(values) else math.nan
+
+
+def _head(losses: np.ndarray) -> float:
+    return _mean(losses[: max(1, len(losses) // 10)])
+
+
+def _tail(losses: np.ndarray) -> float:
+    return _mean(losses[-max(1, len(losses) // 10):])
+
+
+def training_images(profile: SmokeProfile) -> torch.Tensor:
+    """(N, C, S, S) float32 in [0, 1]: the data both runs train on."""
+    if profile.dataset == "digits":
+        from data import digits_tensor
+
+        images, _ = digits_tensor(profile.image_size, profile.channels)
+    else:
+        from data import load_images_tensor
+
+        folder = Path(profile.dataset)
+        folder = folder if folder.is_absolute() else (REPO_ROOT / folder).resolve()
+        if not folder.is_dir():
+            raise GraderError(f"the smoke profile {profile.name!r} trains on {folder}, which is not a folder")
+        images = load_images_tensor(folder, profile.image_size)
+    return images[: profile.reference_limit] if profile.reference_limit else images
+
+
+def initial_weights(profile: SmokeProfile, reference_package) -> dict[str, torch.Tensor]:
+    """The reference Unet's initial weights under the profile's seed: both runs start from these."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(profile.seed)
+        unet = reference_package.Unet(**profile.unet)
+    return {f"init.{name}": value.detach().clone() for name, value in unet.state_dict().items()}
+
+
+def pixel_features(images: torch.Tensor) -> np.ndarray:
+    """(N, C, S, S) in [0, 1] -> (N, 64): grey, area-averaged to 8 x 8."""
+    grey = images.float().clamp(0, 1).mean(dim=1, keepdim=True)  # (N, 1, S, S)
+    small = torch.nn.functional.adaptive_avg_pool2d(grey, 8)  # (N, 1, 8, 8)
+    return small.reshape(len(images), -1).double().numpy() * 16  # the digits' own 0..16 scale
+
+
+def distance(profile: SmokeProfile, samples: torch.Tensor, reference: torch.Tensor, reference_features=None) -> float:
+    from grader.metrics.fid import compute_fid, fid_from_features
+
+    if profile.distance == "pixel_fd":
+        return fid_from_features(pixel_features(samples), reference_features if reference_features is not None
+                                 else pixel_features(reference))
+    return compute_fid(samples.clamp(0, 1), reference.clamp(0, 1), device=profile.device).fid
+
+
+def _run_reference(profile: SmokeProfile, package, inputs: dict[str, torch.Tensor], box: dict) -> None:
+    started = time.monotonic()
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(profile.threads)
+        with torch.random.fork_rng(devices=[]):
+            box["outputs"] = smoke_probes.probe_smoke_train(package, {k: v.clone() for k, v in inputs.items()},
+                                                            profile.probe_params())
+    except Exception as exc:  # noqa: BLE001 -- the reference failing is the grader's problem: reported by the caller
+        box["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        torch.set_num_threads(threads)
+        box["seconds"] = time.monotonic() - started
+
+
+def _as_run(outputs: dict[str, torch.Tensor], seconds: float) -> SmokeRun:
+    run = SmokeRun(seconds=seconds)
+    missing = {"losses", "ddpm", "ddim"} - outputs.keys()
+    if missing:
+        run.error = f"the run returned no {', '.join(sorted(missing))}"
+        return run
+    run.losses = outputs["losses"].double().numpy()
+    run.ddpm, run.ddim = outputs["ddpm"].float(), outputs["ddim"].float()
+    return run
+
+
+def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> tuple[SmokeRun, SmokeRun, SmokeProfile]:
+    """The student's run (sandboxed) and the reference's (here), concurrently; GraderError if the reference fails."""
+    from grader.reference import import_reference
+
+    profile = profile or default_profile()
+    package = import_reference(solution)
+    images = training_images(profile)
+    inputs = {"images": images, **initial_weights(profile, package)}
+    key = (repr(profile), str(Path(solution).resolve()))
+    box: dict = dict(_REFERENCE_RUNS.get(key, {}))  # the reference run is deterministic: once per process
+    worker = threading.Thread(target=_run_reference, args=(profile, package, inputs, box), daemon=True)
+    if not box:
+        worker.start()
+    limits = Limits(call_timeout_s=profile.time_limit_s, memory_bytes=profile.memory_bytes, threads=profile.threads,
+                    total_timeout_s=profile.time_limit_s + 30)
+    started = time.monotonic()
+    try:
+        with Sandbox(submission_root, limits=limits, probes_module=Path(smoke_probes.__file__), device=profile.device) as sandbox:
+            result = sandbox.call("smoke_train", inputs, profile.probe_params())
+    except SandboxError as exc:
+        if worker.ident is not None:
+            worker.join()
+        raise GraderError(f"the sandbox could not run the smoke run: {' '.join(str(exc).split())[:600]}") from None
+    student = _as_run(result.outputs, time.monotonic() - started) if result.ok else SmokeRun(
+        seconds=time.monotonic() - started, error=f"{result.status}: {result.message}")
+    if worker.ident is not None:
+        worker.join()
+    if "error" in box:
+        raise GraderError(f"the reference solution fails the smoke run ({box['error']}): fix solution/ first")
+    _REFERENCE_RUNS[key] = box
+    reference = _as_run(box["outputs"], box["seconds"])
+    reference_features = pixel_features(images) if profile.distance == "pixel_fd" else None
+    for run in (student, reference):
+        if run.error:
+            continue
+        for sampler in ("ddpm", "ddim"):
+            samples = getattr(run, sampler)
+            if torch.isfinite(samples).all():
+                run.distances[sampler] = distance(profile, samples, images, reference_features)
+    return student, reference, profile
+
+
+def _entry(check: str, title: str, passed: bool, message: str, seconds: float = 0.0) -> CheckResult:
+    return CheckResult(f"smoke.{check}", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, passed, message, True,
+                       ("smoke", check), seconds)
+
+
+def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list[CheckResult]:
+    """The four smoke checks (feedback only: 0 points each), each stating its numbers."""
+    where = f"(profile {profile.name}: {profile.steps} steps of {profile.batch_size}, seed {profile.seed})"
+    if student.error:
+        message = f"the smoke run did not finish {where}: {student.error}"
+        return [_entry(check, title, False, message, student.seconds) for check, title in (
+            ("finite", "the training loss stays finite"), ("loss_falls", "the training loss falls"),
+            ("in_range", "samples are finite and in [0, 1]"), ("distance", "samples are as close to the data as the reference's"))]
+    losses = student.losses
+    results = []
+    bad = np.flatnonzero(~np.isfinite(losses))
+    results.append(_entry("finite", "the training loss stays finite", len(bad) == 0 and len(losses) == profile.steps,
+                          f"loss {losses[bad[0]]} at step {bad[0] + 1}: check q_sample and p_losses for a division by zero "
+                          f"or a log of a negative number {where}" if len(bad) else
+                          f"all {len(losses)} losses are finite {where}", student.seconds))
+    head, tail = _head(losses), _tail(losses)
+    falls = math.isfinite(tail) and tail <= profile.max_loss_ratio * head
+    results.append(_entry(
+        "loss_falls", "the training loss falls", falls,
+        f"mean loss {head:.4f} over the first 10% of steps, {tail:.4f} over the last 10% (must fall to at most "
+        f"{profile.max_loss_ratio:g}x; the reference: {_head(reference.losses):.4f} -> {_tail(reference.losses):.4f}) {where}"))
+    low, high = -profile.range_slack, 1 + profile.range_slack
+    ranges = []
+    in_range = True
+    for sampler in ("ddpm", "ddim"):
+        samples = getattr(student, sampler)
+        finite = bool(torch.isfinite(samples).all())
+        lo, hi = (float(samples.min()), float(samples.max())) if finite else (math.nan, math.nan)
+        ok = finite and low <= lo and hi <= high
+        in_range &= ok
+        ranges.append(f"{sampler.upper()} in [{lo:.3f}, {hi:.3f}]" if finite else f"{sampler.upper()} has NaN or inf values")
+    results.append(_entry("in_range", "samples are finite and in [0, 1]", in_range,
+                          f"{'; '.join(ranges)} (allowed [{low:g}, {high:g}]: p_sample_loop must return unnormalize(x)) {where}"))
+    name = "FID" if profile.distance == "fid" else "pixel Fréchet distance"
+    parts, close = [], True
+    for sampler in ("ddpm", "ddim"):
+        ref = reference.distances.get(sampler, math.nan)
+        allowed = profile.distance_factor * ref + profile.distance_slack
+        got = student.distances.get(sampler, math.nan)
+        ok = math.isfinite(got) and got <= allowed
+        close &= ok
+        parts.append(f"{sampler.upper()} {got:.2f} (reference {ref:.2f}, allowed <= {allowed:.2f})")
+    results.append(_entry("distance", "samples are as close to the data as the reference's", close,
+                          f"{name} to the training images: {'; '.join(parts)} {where}"))
+    return results
+
+
+def smoke_results(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> list[CheckResult]:
+    student, reference, profile = run_smoke(submission_root, solution, profile)
+    return judge(student, reference, profile)
+
+
+def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None) -> dict:
+    """The reference solution's smoke run alone (for `grade calibrate`): its numbers and time."""
+    from grader.reference import import_reference
+
+    profile = profile or default_profile()
+    package = import_reference(solution)
+    images = training_images(profile)
+    box: dict = {}
+    _run_reference(profile, package, {"images": images, **initial_weights(profile, package)}, box)
+    if "error" in box:
+        raise GraderError(f"the reference solution fails the smoke run: {box['error']}")
+    run = _as_run(box["outputs"], box["seconds"])
+    reference_features = pixel_features(images) if profile.distance == "pixel_fd" else None
+    for sampler in ("ddpm", "ddim"):
+        run.distances[sampler] = distance(profile, getattr(run, sampler), images, reference_features)
+    return {"profile": {k: v for k, v in asdict(profile).items()}, "distance": profile.distance, **run.summary()}

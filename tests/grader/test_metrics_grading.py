@@ -1,0 +1,304 @@
+"""The generative metrics in `grade`: bands to points, samples, memorisation, checkpoints, smoke run, calibrate.
+
+Inception runs at ~5 images/s on 2 CPU cores, so the image sets here are tiny (8-16 images): FID on them
+is meaningless as a quality number but exercises every step. Real anime faces come from the course data
+beside the repository (../shared/data/anime-faces-64, present in CI); a few are copied to a temporary
+folder, never into the repository.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from corpus import CORPUS, ROOT, mutation
+from grader_test_support import run_grade
+from PIL import Image
+
+from grader.errors import GraderError
+from grader.generative import smoke
+from grader.generative.bands import Band, DatasetMetrics
+from grader.generative.calibrate import calibrate
+from grader.generative.grading import GenerativeOptions, prepare
+from grader.generative.samples import load_reference, score_samples
+from grader.rubric import DEFAULT_RUBRIC, load_rubric
+
+ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
+REFERENCE_COUNT = 16
+
+
+@pytest.fixture(autouse=True)
+def isolated_fid_cache(tmp_path_factory, monkeypatch):
+    monkeypatch.setenv("DIFFUSION_HW_CACHE", str(tmp_path_factory.getbasetemp() / "metrics-grading-cache"))
+
+
+@pytest.fixture(scope="session")
+def faces(tmp_path_factory) -> tuple[Path, Path]:
+    """(reference folder of 16 real faces, folder of 8 other real faces), in a temporary folder."""
+    assert ANIME_FACES.is_dir(), (
+        f"{ANIME_FACES} is missing: these tests need the course data beside the repository "
+        "(../shared/data/anime-faces-64, 2,000 real 64x64 anime faces)")
+    files = sorted(p for p in ANIME_FACES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    assert len(files) >= REFERENCE_COUNT + 8, f"{ANIME_FACES} holds only {len(files)} images"
+    root = tmp_path_factory.mktemp("faces")
+    reference, fresh = root / "reference", root / "fresh"
+    for folder, chosen in ((reference, files[:REFERENCE_COUNT]), (fresh, files[REFERENCE_COUNT:REFERENCE_COUNT + 8])):
+        folder.mkdir()
+        for path in chosen:
+            shutil.copyfile(path, folder / path.name)
+    return reference, fresh
+
+
+def tiny_faces_dataset(**changes) -> DatasetMetrics:
+    """anime-faces-64 scoring with bands any 8-sample FID reaches, so that points are visible."""
+    fields = dict(name="anime-faces-64", reference="unused", image_size=64, afd=True, min_samples=2,
+                  memorisation_threshold=0.05, max_copied_fraction=0.01,
+                  fid_bands=(Band("strong", 1e6, 10.0),), afd_bands=(Band("simple", 0.0, 4.0),))
+    fields.update(changes)
+    return DatasetMetrics(**fields)
+
+
+def by_id(results) -> dict:
+    return {r.check_id: r for r in results}
+
+
+# ---------------------------------------------------------------------------- bands
+
+
+def test_the_shipped_bands_map_fid_and_afd_to_the_documented_points():
+    faces = load_rubric().metrics.dataset("anime-faces-64")
+    assert [(faces.fid_band(fid) or Band("none", 0, 0)).points for fid in (31.9, 60.0, 75.07, 90.0, 129.9, 130.1, float("nan"))] \
+        == [10, 10, 7, 7, 4, 0, 0]
+    assert [(faces.afd_band(rate) or Band("none", 0, 0)).points for rate in (0.927, 0.70, 0.69, 0.50, 0.30, 0.29)] \
+        == [10, 10, 7, 7, 4, 0]
+    assert (faces.fid_points, faces.afd_points, faces.min_samples) == (10, 10, 1000)
+    assert faces.reference_path() == ANIME_FACES.resolve()
+    digits = load_rubric().metrics.dataset("digits")
+    assert (digits.afd, digits.afd_points, digits.image_size) == (False, 0, 16)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace('at_most = 60.0', 'at_most = 100.0'), "band 'strong' .* must have a stricter threshold than 'medium'"),
+    (lambda t: t.replace('default_dataset = "anime-faces-64"', 'default_dataset = "cats"'), "'cats' is not a \\[\\[metrics.dataset\\]\\]"),
+    (lambda t: t.replace('at_least = 0.30', 'at_least = 30'), "at_least.* must be a number in \\[0, 1\\]"),
+    (lambda t: t.replace('band = "simple"\nat_most', 'band = "simple"\nweight = 1\nat_most', 1), "unknown key\\(s\\) weight"),
+])
+def test_metric_band_mistakes_are_reported_in_one_line(tmp_path, edit, message):
+    path = tmp_path / "rubric.toml"
+    path.write_text(edit(DEFAULT_RUBRIC.read_text()))
+    with pytest.raises(GraderError, match=message) as caught:
+        load_rubric(path)
+    assert "\n" not in str(caught.value)
+
+
+# ---------------------------------------------------------------------------- samples
+
+
+def test_copied_training_images_are_flagged_and_earn_no_metric_points(faces):
+    reference, _ = faces
+    dataset = tiny_faces_dataset()
+    results = by_id(score_samples(reference, dataset, load_reference(dataset, reference)))
+    memorisation = results["metrics.memorisation"]
+    assert not memorisation.passed and "16 of 16 samples (100.0%) are copies" in memorisation.message
+    assert "sample 0 ~ training image 0 (d = 0.000)" in memorisation.message
+    fid, afd = results["metrics.fid"], results["metrics.afd"]
+    assert fid.message.startswith("FID 0.00") or fid.message.startswith("FID -0.00"), fid.message
+    assert (fid.score, fid.max_score, afd.score, afd.max_score) == (0, 10, 0, 4)
+    assert "copy training images: no FID or AFD points" in fid.message
+    assert all(r.tags[0] == "metrics" and r.item_number == "M" for r in results.values())
+
+
+def test_generated_looking_samples_earn_band_points_and_show_the_real_afd(faces):
+    reference, fresh = faces
+    dataset = tiny_faces_dataset()
+    results = by_id(score_samples(fresh, dataset, load_reference(dataset, reference)))
+    assert results["metrics.memorisation"].passed, results["metrics.memorisation"].message
+    fid, afd = results["metrics.fid"], results["metrics.afd"]
+    assert (fid.score, fid.passed) == (10, True), fid.message
+    assert "8 samples vs 16 reference images" in fid.message and "KID" in fid.message
+    assert afd.score == 4 and "(real data: " in afd.message and "of 16;" in afd.message, afd.message
+    too_few = by_id(score_samples(fresh, tiny_faces_dataset(min_samples=1000), load_reference(dataset, reference)))
+    assert too_few["metrics.fid"].score == 0 and "only 8 samples" in too_few["metrics.fid"].message
+
+
+def _unreadable(folder: Path) -> Path:
+    folder.mkdir()
+    (folder / "0000.png").write_bytes(b"not a png")
+    return folder
+
+
+def _wrong_size(folder: Path) -> Path:
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (32, 32), (i * 40, 0, 0)).save(folder / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p, "does not exist"),
+    (lambda p: (p.mkdir(), p)[1], "no image files"),
+    (_unreadable, "not a readable image"),
+    (_wrong_size, "holds 32x32 images, but anime-faces-64 is scored at 64x64"),
+])
+def test_bad_samples_cost_the_metric_points_with_a_message(tmp_path, faces, make, message):
+    dataset = tiny_faces_dataset()
+    results = by_id(score_samples(make(tmp_path / "samples"), dataset, load_reference(dataset, faces[0])))
+    assert set(results) == {"metrics.samples", "metrics.fid", "metrics.afd"}
+    assert all(not r.passed and r.score == 0 and message in r.message for r in results.values()), results
+    assert (results["metrics.fid"].max_score, results["metrics.afd"].max_score) == (10, 4)
+
+
+def test_a_missing_reference_folder_stops_the_grader_before_grading(tmp_path):
+    with pytest.raises(GraderError, match="is not a folder: pass --reference-data DIR"):
+        prepare(load_rubric(), GenerativeOptions(samples=tmp_path, reference_data=tmp_path / "nowhere"))
+
+
+def test_grade_smoke_with_bad_samples_keeps_the_numerical_results(tmp_path, faces):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = run_grade("solution", "--public-only", "--smoke", "--samples", str(empty), "--reference-data", str(faces[0]),
+                    "--out", str(tmp_path / "out"))
+    assert run.returncode == 0, run.stderr
+    tests = run.results["tests"]
+    numerical = [t for t in tests if not {"metrics", "smoke"} & set(t["tags"])]
+    metrics = {t["extra_data"]["check"]: t for t in tests if "metrics" in t["tags"]}
+    smoke_run = {t["extra_data"]["check"]: t for t in tests if "smoke" in t["tags"]}
+    assert numerical and all(t["status"] == "passed" for t in numerical)
+    assert set(smoke_run) == {"smoke.finite", "smoke.loss_falls", "smoke.in_range", "smoke.distance"}
+    assert all(t["status"] == "passed" and t["max_score"] == 0 for t in smoke_run.values()), smoke_run
+    assert "S training smoke run" in run.stdout and "pixel Fréchet distance" in run.stdout
+    assert metrics["metrics.fid"]["status"] == "failed" and "no image files" in metrics["metrics.fid"]["output"]
+    assert metrics["metrics.fid"]["max_score"] == 10 and metrics["metrics.afd"]["max_score"] == 10
+    public_points = sum(c.points for c in load_rubric().checks(public_only=True))
+    assert run.results["score"] == sum(t["score"] for t in numerical) == public_points  # metric points: 0 of 20
+    assert "M generative metrics" in run.stdout and "no image files" in run.stdout
+
+
+# ---------------------------------------------------------------------------- checkpoint
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A Trainer checkpoint of a 16 x 16 grey model, trained for 2 steps by the reference package."""
+    from grader.reference import import_reference
+
+    hw = import_reference()
+    folder = tmp_path_factory.mktemp("checkpoint")
+    from data import DigitsDataset
+
+    unet = hw.Unet(**smoke.CPU_PROFILE.unet)
+    diffusion = hw.GaussianDiffusion(unet, image_size=16, timesteps=25, sampling_timesteps=5)
+    trainer = hw.Trainer(diffusion, DigitsDataset(16, 1), batch_size=8, train_num_steps=2, save_and_sample_every=None,
+                         results_folder=folder, seed=0, device="cpu", progress=False)
+    trainer.train()
+    return trainer.save("final")
+
+
+def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path, tiny_checkpoint):
+    from data import digits_tensor
+
+    reference = tmp_path / "digits"
+    reference.mkdir()
+    for i, image in enumerate(digits_tensor(16, 1)[0][:REFERENCE_COUNT]):
+        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(reference / f"{i:03d}.png")
+    dataset = dataclasses.replace(tiny_faces_dataset(name="digits", image_size=16, afd=False, afd_bands=()),
+                                  memorisation_threshold=0.005)
+    prepared = prepare(load_rubric(), GenerativeOptions(checkpoint=tiny_checkpoint, reference_data=reference,
+                                                        dataset="digits", num_samples=8))
+    prepared.dataset = dataset
+    results = by_id(prepared.run(ROOT / "solution", ROOT / "solution"))
+    assert results["metrics.checkpoint"].passed and "regenerated 8 samples" in results["metrics.checkpoint"].message
+    assert results["metrics.fid"].score == 10 and "8 samples vs 16 reference images" in results["metrics.fid"].message
+    assert "metrics.afd" not in results
+
+    broken = tmp_path / "broken.pt"
+    torch.save({"weights": torch.zeros(3)}, broken)
+    prepared = prepare(load_rubric(), GenerativeOptions(checkpoint=broken, reference_data=reference, dataset="digits",
+                                                        num_samples=8))
+    prepared.dataset = dataset
+    results = by_id(prepared.run(ROOT / "solution", ROOT / "solution"))
+    assert not results["metrics.checkpoint"].passed and "not a Trainer checkpoint" in results["metrics.checkpoint"].message
+    assert results["metrics.fid"].score == 0 and results["metrics.fid"].max_score == 10
+
+
+# ---------------------------------------------------------------------------- smoke run
+
+
+def test_the_smoke_run_passes_on_the_solution_and_fails_when_q_sample_is_wrong(tmp_path):
+    assert smoke.default_profile() is smoke.CPU_PROFILE  # no GPU here: the CPU profile is the one tested
+    student, reference, profile = smoke.run_smoke(ROOT / "solution", ROOT / "solution")
+    assert student.seconds < 180 and reference.seconds < 180, (student.seconds, reference.seconds)
+    results = by_id(smoke.judge(student, reference, profile))
+    assert all(r.passed for r in results.values()), [r.message for r in results.values() if not r.passed]
+    np.testing.assert_allclose(student.losses, reference.losses, rtol=1e-5)  # same seed, same code: same curve
+    assert set(results) == {"smoke.finite", "smoke.loss_falls", "smoke.in_range", "smoke.distance"}
+
+    mutation = next(m for m in CORPUS if m.name == "q_sample_uses_alphas_not_alphas_bar")
+    broken = smoke.smoke_results(mutation.build(tmp_path / "broken"), ROOT / "solution")
+    failed = [r.check_id for r in broken if not r.passed]
+    assert failed == ["smoke.distance"], [r.message for r in broken]
+
+
+def test_a_crashing_submission_fails_every_smoke_check_with_the_reason(tmp_path):
+    tiny = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)
+    crashing = mutation("p_losses_raises", ("gaussian_diffusion.py", "x_t = self.q_sample(x_start, t, noise)\n        out = ",
+                                           "raise RuntimeError('boom')\n        out = "))
+    results = smoke.smoke_results(crashing.build(tmp_path / "crashing"), ROOT / "solution", tiny)
+    assert len(results) == 4 and all(not r.passed and "boom" in r.message for r in results)
+
+
+# ---------------------------------------------------------------------------- calibrate
+
+
+def test_calibrate_measures_real_vs_real_fid_real_afd_and_the_reference_smoke_run(tmp_path, faces):
+    tiny = dataclasses.replace(smoke.CPU_PROFILE, steps=5, num_samples=8, timesteps=25, sampling_timesteps=2)
+    result = calibrate(str(faces[0]), afd=True, smoke_profile=tiny)
+    assert (result["dataset"], result["images"], result["real_vs_real"]["n_per_half"]) == ("reference", 16, 8)
+    assert np.isfinite(result["real_vs_real"]["fid"]) and result["real_vs_real"]["fid"] > 0
+    assert 0.5 <= result["real_afd"]["rate_any"] <= 1.0  # ~87% on real faces
+    assert result["memorisation"]["flagged_fraction"] == 0.0
+    assert result["smoke"]["steps"] == 5 and set(result["smoke"]["distances"]) == {"ddpm", "ddim"}
+    json.dumps(result)
+
+
+def test_grade_calibrate_prints_and_writes_json(tmp_path):
+    run = run_grade("calibrate", "digits", "--limit", "8", "--no-smoke", "--out", str(tmp_path / "cal.json"))
+    assert run.returncode == 0, run.stderr
+    written = json.loads((tmp_path / "cal.json").read_text())
+    assert written["dataset"] == "digits" and written["images"] == 8 and "smoke" not in written
+    assert '"real_vs_real"' in run.stdout and "real_afd" not in written  # digits: no AFD
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["solution", "--samples", "/tmp", "--checkpoint", "/tmp/model.pt"], "pass --samples or --checkpoint, not both"),
+    (["solution", "--checkpoint", "/no/such/model.pt"], "checkpoint /no/such/model.pt does not exist"),
+    (["solution", "--samples", "/tmp", "--dataset", "cats"], "no [[metrics.dataset]] named 'cats'"),
+    (["calibrate", "/no/such/folder"], "is neither a rubric data set"),
+    (["calibrate", "digits", "--limit", "2"], "--limit must be at least 4"),
+])
+def test_generative_options_the_grader_cannot_use_stop_it_with_one_line(capsys, argv, reason):
+    from grader.cli import main
+
+    try:
+        status = main(argv)
+    except SystemExit as exc:  # argparse
+        status = int(exc.code)
+    err = capsys.readouterr().err
+    assert status == 2 and reason in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_the_sandboxed_smoke_probes_are_public_and_self_contained():
+    import re
+
+    from test_probes_are_public import solution_lines
+
+    path = ROOT / "grader" / "generative" / "smoke_probes.py"
+    source = path.read_text()
+    assert not solution_lines() & {" ".join(line.split()) for line in source.splitlines()}
+    imports = set(re.findall(r"^(?:from|import) ([\w.]+)", source, flags=re.MULTILINE))
+    assert imports <= {"__future__", "io", "math", "typing", "collections.abc", "torch"}, imports
