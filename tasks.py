@@ -103,7 +103,7 @@ def starter(c, quiet=False):
 )
 def train(c, steps=400, image_size=16, out="runs/train-digits"):
     """Short CPU training run on the built-in digits: saves samples, plots and a checkpoint."""
-    _python(c, f"-m grader.demo_train --steps {steps} --image-size {image_size} --out {out}")
+    _python(c, f"-m grader.reference_training --steps {steps} --image-size {image_size} --out {out}")
 
 
 @task(
@@ -132,6 +132,25 @@ def demo(c):
 def bench(c, what="grade"):
     """Benchmarks that print timings and ratios against an anchor measured in the same run."""
     _python(c, f"-m grader.bench {what}")
+
+
+@task(help={"out": "where to write the zip"})
+def handout(c, out="dist/handout.zip"):
+    """Build the student zip: starter, public checks, data code, notebooks, README (no solution, no hidden check)."""
+    _python(c, f"-m grader.authoring.handout {out}")
+
+
+@task(help={"out": "where to write the zip"})
+def gradescope(c, out="dist/gradescope.zip"):
+    """Build the Gradescope autograder zip (setup.sh, run_autograder, grader, solution, starter)."""
+    _python(c, f"-m grader.gradescope build {out}")
+
+
+@task(name="ci-gpu", help={"allow_cpu": "run even without CUDA", "out": "folder for results.json and the reports"})
+def ci_gpu(c, allow_cpu=False, out="results/ci-gpu"):
+    """Grade the solution fully on this GPU machine; fail unless it earns full marks (the GPU workflow)."""
+    result = _python(c, f"-m grader.course_ci --out {out}" + (" --allow-cpu" if allow_cpu else ""), warn=True)
+    sys.exit(result.exited)
 
 
 namespace = Collection.from_module(sys.modules[__name__])

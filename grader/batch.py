@@ -17,9 +17,9 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from grader.api import prepare_plans
 from grader.errors import GraderError
@@ -27,6 +27,9 @@ from grader.plans import save_plans
 from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
 from grader.results import item_scores_from_results
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
+
+if TYPE_CHECKING:
+    from grader.cluster import ClusterOptions
 
 GRADEBOOK = "gradebook.csv"
 REJECTED = "The submission could not be graded:"  # how GradeReport.overall_output says it
@@ -68,7 +71,10 @@ def grade_batch(
     rubric_path: Path = DEFAULT_RUBRIC,
     solution: Path = DEFAULT_SOLUTION,
     log: Callable[[str], None] = print,
+    cluster: ClusterOptions | None = None,
 ) -> list[BatchRow]:
+    """Grade every submission in `directory`; `cluster` runs each as a submitit (Slurm) job instead
+    of a local process (grader/cluster.py)."""
     directory, out = Path(directory), Path(out)
     if jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {jobs}")
@@ -82,20 +88,35 @@ def grade_batch(
             rows[name] = BatchRow(name, "graded earlier (kept)", _read(out / name / "results.json"))
             log(f"{name}: already graded (use --redo to grade it again)")
     if todo:
-        with tempfile.TemporaryDirectory(prefix="grade-batch-") as private:
+        # On a cluster the plans file must be on the folder the compute nodes share, still private (0700).
+        private_parent = cluster.folder.expanduser() if cluster is not None else None
+        if private_parent is not None:
+            private_parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="grade-batch-", dir=private_parent) as private:
             plans_file = Path(private) / "plans.safetensors"
             save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
+            if cluster is not None:
+                from grader.cluster import grade_with_submitit
 
-            def grade_one(entry: tuple[str, Path]) -> BatchRow:
-                name, path = entry
-                row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path)
-                total = "" if row.results is None else f" {row.results.get('score', 0):g}"
-                log(f"{name}: {row.status}{total}")
-                return row
+                graded = grade_with_submitit(
+                    todo, _grade_in_subprocess,
+                    lambda name, path: (name, path, out / name, plans_file, public_only, rubric_path),
+                    replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
+                    lambda name, status: BatchRow(name, status, None),
+                )
+                rows.update((row.name, row) for row in graded)
+            else:
 
-            with ThreadPoolExecutor(max_workers=jobs) as pool:
-                for row in pool.map(grade_one, todo):
-                    rows[row.name] = row
+                def grade_one(entry: tuple[str, Path]) -> BatchRow:
+                    name, path = entry
+                    row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path)
+                    total = "" if row.results is None else f" {row.results.get('score', 0):g}"
+                    log(f"{name}: {row.status}{total}")
+                    return row
+
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    for row in pool.map(grade_one, todo):
+                        rows[row.name] = row
     ordered = [rows[name] for name, _ in submissions]
     write_gradebook(out / GRADEBOOK, ordered, [f"{item.number} {item.function}" for item in rubric.items])
     return ordered

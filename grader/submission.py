@@ -1,4 +1,4 @@
-"""Turn what was handed in (a folder, a .zip, or the names `solution` / `starter`) into a clean copy.
+"""Turn what was handed in (a folder, a .zip, a notebook, or the names `solution` / `starter`) into a clean copy.
 
 Whatever the form, grading works on a private temporary copy holding just `diffusion_hw/`: the
 original is never written to, a symlink never leads the sandbox outside the copy, and zips are
@@ -63,6 +63,11 @@ def open_submission(argument: str | Path, max_bytes: int = MAX_BYTES) -> Iterato
     try:
         if path.is_dir():
             source = find_package(path)
+        elif path.suffix.lower() == ".ipynb":  # marked cells over the starter: grader/notebook_submission.py
+            from grader.notebook_submission import extract_notebook
+
+            source = scratch / "notebook"
+            extract_notebook(path, source / PACKAGE, REPO_ROOT / "starter" / PACKAGE, max_bytes)
         elif zipfile.is_zipfile(path):
             unpacked = scratch / "unpacked"
             safe_extract(path, unpacked, max_bytes)

@@ -16,7 +16,8 @@ pytestmark = pytest.mark.slow
 
 ITEMS = ["1.1 linear_beta_schedule", "1.2 cosine_beta_schedule", "1.3 sigmoid_beta_schedule",
          "1.4 compute_diffusion_buffers", "2.1 q_sample", "2.2 p_losses", "2.3 p_sample", "2.4 p_sample_loop",
-         "2.5 denoise_backward"]
+         "2.5 denoise_backward", "3.1 IdentityView", "3.2 Rotate180View", "3.3 fused_noise_estimate",
+         "3.4 classifier_free_guidance"]
 
 
 def zip_folder(folder: Path, archive: Path) -> Path:
@@ -50,8 +51,8 @@ def test_a_batch_grades_every_submission_into_a_complete_gradebook(tmp_path, sta
     for name, row in rows.items():
         assert all(row[item] != "" for item in ITEMS), (name, row)
         assert (out / name / "results.json").is_file()
-    assert rows["ada"]["total"] == "100" and rows["bo"]["total"] == "0"
-    assert rows["cy"]["2.1 q_sample"] == "0" and rows["cy"]["2.2 p_losses"] == "14" and rows["cy"]["total"] == "90"
+    assert rows["ada"]["total"] == "130" and rows["bo"]["total"] == "0"
+    assert rows["cy"]["2.1 q_sample"] == "0" and rows["cy"]["2.2 p_losses"] == "14" and rows["cy"]["total"] == "120"
     assert rows["dee"]["total"] == "0" and rows["eve"]["total"] == "0"
     assert rows["dee"]["status"].startswith("rejected: ") and "not a .zip" in rows["dee"]["status"]
     assert rows["eve"]["status"].startswith("rejected: ") and "no diffusion_hw/ package" in rows["eve"]["status"]

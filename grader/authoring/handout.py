@@ -1,0 +1,211 @@
+"""`python3 tasks.py handout`: build dist/handout.zip, everything a student downloads.
+
+    diffusion_hw/          the starter package (generated from solution/ right now: TODOs are stubs)
+    grader/                the student-side grader: public checks only (grader/authoring/public_grader.py)
+    data/                  the datasets (built-in digits, image folders) and prepare_data.py
+    notebooks/             run_in_colab.ipynb, run_in_kaggle.ipynb (grader/authoring/notebooks.py)
+    README.md              how to fill the TODOs, run the public checks, train, and what to submit
+    requirements.txt       what the student's Python needs
+
+Nothing of solution/ goes in but what the starter keeps of it, and no hidden check: the tests in
+tests/handout/ open the zip and prove both.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import stat
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+from grader.authoring.notebooks import NUM_SUBMITTED_SAMPLES, write_notebooks
+from grader.authoring.public_grader import write_public_grader
+from grader.authoring.starter import generate_starter
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DIST = REPO_ROOT / "dist"
+HANDOUT_ZIP = DIST / "handout.zip"
+PUBLIC_CHECK_COMMAND = "python -m grader diffusion_hw --public-only"
+# The student's Python needs these of requirements.txt (same version ranges), not the instructors' tools.
+STUDENT_REQUIREMENTS = (
+    "torch", "torchvision", "numpy", "scipy", "pillow", "matplotlib", "tqdm", "scikit-learn", "safetensors",
+    "rich", "hypothesis",
+)
+ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so that the same tree gives the same zip
+
+PREPARE_DATA = '''"""Check a training set before you train on it: `python prepare_data.py DATASET [--image-size S]`.
+
+DATASET is "digits" (built in, no download) or a folder of images (AFHQ cats, anime faces, ...), or a
+.zip of one, which is unpacked next to it first. Prints how many images were found and writes a grid
+of the first 64 as they will be trained on (resized, centre-cropped, in [0, 1]).
+"""
+
+import argparse
+import zipfile
+from pathlib import Path
+
+from torchvision.utils import save_image
+
+from data import load_dataset
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset", help="'digits', a folder of images, or a .zip of one")
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--grid", default="results/dataset_grid.png")
+    args = parser.parse_args()
+    source = Path(args.dataset)
+    if source.suffix.lower() == ".zip" and source.is_file():
+        target = source.with_suffix("")
+        with zipfile.ZipFile(source) as archive:
+            archive.extractall(target)
+        print(f"unpacked {source} into {target}/")
+        source = target
+    dataset = load_dataset(str(source), args.image_size)
+    count = min(64, len(dataset))
+    first = [dataset[i] for i in range(count)]
+    images = [item[0] if isinstance(item, (tuple, list)) else item for item in first]
+    Path(args.grid).parent.mkdir(parents=True, exist_ok=True)
+    save_image(images, args.grid, nrow=8)
+    print(f"{len(dataset)} images of {tuple(images[0].shape)}; the first {count}: {args.grid}")
+    print(f'train on it: set CONFIG["dataset"] = "{source}" in the notebook')
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+README = """# Diffusion homework: DDPM / DDIM, then optical illusions
+
+You implement the core of a denoising diffusion model in the package `diffusion_hw/`, check it with
+the public checks, train it on a GPU (Colab or Kaggle), and hand in your code and {n} samples.
+
+## What is here
+
+| path | what it is |
+| --- | --- |
+| `diffusion_hw/` | the package you complete: every TODO is a function that raises `NotImplementedError` |
+| `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks |
+| `data/`, `prepare_data.py` | the training data: the built-in digits, or any folder of images |
+| `notebooks/run_in_colab.ipynb`, `notebooks/run_in_kaggle.ipynb` | train, plot, sample, illusions, submission |
+| `requirements.txt` | what Python needs (`pip install -r requirements.txt`; Python 3.11+) |
+
+## 1. Fill in the TODOs
+
+Search for `TODO` in `diffusion_hw/` (`grep -rn "TODO" diffusion_hw/`). Each one replaces a
+`raise NotImplementedError(...)` line. The function's docstring gives the formula with the paper's
+symbols, the shapes and dtypes in and out, and the edge cases. Change nothing else: the names,
+signatures and the given code are what the grader calls.
+
+{todos}
+
+## 2. Run the public checks
+
+From this folder (the one holding this README), on your own machine or in the notebook:
+
+```bash
+pip install -r requirements.txt
+{command}
+```
+
+It runs your code in a sandbox against the public checks and prints a table per TODO and, for each
+failed check, what went wrong and on which input. On the untouched starter every check fails (0
+points); when all public checks pass you have earned their points. The course's grader runs the same
+public checks plus hidden ones (other inputs, edge cases, properties), so passing the public checks
+is necessary, not sufficient: test the edge cases the docstrings name.
+
+## 3. Train
+
+Training needs a GPU. Open `notebooks/run_in_colab.ipynb` in Colab (File > Upload notebook), or
+`notebooks/run_in_kaggle.ipynb` in Kaggle (File > Import notebook), upload `handout.zip` as the first
+cell says, and run the cells in order: set-up, public checks, training (with a progress bar; lower
+`train_steps` while you debug), the plots (loss curve, forward process, denoising progress), the
+samples, and the illusions. After editing `diffusion_hw/` in Colab's file browser, re-run the
+training cell: it reloads your package.
+
+## Data
+
+`"digits"` is built in. For AFHQ cats or anime faces, upload the image folder (or its .zip) and check
+it with `python prepare_data.py path/to/folder --image-size 32`, then set `CONFIG["dataset"]` to the
+folder in the notebook.
+
+## 4. What to submit
+
+Upload to Gradescope the `submission.zip` that the notebook's last cell writes. It holds
+
+* `diffusion_hw/` (all of it, your completed package), and
+* `samples/`: the {n} PNG samples of your trained model (section 5 of the notebook).
+
+A zip of a folder holding `diffusion_hw/` is also accepted, and so is a notebook (`.ipynb`) whose
+code cells start with a marker line naming the file they hold, e.g. `# diffusion_hw/schedules.py` or
+`%%writefile diffusion_hw/schedules.py`: each marked cell replaces that file of the starter, each file
+marked at most once. Put the plots and your answers in the written report.
+"""
+
+
+def student_requirements(requirements: Path = REPO_ROOT / "requirements.txt") -> str:
+    """The lines of requirements.txt the student needs, with their version ranges."""
+    keep = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        name = re.split(r"[<>=!~\[ ;#]", line.strip(), maxsplit=1)[0].lower()
+        if name in STUDENT_REQUIREMENTS:
+            keep.append(line.split("#", 1)[0].strip())
+    return "# What the homework's Python needs: pip install -r requirements.txt\n" + "\n".join(keep) + "\n"
+
+
+def _todo_table(todos) -> str:
+    rows = ["| TODO | function | file |", "| --- | --- | --- |"]
+    ordered = sorted(todos, key=lambda t: tuple(int(part) for part in t.number.split(".")))
+    rows += [f"| {t.number} | `{t.name}` | `{Path(t.path).as_posix()}` |" for t in ordered]
+    return "\n".join(rows)
+
+
+def stage_handout(target: Path, root: Path = REPO_ROOT) -> Path:
+    """Write the handout's files into `target` (created); return it."""
+    target = Path(target)
+    target.mkdir(parents=True, exist_ok=True)
+    todos = generate_starter(root / "solution", target / "starter")
+    (target / "starter" / "diffusion_hw").rename(target / "diffusion_hw")
+    shutil.rmtree(target / "starter")
+    write_public_grader(target, solution=root / "solution")
+    shutil.copytree(root / "data", target / "data", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (target / "prepare_data.py").write_text(PREPARE_DATA, encoding="utf-8")
+    write_notebooks(target / "notebooks")
+    (target / "requirements.txt").write_text(student_requirements(root / "requirements.txt"), encoding="utf-8")
+    readme = README.format(n=NUM_SUBMITTED_SAMPLES, command=PUBLIC_CHECK_COMMAND, todos=_todo_table(todos))
+    (target / "README.md").write_text(readme, encoding="utf-8")
+    return target
+
+
+def write_zip(folder: Path, archive: Path, prefix: str = "") -> Path:
+    """Zip `folder`'s files (sorted, fixed timestamps) into `archive`; `prefix` is prepended to names."""
+    archive = Path(archive)
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    temporary = archive.with_suffix(".zip.partial")
+    with zipfile.ZipFile(temporary, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(Path(folder).rglob("*")):
+            if path.is_dir() or "__pycache__" in path.parts or path.suffix == ".pyc":
+                continue
+            info = zipfile.ZipInfo(prefix + path.relative_to(folder).as_posix(), ZIP_DATE)
+            executable = path.stat().st_mode & stat.S_IXUSR
+            info.external_attr = ((0o755 if executable else 0o644) | stat.S_IFREG) << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, path.read_bytes())
+    temporary.replace(archive)
+    return archive
+
+
+def build_handout(archive: Path = HANDOUT_ZIP, root: Path = REPO_ROOT) -> Path:
+    """Build the student zip at `archive`; return its path."""
+    with tempfile.TemporaryDirectory(prefix="handout-") as scratch:
+        staged = stage_handout(Path(scratch) / "handout", root)
+        return write_zip(staged, archive)
+
+
+if __name__ == "__main__":
+    written = build_handout(Path(sys.argv[1]) if len(sys.argv) > 1 else HANDOUT_ZIP)
+    print(f"wrote {written} ({written.stat().st_size // 1024} kB)")

@@ -1,0 +1,68 @@
+"""`python3 tasks.py ci-gpu`: grade the reference solution fully and fail unless it earns full marks.
+
+The course's GPU workflow (.github/workflows/gpu.yml, on a `[self-hosted, gpu]` runner) runs this,
+and so can anyone by hand on a GPU machine. It refuses to run without CUDA unless told
+`--allow-cpu`, so that a mislabelled runner cannot pass the GPU job on its CPU.
+
+    python -m grader.course_ci [--out results/ci-gpu] [--allow-cpu]
+    python -m grader.course_ci --check results/solution/results.json     (only judge a results.json)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def full_marks_failures(results: dict) -> list[str]:
+    """Why `results` (a results.json) is not full marks; [] when it is."""
+    tests = results.get("tests") or []
+    if not tests:
+        return ["no checks ran"]
+    failures = [f"{t.get('name', '?')}: {t.get('score', 0):g} / {t.get('max_score', 0):g}: {str(t.get('output', ''))[:300]}"
+                for t in tests if t.get("status") != "passed" or t.get("score") != t.get("max_score")]
+    out_of = sum(float(t.get("max_score", 0)) for t in tests)
+    if not failures and abs(float(results.get("score", -1)) - out_of) > 1e-9:
+        failures.append(f"the total {results.get('score')} is not the checks' {out_of:g}")
+    return failures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ci-gpu", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("results/ci-gpu"))
+    parser.add_argument("--allow-cpu", action="store_true", help="run even where CUDA is not available")
+    parser.add_argument("--check", type=Path, metavar="RESULTS_JSON", help="grade nothing: fail unless this file is full marks")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.check is not None:
+        try:
+            results = json.loads(args.check.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"ci: cannot read {args.check} ({type(exc).__name__}: {exc}): did grading write it?", file=sys.stderr)
+            return 2
+        return _report_failures(results, args.check)
+
+    import torch
+
+    from grader.api import grade_submission
+    from grader.reference import DEFAULT_SOLUTION
+
+    if not torch.cuda.is_available() and not args.allow_cpu:
+        print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)", file=sys.stderr)
+        return 2
+    grade_submission(DEFAULT_SOLUTION, out=args.out)
+    return _report_failures(json.loads((args.out / "results.json").read_text(encoding="utf-8")), args.out / "results.json")
+
+
+def _report_failures(results: dict, path: Path) -> int:
+    failures = full_marks_failures(results)
+    out_of = sum(float(t.get("max_score", 0)) for t in results.get("tests") or [])
+    print(f"ci: {path}: {float(results.get('score', 0)):g} / {out_of:g}" + (" (full marks)" if not failures else ""))
+    for failure in failures:
+        print(f"  not full marks: {failure}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

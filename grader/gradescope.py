@@ -1,0 +1,171 @@
+"""Gradescope's side: what `run_autograder` runs, and `python3 tasks.py gradescope`, which builds the zip.
+
+Gradescope unpacks the autograder zip into /autograder/source, runs setup.sh once when it builds the
+image, then, for every submission, runs /autograder/source/run_autograder, which must leave
+/autograder/results/results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
+
+    python -m grader.gradescope [--root /autograder]       grade ROOT/submission into ROOT/results
+    python -m grader.gradescope build [ZIP]                 write dist/gradescope.zip
+
+What students hand in (ROOT/submission) may be the folder holding diffusion_hw/, one .zip of it, or
+one notebook with marked cells. Whatever happens, results.json is written: a submission that cannot
+be graded scores 0 and says why, and a failure of the grader itself says so (and asks the student
+to tell the course staff) rather than leaving Gradescope's generic error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+ROOT_ENV = "GRADESCOPE_ROOT"  # tests point this at a fake /autograder tree
+DEFAULT_ROOT = Path("/autograder")
+REPO_ROOT = Path(__file__).resolve().parent.parent
+GRADESCOPE_ZIP = REPO_ROOT / "dist" / "gradescope.zip"
+
+RUN_AUTOGRADER = """#!/usr/bin/env bash
+# Gradescope runs this for every submission: grade /autograder/submission into /autograder/results.
+set -uo pipefail
+ROOT="${GRADESCOPE_ROOT:-/autograder}"
+PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
+cd "$ROOT/source"
+exec "$PYTHON" -m grader.gradescope --root "$ROOT"
+"""
+
+SETUP_SH = """#!/usr/bin/env bash
+# Gradescope runs this once, as root, when it builds the autograder image (Ubuntu 22.04 base).
+set -euxo pipefail
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq software-properties-common bubblewrap
+add-apt-repository -y ppa:deadsnakes/ppa
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3.11 python3.11-venv
+python3.11 -m venv /autograder/venv
+/autograder/venv/bin/pip install -q --upgrade pip
+# CPU wheels of torch: Gradescope's graders have no GPU.
+/autograder/venv/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu -r /autograder/source/requirements.txt
+/autograder/venv/bin/pip install -q --no-deps -r /autograder/source/requirements-nodeps.txt
+chmod +x /autograder/source/run_autograder
+"""
+
+# requirements.txt lines the autograder needs (same ranges), not the instructors' tools.
+GRADER_REQUIREMENTS = (
+    "torch", "torchvision", "numpy", "scipy", "pillow", "matplotlib", "tqdm", "scikit-learn", "safetensors",
+    "rich", "hypothesis", "clean-fid",
+)
+
+
+def _root(argument: str | None) -> Path:
+    return Path(argument or os.environ.get(ROOT_ENV) or DEFAULT_ROOT)
+
+
+def find_handed_in(submission_dir: Path) -> Path:
+    """What to grade in Gradescope's submission folder: the folder itself when it holds diffusion_hw/,
+    else its one .zip or its one .ipynb."""
+    from grader.errors import SubmissionError
+    from grader.submission import find_package
+
+    try:
+        find_package(submission_dir)
+        return submission_dir
+    except SubmissionError as no_package:
+        files = [p for p in sorted(submission_dir.iterdir()) if p.is_file()]
+        for suffix in (".zip", ".ipynb"):
+            found = [p for p in files if p.suffix.lower() == suffix]
+            if len(found) == 1:
+                return found[0]
+            if len(found) > 1:
+                raise SubmissionError(f"the submission holds {len(found)} {suffix} files "
+                                      f"({', '.join(p.name for p in found[:4])}): hand in exactly one") from None
+        raise no_package
+
+
+def _failure_results(message: str, started: float) -> dict:
+    return {"score": 0, "execution_time": round(time.monotonic() - started, 3), "output": message,
+            "tests": [], "visibility": "visible", "stdout_visibility": "hidden"}
+
+
+def _write_json(path: Path, results: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+def run_autograder(root: Path) -> dict:
+    """Grade root/submission; write root/results/results.json (and the reports beside it); return it."""
+    from grader.api import grade_submission
+    from grader.errors import SubmissionError
+
+    started = time.monotonic()
+    results_dir = root / "results"
+    try:
+        handed_in = find_handed_in(root / "submission")
+    except (SubmissionError, OSError) as exc:
+        results = _failure_results(f"The submission could not be graded: {exc}", started)
+        _write_json(results_dir / "results.json", results)
+        return results
+    try:
+        grade_submission(handed_in, out=results_dir)  # also writes report.md and report.html
+        results = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
+        results["visibility"] = "visible"
+        results["stdout_visibility"] = "hidden"
+        _write_json(results_dir / "results.json", results)
+        return results
+    except Exception as exc:  # GraderError or a bug: never leave Gradescope without a results.json
+        traceback.print_exc()
+        results = _failure_results(
+            f"The autograder itself failed ({type(exc).__name__}: {' '.join(str(exc).split())[:300]}). "
+            "This is not your fault: tell the course staff.", started)
+        _write_json(results_dir / "results.json", results)
+        return results
+
+
+def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT) -> Path:
+    """dist/gradescope.zip: setup.sh and run_autograder at the top, the full grader, the reference
+    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements."""
+    from grader.authoring.handout import write_zip
+    from grader.authoring.starter import generate_starter
+
+    with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
+        staged = Path(scratch) / "source"
+        staged.mkdir()
+        ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
+        shutil.copytree(root / "grader", staged / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "authoring"))
+        shutil.copytree(root / "data", staged / "data", ignore=ignore)
+        shutil.copytree(root / "solution", staged / "solution", ignore=ignore)
+        generate_starter(root / "solution", staged / "starter")
+        keep = []
+        for line in (root / "requirements.txt").read_text(encoding="utf-8").splitlines():
+            name = line.strip().split(">", 1)[0].split("=", 1)[0].split("<", 1)[0].split(" ", 1)[0].lower()
+            if name in GRADER_REQUIREMENTS:
+                keep.append(line.split("#", 1)[0].strip())
+        (staged / "requirements.txt").write_text("\n".join(keep) + "\n", encoding="utf-8")
+        shutil.copy2(root / "requirements-nodeps.txt", staged / "requirements-nodeps.txt")
+        for name, text in (("run_autograder", RUN_AUTOGRADER), ("setup.sh", SETUP_SH)):
+            (staged / name).write_text(text, encoding="utf-8")
+            (staged / name).chmod(0o755)
+        return write_zip(staged, archive)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["build"]:
+        written = build_gradescope_zip(Path(argv[1]) if len(argv) > 1 else GRADESCOPE_ZIP)
+        print(f"wrote {written} ({written.stat().st_size // 1024} kB)")
+        return 0
+    parser = argparse.ArgumentParser(prog="run_autograder", description=__doc__.splitlines()[0])
+    parser.add_argument("--root", help=f"the autograder tree (default: ${ROOT_ENV} or /autograder)")
+    args = parser.parse_args(argv)
+    results = run_autograder(_root(args.root))
+    print(f"score {results['score']:g}; results in {_root(args.root) / 'results' / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""A notebook handed in instead of a package: its marked code cells become files of diffusion_hw/.
+
+A code cell is marked when its first non-blank line names a file of the package, either as a
+comment or as Jupyter's cell magic (the way students write files from Colab or Kaggle):
+
+    # diffusion_hw/schedules.py                   the whole cell is the file
+    %%writefile diffusion_hw/schedules.py         the rest of the cell is the file
+
+Every file of the starter that holds a TODO must be marked exactly once; other files of the package
+may be marked (at most once) to replace the starter's copy; every file not marked comes from the
+starter. Anything else (a missing or repeated mark, a file the package does not have) is refused with
+a message that says which cell to add or remove.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+from grader.errors import GraderError, SubmissionError
+
+PACKAGE = "diffusion_hw"
+MARKER = re.compile(rf"^(?:%%writefile\s+|#\s*)(?:\./)?({PACKAGE}/[\w/]+\.py)\s*$")
+TODO_STUB = "raise NotImplementedError(\"TODO "
+
+
+def _cell_text(cell: dict) -> str:
+    source = cell.get("source", "")
+    return "".join(source) if isinstance(source, list) else str(source)
+
+
+def marked_cells(notebook: dict) -> dict[str, list[tuple[int, str]]]:
+    """file (e.g. "diffusion_hw/schedules.py") -> [(cell number, file text), ...] in notebook order."""
+    cells = notebook.get("cells")
+    if not isinstance(cells, list):
+        raise SubmissionError("the notebook has no list of cells: hand in the .ipynb file as Jupyter saved it")
+    found: dict[str, list[tuple[int, str]]] = {}
+    for number, cell in enumerate(cells, start=1):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        lines = _cell_text(cell).splitlines(keepends=True)
+        first = next((i for i, line in enumerate(lines) if line.strip()), None)
+        if first is None:
+            continue
+        match = MARKER.match(lines[first].strip())
+        if not match:
+            continue
+        magic = lines[first].lstrip().startswith("%%")
+        text = "".join(lines[first + 1:] if magic else lines[first:])
+        found.setdefault(match.group(1), []).append((number, text))
+    return found
+
+
+def todo_files(starter_package: Path) -> list[str]:
+    """The starter's files that hold a TODO stub, as "diffusion_hw/<file>"."""
+    return sorted(
+        f"{PACKAGE}/{p.relative_to(starter_package).as_posix()}"
+        for p in starter_package.rglob("*.py")
+        if TODO_STUB in p.read_text(encoding="utf-8")
+    )
+
+
+def extract_notebook(notebook_path: Path, target_package: Path, starter_package: Path, max_bytes: int) -> list[str]:
+    """Write target_package/ from the starter and the notebook's marked cells; return the files taken
+    from the notebook. SubmissionError (the submission scores 0 with the message) when it cannot."""
+    if not (starter_package / "__init__.py").is_file():
+        raise GraderError(f"grading a notebook needs the starter package at {starter_package}: "
+                          "generate it with `python3 tasks.py starter`")
+    if notebook_path.stat().st_size > max_bytes:
+        raise SubmissionError(f"{notebook_path.name} is larger than {max_bytes >> 20} MB: clear its outputs "
+                              "(Edit > Clear all outputs) and hand it in again")
+    try:
+        notebook = json.loads(notebook_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise SubmissionError(f"{notebook_path.name} is not a readable notebook ({type(exc).__name__}): "
+                              "download it again with File > Download > .ipynb") from None
+    if not isinstance(notebook, dict):
+        raise SubmissionError(f"{notebook_path.name} is not a Jupyter notebook")
+    cells = marked_cells(notebook)
+    known = {f"{PACKAGE}/{p.relative_to(starter_package).as_posix()}" for p in starter_package.rglob("*.py")}
+    unknown = sorted(set(cells) - known)
+    if unknown:
+        raise SubmissionError(
+            f"cell {cells[unknown[0]][0][0]} is marked {unknown[0]}, which is not a file of the package "
+            f"(the files are {', '.join(sorted(known))}): fix the first line of that cell"
+        )
+    repeated = {name: [n for n, _ in entries] for name, entries in cells.items() if len(entries) > 1}
+    if repeated:
+        name, numbers = sorted(repeated.items())[0]
+        raise SubmissionError(
+            f"{name} is marked in {len(numbers)} cells (cells {', '.join(map(str, numbers))}): "
+            "keep exactly one cell per file, the one with your final code"
+        )
+    missing = [name for name in todo_files(starter_package) if name not in cells]
+    if missing:
+        raise SubmissionError(
+            f"no cell of the notebook is marked {missing[0]}"
+            + (f" (nor {', '.join(missing[1:])})" if len(missing) > 1 else "")
+            + f": add a code cell whose first line is `# {missing[0]}` followed by that file's complete code"
+        )
+    shutil.copytree(starter_package, target_package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name, [(_, text)] in cells.items():
+        (target_package / Path(name).relative_to(PACKAGE)).write_text(text, encoding="utf-8")
+    return sorted(cells)
