@@ -494,7 +494,7 @@ def test_ddim_time_pairs_and_the_constructor_reject_step_counts_outside_1_to_T(s
     with pytest.raises(ValueError, match="sampling_timesteps must be in 1 .. timesteps"):
         ddim_time_pairs(10, sampling_timesteps)
     with pytest.raises(ValueError, match="sampling_timesteps"):
-        make_diffusion(StubModel(), "linear", 10, sampling_timesteps=sampling_timesteps)
+        make_diffusion(StubModel(), "cosine", 10, sampling_timesteps=sampling_timesteps)
 
 
 # ---------------------------------------------------------------------------- classifier-free guidance
