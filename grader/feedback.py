@@ -12,16 +12,12 @@ import base64
 import html
 from pathlib import Path
 
-from grader.results import GradeReport
+from grader.results import GradeReport, ItemRow, points
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"
 PICTURE_SUFFIXES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
 MAX_PICTURES = 24
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
 
 
 def find_pictures(folder: Path) -> list[Path]:
@@ -40,20 +36,17 @@ def _status(check) -> str:
 
 
 def render_markdown(report: GradeReport, pictures: list[Path], folder: Path) -> str:
-    title = f"# {report.submission}: {_num(report.score)} / {_num(report.max_score)}"
+    title = f"# {report.submission}: {points(report.score)} / {points(report.max_score)}"
     lines = [title + (" (public checks only)" if report.public_only else ""), ""]
     if report.rejected:
         lines += [f"**The submission could not be graded:** {report.rejected}", ""]
     lines += ["| TODO item / check | points | result |", "| --- | ---: | --- |"]
-    item_scores = report.item_scores()
-    current = None
-    for check in report.checks:
-        if check.item != current:
-            current = check.item
-            got, out_of = item_scores[check.item]
-            lines.append(f"| **{check.item}** | **{_num(got)} / {_num(out_of)}** | |")
-        name = check.check_id.split(".", 1)[1] + ("" if check.public else " (hidden)")
-        lines.append(f"| &nbsp;&nbsp;{name} | {_num(check.score)} / {_num(check.max_score)} | {_status(check)} |")
+    for row in report.table_rows():
+        if isinstance(row, ItemRow):
+            lines.append(f"| **{row.item}** | **{points(row.score)} / {points(row.max_score)}** | |")
+            continue
+        name = row.name + ("" if row.public else " (hidden)")
+        lines.append(f"| &nbsp;&nbsp;{name} | {points(row.score)} / {points(row.max_score)} | {_status(row)} |")
     failed = [c for c in report.checks if not c.passed]
     if failed and not report.rejected:
         lines += ["", "## What failed", ""]
@@ -79,24 +72,21 @@ figure{display:inline-block;margin:.5em}figure img{max-width:28em;image-renderin
 
 def render_html(report: GradeReport, pictures: list[Path]) -> str:
     e = html.escape
-    title = f"{report.submission}: {_num(report.score)} / {_num(report.max_score)}" + (
+    title = f"{report.submission}: {points(report.score)} / {points(report.max_score)}" + (
         " (public checks only)" if report.public_only else "")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{e(title)}</h1>"]
     if report.rejected:
         parts.append(f"<p class='failed'>The submission could not be graded: {e(report.rejected)}</p>")
     parts.append("<table><tr><th>TODO item / check</th><th>points</th><th>result</th></tr>")
-    item_scores = report.item_scores()
-    current = None
-    for check in report.checks:
-        if check.item != current:
-            current = check.item
-            got, out_of = item_scores[check.item]
-            parts.append(f"<tr class='item'><td>{e(check.item)}</td><td class='points'>{_num(got)} / {_num(out_of)}</td><td></td></tr>")
-        name = e(check.check_id.split(".", 1)[1]) + ("" if check.public else " <span class='dim'>(hidden)</span>")
-        css = "passed" if check.passed else "failed"
-        parts.append(f"<tr><td>&nbsp;&nbsp;{name}</td><td class='points'>{_num(check.score)} / {_num(check.max_score)}</td>"
-                     f"<td class='{css}'>{_status(check)}</td></tr>")
+    for row in report.table_rows():
+        if isinstance(row, ItemRow):
+            parts.append(f"<tr class='item'><td>{e(row.item)}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td><td></td></tr>")
+            continue
+        name = e(row.name) + ("" if row.public else " <span class='dim'>(hidden)</span>")
+        css = "passed" if row.passed else "failed"
+        parts.append(f"<tr><td>&nbsp;&nbsp;{name}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td>"
+                     f"<td class='{css}'>{_status(row)}</td></tr>")
     parts.append("</table>")
     failed = [c for c in report.checks if not c.passed]
     if failed and not report.rejected:

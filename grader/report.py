@@ -7,36 +7,29 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.results import GradeReport
-
-
-def _num(value: float) -> str:
-    return f"{value:g}"
+from grader.results import GradeReport, ItemRow, points
 
 
 def render(report: GradeReport, console: Console | None = None, *, verbose: bool = False) -> None:
     """Print the summary; each failed check's feedback follows the table (in full with `verbose`)."""
     console = console or Console(highlight=False)
-    title = f"{report.submission}: {_num(report.score)} / {_num(report.max_score)}"
+    title = f"{report.submission}: {points(report.score)} / {points(report.max_score)}"
     if report.public_only:
         title += "  (public checks only)"
     table = Table(title=title, box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
     table.add_column("TODO item / check", overflow="fold")
     table.add_column("points", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
-    item_scores = report.item_scores()
-    current = None
-    for check in report.checks:
-        if check.item != current:
-            current = check.item
-            got, out_of = item_scores[check.item]
-            style = "green" if got == out_of else ("red" if got == 0 else "yellow")
-            table.add_row(Text(check.item, style=f"bold {style}"), Text(f"{_num(got)} / {_num(out_of)}", style=f"bold {style}"), "")
-        name = Text("  " + check.check_id.split(".", 1)[1])
-        if not check.public:
+    for row in report.table_rows():
+        if isinstance(row, ItemRow):
+            style = "green" if row.score == row.max_score else ("red" if row.score == 0 else "yellow")
+            table.add_row(Text(row.item, style=f"bold {style}"), Text(f"{points(row.score)} / {points(row.max_score)}", style=f"bold {style}"), "")
+            continue
+        name = Text("  " + row.name)
+        if not row.public:
             name.append(" (hidden)", style="dim")
-        status = Text("passed", style="green") if check.passed else Text("failed", style="bold red")
-        table.add_row(name, f"{_num(check.score)} / {_num(check.max_score)}", status)
+        status = Text("passed", style="green") if row.passed else Text("failed", style="bold red")
+        table.add_row(name, f"{points(row.score)} / {points(row.max_score)}", status)
     console.print(table)
     failed = [c for c in report.checks if not c.passed]
     if report.rejected:

@@ -32,6 +32,20 @@ class CheckResult:
     def item(self) -> str:
         return f"{self.item_number} {self.function}"
 
+    @property
+    def name(self) -> str:
+        """The check's name within its item: "matches_reference" for "q_sample.matches_reference"."""
+        return self.check_id.split(".", 1)[1]
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """A TODO item's line of the score table: its label and (score, max_score) summed over its checks."""
+
+    item: str
+    score: float
+    max_score: float
+
 
 @dataclass
 class GradeReport:
@@ -61,15 +75,25 @@ class GradeReport:
             scores[c.item] = (got + c.score, out_of + c.max_score)
         return scores
 
+    def table_rows(self) -> list[ItemRow | CheckResult]:
+        """The score table every renderer shows: each item's ItemRow, then that item's checks."""
+        item_scores = self.item_scores()
+        rows: list[ItemRow | CheckResult] = []
+        for check in self.checks:
+            if not rows or check.item != getattr(rows[-1], "item", None):
+                rows.append(ItemRow(check.item, *item_scores[check.item]))
+            rows.append(check)
+        return rows
+
     def summary_line(self) -> str:
-        return f"{self.submission}: {_num(self.score)} / {_num(self.max_score)}" + (" (public checks only)" if self.public_only else "")
+        return f"{self.submission}: {points(self.score)} / {points(self.max_score)}" + (" (public checks only)" if self.public_only else "")
 
     def overall_output(self) -> str:
         lines = [self.summary_line()]
         if self.rejected:
             lines.append(f"The submission could not be graded: {self.rejected}")
         for label, (got, out_of) in self.item_scores().items():
-            lines.append(f"  {label}: {_num(got)} / {_num(out_of)}")
+            lines.append(f"  {label}: {points(got)} / {points(out_of)}")
         lines.extend(self.notes)
         lines.append(f"Sandbox: {self.confinement}")
         if self.public_only:
@@ -109,7 +133,8 @@ class GradeReport:
         return target
 
 
-def _num(value: float) -> str:
+def points(value: float) -> str:
+    """A score as people write it: 3, 2.5, 130."""
     return f"{value:g}"
 
 
