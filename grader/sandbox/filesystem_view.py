@@ -111,12 +111,14 @@ def build_view(
     masks = [h for h in hidden if h != "/" and any(_inside(h, t) and h != t for t in trees + system)]
     layered = [MountOp("ro-bind", tree, src=tree) for tree in trees]
     layered += [MountOp("tmpfs", mask, size=4096, mode="0755") for mask in _outermost(masks)]
+    # the private /tmp goes first, so that a runtime under /tmp (a clone in /tmp/x with its .venv)
+    # is bound on top of it instead of being hidden by it
+    ops.append(MountOp("tmpfs", "/tmp", size=tmp_bytes, mode="1777"))
     ops += sorted(layered, key=lambda op: (_depth(op.dst), op.kind != "tmpfs"))
 
     ops += [
         MountOp("proc", "/proc"),
         MountOp("dev", "/dev"),
-        MountOp("tmpfs", "/tmp", size=tmp_bytes, mode="1777"),
         MountOp("dir", SANDBOX_DIR),
         MountOp("ro-bind", SUBMISSION, src=str(submission)),
         MountOp("ro-bind", PROBES, src=str(probes)),

@@ -215,6 +215,19 @@ def _read_status_kib(field: str) -> int | None:
     return None
 
 
+def _runtime_trees_under_tmp() -> list[str]:
+    """The Python runtime's folders (prefixes, sys.path) that lie under /tmp, outermost first.
+
+    The worker's fresh /tmp would hide them; it binds them again, read-only, on top of it."""
+    candidates = {sys.prefix, sys.base_prefix, sys.exec_prefix, os.path.dirname(sys.executable)}
+    candidates.update(path for path in sys.path if path)
+    trees: list[str] = []
+    for path in sorted({os.path.realpath(c) for c in candidates} | candidates, key=len):
+        if path.startswith("/tmp/") and os.path.isdir(path) and not any(path.startswith(t + "/") or path == t for t in trees):
+            trees.append(path)
+    return trees
+
+
 def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
     """Isolate this (forked) process; returns the call directory as seen from inside."""
     call_dir = os.path.join(cfg["io_dir"], call_id) if call_id else None
@@ -224,7 +237,14 @@ def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
         if iso["pid_ns"]:
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # only this call's PIDs
         tmp_size = cfg["tmp_bytes"]
+        runtime_in_tmp = _runtime_trees_under_tmp()
+        held = [(tree, os.open(tree, os.O_PATH | os.O_DIRECTORY)) for tree in runtime_in_tmp]
         mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
+        for tree, fd in held:  # a runtime under /tmp (a clone in /tmp/x and its .venv) stays visible
+            os.makedirs(tree, mode=0o755, exist_ok=True)
+            mount(f"/proc/self/fd/{fd}", tree, None, MS_BIND | MS_REC)
+            mount(None, tree, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+            os.close(fd)
         if os.path.isdir("/dev/shm"):
             mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
         if call_dir is not None:
