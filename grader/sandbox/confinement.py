@@ -7,6 +7,9 @@
               unprivileged user namespaces).
   none        no confinement: student code can read every file this user can and reach the network.
               Only time, memory and process limits apply. `Confinement.detail` says so plainly.
+              As root, workers still switch to uid 65534; if they cannot, the grader refuses to fall
+              back to running student code as root unless "none" was asked for by name
+              (`refusal_to_run_as_root`).
 
 Inside both confined kinds each worker additionally gets its own PID, mount and IPC namespaces, a
 fresh /tmp, and (when the grader runs as root) uid 65534; see zygote.py.
@@ -130,6 +133,23 @@ def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: s
         "device": device,
         "package": package,
     }
+
+
+def refusal_to_run_as_root(kind: str, requested: str | None, worker_uid: int | None, euid: int) -> str | None:
+    """Why the sandbox must not start (None: it may), for a fallback that would make student code root.
+
+    Falling back to "none" is allowed (reported as NOT CONFINED), but not when, in addition, the
+    workers could not drop to an unprivileged uid and the grader runs as root: student code would
+    then run with every right of the grader. An instructor may still choose that by asking for
+    GRADER_SANDBOX_CONFINEMENT=none by name.
+    """
+    if kind != "none" or requested == "none" or euid != 0 or worker_uid is not None:
+        return None
+    return ("no confinement works here (neither bubblewrap nor unshare) and student code could not be switched "
+            f"to the unprivileged uid {UNPRIVILEGED_UID}, so it would run as root with all of the grader's rights; "
+            "refusing. Install bubblewrap (apt-get install -y bubblewrap), or run the grader where user "
+            "namespaces are allowed; to accept running student code as root anyway, set "
+            "GRADER_SANDBOX_CONFINEMENT=none.")
 
 
 def describe(kind: str, isolation: dict, reasons: list[str] | None = None) -> str:

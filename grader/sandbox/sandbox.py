@@ -38,6 +38,7 @@ from .confinement import (
     describe,
     detect_confinement,
     launcher_prefix,
+    refusal_to_run_as_root,
     zygote_config,
     zygote_environment,
 )
@@ -285,7 +286,11 @@ class Sandbox:
         if leak:
             raise SandboxError(f"the sandbox's Python runtime can import {self.package} from {leak} without any "
                                "submission: a reference copy is installed in the environment; uninstall it")
-        self.confinement = Confinement(self._kind, describe(self._kind, ready.get("isolation") or {},  # type: ignore[arg-type]
+        isolation = ready.get("isolation") or {}
+        refusal = refusal_to_run_as_root(self._kind, self._requested, isolation.get("uid"), os.geteuid())
+        if refusal:
+            raise SandboxError(refusal)
+        self.confinement = Confinement(self._kind, describe(self._kind, isolation,  # type: ignore[arg-type]
                                                             [] if self._kind != "none" else self._none_reasons()))
 
     def _none_reasons(self) -> list[str]:

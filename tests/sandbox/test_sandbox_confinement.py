@@ -209,3 +209,44 @@ def test_unconfined_sandbox_says_so_and_the_checks_above_would_notice(tmp_path):
         assert sb.call("get_state").outputs["counter"].item() == 0
         assert sb.call("loop_forever").status == "timeout"
         assert sb.call("double", {"x": torch.ones(1)}).ok
+
+
+@pytest.mark.parametrize(
+    ("kind", "requested", "worker_uid", "euid", "refused"),
+    [
+        ("none", None, None, 0, True),  # fell back to none, as root, and could not drop to nobody
+        ("none", "none", None, 0, False),  # asked for by name: the instructor's choice
+        ("none", None, 65534, 0, False),  # unconfined, but not root
+        ("none", None, None, 1000, False),  # the grader's own unprivileged user: no escalation
+        ("bubblewrap", None, None, 0, False),  # confined (reported as Reduced)
+    ],
+)
+def test_refusal_to_run_student_code_as_root(kind, requested, worker_uid, euid, refused):
+    from grader.sandbox.confinement import refusal_to_run_as_root
+
+    reason = refusal_to_run_as_root(kind, requested, worker_uid, euid)
+    assert (reason is not None) == refused
+    if refused:
+        assert "GRADER_SANDBOX_CONFINEMENT=none" in reason and "bubblewrap" in reason
+
+
+def test_a_fallback_that_would_run_student_code_as_root_refuses_to_start(tmp_path, monkeypatch):
+    """Simulate a machine where no confinement works and the uid switch fails: the sandbox must not
+    start (as root), unless "none" is asked for by name; as another user it starts, reported."""
+    import grader.sandbox.sandbox as sandbox_module
+    from grader.sandbox import Confinement, SandboxError
+
+    real_config = sandbox_module.zygote_config
+    monkeypatch.setattr(sandbox_module, "detect_confinement", lambda: Confinement("none", "NOT CONFINED (simulated)"))
+    monkeypatch.setattr(sandbox_module, "zygote_config", lambda **kw: dict(real_config(**kw), worker_uid=None))
+    monkeypatch.delenv("GRADER_SANDBOX_CONFINEMENT", raising=False)
+    alice = make_submission_tree(tmp_path)
+    if AS_ROOT:
+        with pytest.raises(SandboxError, match="GRADER_SANDBOX_CONFINEMENT=none"):
+            Sandbox(alice, limits=TEST_LIMITS, probes_module=PROBES).open()
+    else:
+        with Sandbox(alice, limits=TEST_LIMITS, probes_module=PROBES) as sb:
+            assert sb.confinement.kind == "none"
+    with Sandbox(alice, limits=TEST_LIMITS, probes_module=PROBES, confinement="none") as sb:
+        assert sb.confinement.detail.startswith("NOT CONFINED")
+        assert f"uid {os.geteuid()}" in sb.confinement.detail
