@@ -252,6 +252,29 @@ def test_a_crashing_submission_fails_every_smoke_check_with_the_reason(tmp_path)
     assert len(results) == 4 and all(not r.passed and "boom" in r.message for r in results)
 
 
+
+def test_the_gpu_profiles_path_runs_end_to_end_on_the_cpu_when_shrunk():
+    """The GPU profile (64 x 64 RGB faces read from ../shared, FID as the distance) has no GPU to run on
+    here: run its code path on the CPU with the sizes cut down, so that only its sizes and the device
+    are left untested. Same seed, same code: the submission's run equals the reference's."""
+    assert smoke.GPU_PROFILE.dataset == "../shared/data/anime-faces-64" and smoke.GPU_PROFILE.distance == "fid"
+    if not ANIME_FACES.is_dir():
+        pytest.fail(f"{ANIME_FACES} is missing: the course data must sit beside the repository")
+    shrunk = dataclasses.replace(
+        smoke.GPU_PROFILE, device="cpu", reference_limit=16, steps=4, batch_size=4, num_samples=4, timesteps=25,
+        sampling_timesteps=2, unet={"dim": 8, "dim_mults": [1, 2], "channels": 3, "attn_heads": 2,
+                                    "attn_dim_head": 8, "resnet_block_groups": 4}, memory_bytes=4 << 30)
+    assert tuple(smoke.training_images(shrunk).shape) == (16, 3, 64, 64)
+    student, reference, profile = smoke.run_smoke(ROOT / "solution", ROOT / "solution", shrunk)
+    assert not student.error, student.error
+    np.testing.assert_allclose(student.losses, reference.losses, rtol=1e-5)
+    assert student.ddpm.shape == (4, 3, 64, 64) and student.ddim.shape == (4, 3, 64, 64)
+    assert set(student.distances) == {"ddpm", "ddim"} and all(np.isfinite(v) and v > 0 for v in student.distances.values())
+    results = by_id(smoke.judge(student, reference, profile))
+    assert results["smoke.distance"].passed and "FID to the training images" in results["smoke.distance"].message
+    assert results["smoke.finite"].passed and results["smoke.in_range"].passed
+
+
 # ---------------------------------------------------------------------------- calibrate
 
 
