@@ -12,8 +12,10 @@ smoke_train      build hw.Unet with the grader's configuration and initial weigh
                  then sample with the package's `p_sample_loop` (DDPM) and `ddim_sample` (DDIM, which
                  calls its `denoise_backward`). Returns the loss of every step and both sample sets.
 checkpoint_samples   load a Trainer checkpoint (torch.load(weights_only=True): no code in it runs),
-                 rebuild its Unet and GaussianDiffusion from the checkpoint's config, and draw N samples
-                 with the package's own `sample` under a fixed seed, as uint8.
+                 rebuild its Unet and GaussianDiffusion from the checkpoint's config (noise schedule
+                 included), and draw N samples with the package's own `sample` under a fixed seed, as uint8.
+                 A checkpoint whose config does not record beta_schedule (Trainers from before it was
+                 recorded) is sampled with the linear schedule, GaussianDiffusion's default.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ Tensor = torch.Tensor
 
 # The GaussianDiffusion arguments a Trainer checkpoint's config may set (Trainer.config["diffusion"]).
 DIFFUSION_KEYS = ("image_size", "sampling_timesteps", "objective", "loss_type", "ddim_sampling_eta",
-                  "cond_drop_prob", "beta_schedule")
+                  "cond_drop_prob", "beta_schedule", "schedule_fn_kwargs")
+# What a checkpoint that does not record its schedule was trained with (GaussianDiffusion's default).
+LEGACY_BETA_SCHEDULE = "linear"
 
 
 def _to_uint8(images: Tensor) -> Tensor:
@@ -86,6 +90,7 @@ def probe_checkpoint_samples(hw: Any, inputs: dict[str, Tensor], params: dict) -
     unet = hw.Unet(**config["unet"])
     settings = {k: v for k, v in (config.get("diffusion") or {}).items() if k in DIFFUSION_KEYS}
     settings["timesteps"] = int(config["diffusion"]["num_timesteps"])
+    settings.setdefault("beta_schedule", LEGACY_BETA_SCHEDULE)
     diffusion = hw.GaussianDiffusion(unet, **settings)
     weights = data["ema"]["ema_model"] if "ema" in data else data["model"]
     diffusion.load_state_dict(weights)

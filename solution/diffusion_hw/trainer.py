@@ -14,6 +14,8 @@ with milestone = step // save_and_sample_every.
 
 A checkpoint is a plain dict saved with torch.save and read back with torch.load(weights_only=True):
     {"format_version", "step", "model", "ema", "opt", "scaler", "losses", "config"}
+config["diffusion"] records the noise schedule (num_timesteps, beta_schedule, schedule_fn_kwargs), which
+the weights do not hold; checkpoints written before beta_schedule was recorded are read as linear.
 """
 
 from __future__ import annotations
@@ -36,6 +38,8 @@ from tqdm.auto import tqdm
 from .helpers import exists
 
 CHECKPOINT_FORMAT_VERSION = 1
+# The GaussianDiffusion settings that define betas: the weights load under any of them, silently.
+SCHEDULE_KEYS = ("num_timesteps", "beta_schedule", "schedule_fn_kwargs")
 _MILESTONE_FILE = re.compile(r"^model-(?P<milestone>\d+)\.pt$")
 
 
@@ -300,7 +304,8 @@ class Trainer:
             "diffusion": {
                 name: getattr(diffusion, name)
                 for name in ("image_size", "channels", "num_classes", "num_timesteps", "sampling_timesteps",
-                             "objective", "loss_type", "ddim_sampling_eta", "cond_drop_prob")
+                             "beta_schedule", "schedule_fn_kwargs", "objective", "loss_type",
+                             "ddim_sampling_eta", "cond_drop_prob")
                 if hasattr(diffusion, name)
             },
             "unet": getattr(getattr(diffusion, "model", None), "config", None),
@@ -414,7 +419,8 @@ class Trainer:
     def load(self, milestone: int | str | os.PathLike) -> dict[str, Any]:
         """Restore a checkpoint written by save(); train() then continues from its step.
 
-        Returns the checkpoint's config. The model must be built exactly as when it was saved.
+        Returns the checkpoint's config. The model must be built exactly as when it was saved,
+        including the noise schedule: a schedule the checkpoint records (SCHEDULE_KEYS) must match.
         """
         path = self.checkpoint_path(milestone)
         if not path.is_file():
@@ -429,6 +435,7 @@ class Trainer:
                 f"{path} has checkpoint format {version!r} but this Trainer reads format "
                 f"{CHECKPOINT_FORMAT_VERSION}: it was not written by Trainer.save of this package"
             )
+        self._check_same_schedule(path, data["config"].get("diffusion") or {})
         try:
             self.model.load_state_dict(data["model"])
             self.ema.load_state_dict(data["ema"])
@@ -443,6 +450,19 @@ class Trainer:
         self.step = int(data["step"])
         self.losses = [float(x) for x in data["losses"]]
         return data["config"]
+
+    def _check_same_schedule(self, path: Path, saved: dict[str, Any]) -> None:
+        # The schedule lives in non-persistent buffers, so load_state_dict cannot notice a mismatch.
+        # A key the checkpoint (an older one) or this diffusion does not record cannot be checked.
+        current = self.config["diffusion"]
+        differing = [k for k in SCHEDULE_KEYS if k in saved and k in current and saved[k] != current[k]]
+        if differing:
+            wanted = ", ".join(f"{k}={saved[k]!r}" for k in differing)
+            built = ", ".join(f"{k}={current[k]!r}" for k in differing)
+            raise ValueError(
+                f"{path} was trained with {wanted} but this Trainer's GaussianDiffusion has {built}: rebuild "
+                f"it with the checkpoint's settings (num_timesteps is the `timesteps` argument)"
+            )
 
     def _remove_old_checkpoints(self) -> None:
         if not exists(self.keep_checkpoints):

@@ -23,6 +23,7 @@ def test_a_tiny_training_run_writes_samples_plots_checkpoint_and_summary(tmp_pat
     assert summary["steps"] == 4 and summary["loss_first_tenth"] > 0
     checkpoint = torch.load(tmp_path / "model-final.pt", weights_only=True)
     assert checkpoint["step"] == 4 and len(checkpoint["losses"]) == 4
+    assert checkpoint["config"]["diffusion"]["beta_schedule"] == "cosine"  # what `grade --checkpoint` rebuilds
 
 
 def test_class_conditional_training_needs_the_digits(tmp_path):

@@ -1,4 +1,5 @@
 import sys
+import warnings
 from types import SimpleNamespace
 
 import pytest
@@ -8,6 +9,7 @@ import torch.nn.functional as F
 import grader.metrics.afd as afd_module
 from grader.metrics import MetricRefused, MetricUnavailable
 from grader.metrics.afd import anime_face_detection_rate, check_pillow_compatible, real_data_afd
+from grader.metrics.images import load_images
 
 
 def uniform_noise(count: int, seed: int) -> torch.Tensor:
@@ -72,3 +74,90 @@ def test_real_data_below_the_requested_floor_is_refused(monkeypatch):
     monkeypatch.setattr(afd_module, "_detector", lambda: fake_detector([[0.95], [], [], []], []))
     with pytest.raises(MetricRefused, match="25.0%"):
         real_data_afd(torch.zeros(4, 3, 64, 64), min_rate_any=0.5)
+
+
+# -- the real-data AFD cache (a counting stand-in detector: the cache logic does not depend on it) ------
+
+
+@pytest.fixture
+def counted_detector(monkeypatch):
+    """Replace animeface by a detector that finds one face (likelihood 0.95) in every image; counts its calls."""
+    calls = []
+
+    def detect(image):
+        calls.append(image.size)
+        return [SimpleNamespace(likelihood=0.95)]
+
+    monkeypatch.setattr(afd_module, "_detector", lambda: detect)
+    return calls
+
+
+def test_a_second_real_data_afd_comes_from_the_cache_without_running_the_detector(isolated_fid_cache,
+                                                                                   counted_detector):
+    images = smooth_noise(3, seed=4)
+    first = real_data_afd(images)
+    assert len(counted_detector) == 3
+    assert real_data_afd(images) == first
+    assert len(counted_detector) == 3  # not run again
+    assert len(list((isolated_fid_cache.parent / "afd").glob("real-*.json"))) == 1  # under $DIFFUSION_HW_CACHE
+
+
+def test_changing_one_pixel_or_min_likelihood_changes_the_cache_key(tmp_path, counted_detector):
+    images = load_images(smooth_noise(2, seed=5))
+    changed = images.clone()
+    changed[1, 2, 3, 4] ^= 1
+    keys = {afd_module.real_data_afd_key(images, 0.9, 128), afd_module.real_data_afd_key(changed, 0.9, 128),
+            afd_module.real_data_afd_key(images, 0.8, 128), afd_module.real_data_afd_key(images, 0.9, 96)}
+    assert len(keys) == 4
+    for variant, min_likelihood in ((images, 0.9), (changed, 0.9), (images, 0.8)):
+        real_data_afd(variant, min_likelihood=min_likelihood, cache_dir=tmp_path)
+    assert len(counted_detector) == 6 and len(list(tmp_path.glob("real-*.json"))) == 3
+
+
+def test_the_detector_and_pillow_versions_are_part_of_the_key(monkeypatch):
+    images = load_images(smooth_noise(1, seed=6))
+    before = afd_module.real_data_afd_key(images, 0.9, 128)
+    monkeypatch.setattr(afd_module.PIL, "__version__", "0.0.0-not-installed")
+    after_pillow = afd_module.real_data_afd_key(images, 0.9, 128)
+    monkeypatch.setattr(afd_module, "_animeface_version", lambda: "2.0.4")
+    assert len({before, after_pillow, afd_module.real_data_afd_key(images, 0.9, 128)}) == 3
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "wrong contents"])
+def test_a_corrupt_afd_cache_file_is_recomputed_with_a_warning(tmp_path, counted_detector, damage):
+    images = smooth_noise(2, seed=7)
+    first = real_data_afd(images, cache_dir=tmp_path)
+    (cache_file,) = tmp_path.glob("real-*.json")
+    content = cache_file.read_text()
+    corrupt = {"garbage": "not json", "truncated": content[: len(content) // 2],
+               "wrong contents": content.replace('"n": 2', '"n": 5')}[damage]
+    cache_file.write_text(corrupt)
+    with pytest.warns(UserWarning, match="recomputing"):
+        assert real_data_afd(images, cache_dir=tmp_path) == first
+    assert len(counted_detector) == 4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the rewritten file reads cleanly
+        real_data_afd(images, cache_dir=tmp_path)
+    assert len(counted_detector) == 4
+
+
+def test_a_cached_result_is_still_refused_below_the_requested_floor(tmp_path, monkeypatch):
+    monkeypatch.setattr(afd_module, "_detector", lambda: fake_detector([[0.95], [], [], []], []))
+    real_data_afd(torch.zeros(4, 3, 64, 64), cache_dir=tmp_path)  # 25% any detection: cached
+    monkeypatch.setattr(afd_module, "_detector", lambda: pytest.fail("the detector ran despite the cache"))
+    with pytest.raises(MetricRefused, match="25.0%"):
+        real_data_afd(torch.zeros(4, 3, 64, 64), min_rate_any=0.5, cache_dir=tmp_path)
+
+
+def test_a_refused_real_data_afd_is_not_cached(tmp_path, monkeypatch):
+    monkeypatch.setattr(afd_module, "_detector", lambda: fake_detector([[], []], []))
+    with pytest.raises(MetricRefused):
+        real_data_afd(torch.zeros(2, 3, 64, 64), cache_dir=tmp_path)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_unwritable_afd_cache_only_warns(tmp_path, counted_detector):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("")
+    with pytest.warns(UserWarning, match="could not write"):
+        assert real_data_afd(smooth_noise(2, seed=8), cache_dir=blocker).n == 2
