@@ -337,23 +337,39 @@ def _describe_isolation(iso: dict) -> str:
     return "+".join(parts)
 
 
-def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, str]:
-    read_end, write_end = os.pipe()
+def fork_worker(iso: dict, own_pidns: int | None) -> int:
+    """os.fork(), into a new PID namespace (the child is its PID 1) when iso["pid_ns"].
+
+    unshare(CLONE_NEWPID) moves only the caller's later children, so the zygote goes straight back
+    to its own namespace (setns on own_pidns), else its next fork would land in this worker's. OSError
+    when the fork fails, or when going back fails: then the child is killed first, since nothing
+    would watch it.
+    """
     pid = -1
     try:
         if iso["pid_ns"]:
             unshare(CLONE_NEWPID)
         pid = os.fork()
+    finally:
+        if pid != 0 and iso["pid_ns"] and own_pidns is not None:
+            try:
+                setns(own_pidns, CLONE_NEWPID)
+            except OSError:
+                if pid > 0:
+                    os.kill(pid, signal.SIGKILL)
+                    os.waitpid(pid, 0)
+                raise
+    return pid
+
+
+def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, str]:
+    read_end, write_end = os.pipe()
+    try:
+        pid = fork_worker(iso, own_pidns)
     except OSError as exc:
         os.close(read_end)
         os.close(write_end)
         return False, str(exc)
-    finally:
-        if iso["pid_ns"] and own_pidns is not None and pid != 0:
-            try:
-                setns(own_pidns, CLONE_NEWPID)  # later forks of the zygote stay in its namespace
-            except OSError:
-                pass
     if pid == 0:
         os.close(read_end)
         message = "ok"
@@ -637,18 +653,12 @@ def _parse_reports(data: bytes) -> tuple[list, int]:
 def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> dict:
     read_end, write_end = os.pipe()
     started = time.monotonic()
-    pid = -1
     try:
-        if iso["pid_ns"]:
-            unshare(CLONE_NEWPID)
-        pid = os.fork()
+        pid = fork_worker(iso, own_pidns)
     except OSError as exc:
         os.close(read_end)
         os.close(write_end)
         return {"id": request["id"], "fork_error": str(exc)}
-    finally:
-        if iso["pid_ns"] and own_pidns is not None and pid != 0:
-            setns(own_pidns, CLONE_NEWPID)
     if pid == 0:
         try:
             os.close(read_end)
