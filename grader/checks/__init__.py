@@ -156,6 +156,36 @@ class Check:
             return Verdict(False, str(failure))
 
 
+
+class CaseTableCheck(Check):
+    """A check made of one probe call that holds a table of cases, judged case by case:
+
+        plan:  [build_call(reference, specs())]        specs: the cases' parameters, drawn or fixed
+        judge: each_case(cases, judge_case)            fails with the worst case, counting the failures
+
+    Subclasses set `build_call` (a module's `<item>_call(reference, specs)`, as a staticmethod) and
+    `judge_case`; the concrete checks then only say which specs they try.
+    """
+
+    def specs(self) -> list:
+        raise NotImplementedError
+
+    @staticmethod
+    def build_call(reference: Reference, specs: list) -> Call:
+        raise NotImplementedError
+
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        """Raise Fail when case `index` of `call` is wrong."""
+        raise NotImplementedError
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [self.build_call(reference, self.specs())]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+        return each_case(call.params["cases"], lambda index, case: self.judge_case(run, call, index, case))
+
+
 REGISTRY: dict[str, type[Check]] = {}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import (
     buffer_inputs,
     draw,
@@ -50,27 +50,18 @@ def describe(case: dict) -> str:
     )
 
 
-class _DenoiseMatches(Check):
+class _DenoiseMatches(CaseTableCheck):
     item = ITEM
+    build_call = staticmethod(denoise_call)
 
-    def specs(self) -> list[dict]:
-        raise NotImplementedError
-
-    def plan(self, reference: Reference) -> list[Call]:
-        return [denoise_call(reference, self.specs())]
-
-    def judge(self, run: CheckRun) -> Verdict:
-        call = run.calls[0]
-        def judge_case(index: int, case: dict) -> None:
-            context = f" ({describe(case)})"
-            got = run.case(0, index, ITEM, context).get("x_prev")
-            hint = ""
-            if case["t_prev"] < 0 and got is not None and not close(got, call.inputs[f"{index}.pred_x_start"], FLOAT32):
-                hint = "when t_prev < 0 there is no alpha_bar_{t_prev}: return pred_x_start itself"
-            check_tensor(f"denoise_backward(...){context}", got, run.expected_case(0, index)["x_prev"], FLOAT32,
-                         where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
-
-        return each_case(call.params["cases"], judge_case)
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        context = f" ({describe(case)})"
+        got = run.case(0, index, ITEM, context).get("x_prev")
+        hint = ""
+        if case["t_prev"] < 0 and got is not None and not close(got, call.inputs[f"{index}.pred_x_start"], FLOAT32):
+            hint = "when t_prev < 0 there is no alpha_bar_{t_prev}: return pred_x_start itself"
+        check_tensor(f"denoise_backward(...){context}", got, run.expected_case(0, index)["x_prev"], FLOAT32,
+                     where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
 
 
 @register

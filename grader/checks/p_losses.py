@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, passed, register
+from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, passed, register
 from grader.checks._cases import (
     LOSS_TYPES,
     buffer_inputs,
@@ -63,28 +63,19 @@ def describe(case: dict) -> str:
     )
 
 
-class _LossMatches(Check):
+class _LossMatches(CaseTableCheck):
     item = ITEM
+    build_call = staticmethod(p_losses_call)
 
-    def specs(self) -> list[tuple]:
-        raise NotImplementedError
-
-    def plan(self, reference: Reference) -> list[Call]:
-        return [p_losses_call(reference, self.specs())]
-
-    def judge(self, run: CheckRun) -> Verdict:
-        def judge_case(index: int, case: dict) -> None:
-            context = f" ({describe(case)})"
-            got = run.case(0, index, ITEM, context)
-            loss = got.get("loss")
-            if loss is not None and loss.dim() != 0:
-                raise Fail(
-                    f"p_losses returned a tensor of shape {tuple(loss.shape)}; a scalar (0-dim) loss was "
-                    f"expected: average over every element{context}"
-                )
-            check_tensor(f"the loss{context}", loss, run.expected_case(0, index)["loss"], SCALAR_LOSS, show_values=run.public)
-
-        return each_case(run.calls[0].params["cases"], judge_case)
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        context = f" ({describe(case)})"
+        loss = run.case(0, index, ITEM, context).get("loss")
+        if loss is not None and loss.dim() != 0:
+            raise Fail(
+                f"p_losses returned a tensor of shape {tuple(loss.shape)}; a scalar (0-dim) loss was "
+                f"expected: average over every element{context}"
+            )
+        check_tensor(f"the loss{context}", loss, run.expected_case(0, index)["loss"], SCALAR_LOSS, show_values=run.public)
 
 
 @register

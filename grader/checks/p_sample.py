@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import (
     OBJECTIVES,
     buffer_inputs,
@@ -61,32 +61,24 @@ def describe(case: dict) -> str:
     return text
 
 
-class _PSampleMatches(Check):
+class _PSampleMatches(CaseTableCheck):
     item = ITEM
+    build_call = staticmethod(p_sample_call)
 
-    def specs(self) -> list[dict]:
-        raise NotImplementedError
-
-    def plan(self, reference: Reference) -> list[Call]:
-        return [p_sample_call(reference, self.specs())]
-
-    def judge(self, run: CheckRun) -> Verdict:
-        def judge_case(index: int, case: dict) -> None:
-            context = f" ({describe(case)})"
-            got = run.case(0, index, ITEM, context)
-            expected = run.expected_case(0, index)
-            x0_hat = got.get("x0_hat")
-            hint = ""
-            if x0_hat is not None and x0_hat.is_floating_point() and x0_hat.numel() and float(x0_hat.abs().max()) > 1 + 1e-6:
-                hint = "x0_hat is outside [-1, 1]: clip it (model_predictions(..., clip_x_start=True))"
-            check_tensor(f"x0_hat{context}", x0_hat, expected["x0_hat"], FLOAT32,
-                         where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
-            if case["t"] == 0 and got.get("x_prev") is not None and not close(got["x_prev"], expected["x_prev"], FLOAT32):
-                hint = "at t = 0 the last step adds no noise (the noise argument is ignored): return the posterior mean itself"
-            check_tensor(f"x_prev{context}", got.get("x_prev"), expected["x_prev"], FLOAT32,
-                         where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
-
-        return each_case(run.calls[0].params["cases"], judge_case)
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        context = f" ({describe(case)})"
+        got = run.case(0, index, ITEM, context)
+        expected = run.expected_case(0, index)
+        x0_hat = got.get("x0_hat")
+        hint = ""
+        if x0_hat is not None and x0_hat.is_floating_point() and x0_hat.numel() and float(x0_hat.abs().max()) > 1 + 1e-6:
+            hint = "x0_hat is outside [-1, 1]: clip it (model_predictions(..., clip_x_start=True))"
+        check_tensor(f"x0_hat{context}", x0_hat, expected["x0_hat"], FLOAT32,
+                     where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
+        if case["t"] == 0 and got.get("x_prev") is not None and not close(got["x_prev"], expected["x_prev"], FLOAT32):
+            hint = "at t = 0 the last step adds no noise (the noise argument is ignored): return the posterior mean itself"
+        check_tensor(f"x_prev{context}", got.get("x_prev"), expected["x_prev"], FLOAT32,
+                     where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
 
 
 @register

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from hypothesis import strategies as st
 
-from grader.checks import Call, Check, CheckRun, Verdict, each_case, passed, register
+from grader.checks import Call, CaseTableCheck, Check, CheckRun, Verdict, passed, register
 from grader.checks._cases import (
     buffer_inputs,
     draw,
@@ -44,29 +44,20 @@ def describe(case: dict, t: torch.Tensor, public: bool) -> str:
     return f"{text}, t = {t.tolist()}" if public and t.numel() <= 8 else text
 
 
-class _QSampleMatches(Check):
+class _QSampleMatches(CaseTableCheck):
     item = ITEM
+    build_call = staticmethod(q_sample_call)
 
-    def specs(self) -> list[tuple]:
-        raise NotImplementedError
-
-    def plan(self, reference: Reference) -> list[Call]:
-        return [q_sample_call(reference, self.specs())]
-
-    def judge(self, run: CheckRun) -> Verdict:
-        call = run.calls[0]
-        def judge_case(index: int, case: dict) -> None:
-            t = call.inputs[f"{index}.t"]
-            context = f" ({describe(case, t, run.public)})"
-            got = run.case(0, index, ITEM, context).get("x_t")
-            check_tensor(
-                "q_sample(x_start, t, noise)", got, run.expected_case(0, index)["x_t"], FLOAT32,
-                where=lambda i, t=t, context=context: f"in sample {i[0]} (t = {int(t[i[0]])}){context}", show_values=run.public,
-                hint="x_t must have x_start's shape: broadcast alpha_bar_t to (B, 1, 1, 1) with extract()"
-                if got is not None and tuple(got.shape) != tuple(case["shape"]) else "",
-            )
-
-        return each_case(call.params["cases"], judge_case)
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        t = call.inputs[f"{index}.t"]
+        context = f" ({describe(case, t, run.public)})"
+        got = run.case(0, index, ITEM, context).get("x_t")
+        check_tensor(
+            "q_sample(x_start, t, noise)", got, run.expected_case(0, index)["x_t"], FLOAT32,
+            where=lambda i: f"in sample {i[0]} (t = {int(t[i[0]])}){context}", show_values=run.public,
+            hint="x_t must have x_start's shape: broadcast alpha_bar_t to (B, 1, 1, 1) with extract()"
+            if got is not None and tuple(got.shape) != tuple(case["shape"]) else "",
+        )
 
 
 @register
