@@ -63,7 +63,8 @@ def grade_submission(
     """Grade one submission (a folder holding diffusion_hw/, a .zip of one, 'solution' or 'starter').
 
     `generative` adds the generative metrics after the numerical checks (--samples, --checkpoint,
-    --smoke; see grader/generative/grading.py): more entries, tagged "metrics" or "smoke".
+    --samples-in, --checkpoint-in, --smoke; see grader/generative/grading.py): more entries, tagged
+    "metrics" or "smoke".
 
     Raises GraderError only when the grader itself cannot run; a submission that cannot be graded
     (unsafe zip, no package) gets a report scoring 0 that says why.
@@ -72,14 +73,16 @@ def grade_submission(
     path = resolve_path(submission)
     rubric = load_rubric(rubric_path)
     checks = rubric.checks(public_only)
-    extra = prepare_generative(rubric, generative or GenerativeOptions())  # checks the reference data first
+    options = generative or GenerativeOptions()
+    extra = prepare_generative(rubric, options, solution)  # checks the reference data first
     prepared = prepare_plans(rubric, public_only=public_only, solution=solution, plans=plans)
     items = [(item.number, item.function) for item in rubric.items]
     try:
-        with open_submission(path) as opened:
+        extra_bytes, extra_files = options.zip_room()  # a zip may also hold samples or a checkpoint
+        with open_submission(path, extra_bytes=extra_bytes, extra_files=extra_files) as opened:
             results, confinement = run_session(opened.root, checks, prepared, limits, progress)
             if extra is not None:
-                results = results + extra.run(opened.root, solution)
+                results = results + extra.run(opened.root, solution, opened.source)
             report = GradeReport(opened.name, results, 0.0, confinement, public_only,
                                  hidden_visibility=rubric.hidden_visibility, items=items,
                                  notes=[clip_score_line(opened.root)])

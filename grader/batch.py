@@ -5,6 +5,18 @@ its grader down takes nothing else with it), writing OUT/<name>/results.json. Th
 planned once, here, and handed to every process as a plans file in a private temporary folder (it
 holds hidden reference outputs, so it is never written under OUT). A re-run skips submissions that
 already have a results.json unless `redo`.
+
+Generative options (`generative`: --samples-in, --checkpoint-in, --smoke, ...) are checked once, here,
+before anything is graded: missing reference data or a rubric without [metrics] stops the batch with one
+line. Then what every submission would compute alike is computed once and shared:
+
+    --samples-in / --checkpoint-in   the FID statistics of the reference data and, for anime faces, its
+                                     AFD, into the metrics' caches (keyed by content), which each process reads
+    --smoke                          the reference solution's smoke run, saved next to the plans file and
+                                     handed over with the hidden flag --smoke-reference
+
+Each submission's own samples folder or checkpoint is looked up inside it (grader/generative/handed_in.py);
+one that lacks it scores 0 on the metric items ("M generative metrics" in the gradebook) and keeps the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +35,8 @@ from typing import TYPE_CHECKING, Callable
 
 from grader.api import prepare_plans
 from grader.errors import GraderError
+from grader.generative.grading import GenerativeOptions
+from grader.generative.grading import prepare as prepare_generative
 from grader.plans import save_plans
 from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
 from grader.results import item_scores_from_results
@@ -32,6 +46,7 @@ if TYPE_CHECKING:
     from grader.cluster import ClusterOptions
 
 GRADEBOOK = "gradebook.csv"
+SMOKE_REFERENCE = "smoke-reference.safetensors"  # in the private folder, beside the plans file
 REJECTED = "The submission could not be graded:"  # how GradeReport.overall_output says it
 PER_SUBMISSION_TIMEOUT_S = 900
 
@@ -72,15 +87,22 @@ def grade_batch(
     solution: Path = DEFAULT_SOLUTION,
     log: Callable[[str], None] = print,
     cluster: ClusterOptions | None = None,
+    generative: GenerativeOptions | None = None,
 ) -> list[BatchRow]:
     """Grade every submission in `directory`; `cluster` runs each as a submitit (Slurm) job instead
-    of a local process (grader/cluster.py)."""
-    directory, out = Path(directory), Path(out)
+    of a local process (grader/cluster.py); `generative` adds the generative metrics (see above)."""
+    directory, out = Path(directory).resolve(), Path(out).resolve()  # the grading processes run elsewhere
+    rubric_path = Path(rubric_path).resolve()
+    generative = generative or GenerativeOptions()
     if jobs < 1:
         raise GraderError(f"--jobs must be at least 1, got {jobs}")
+    if generative.samples is not None or generative.checkpoint is not None:
+        raise GraderError("grade batch scores each submission's own samples: pass --samples-in REL or "
+                          "--checkpoint-in REL (a path inside every submission), not --samples / --checkpoint")
     submissions = find_submissions(directory)
-    out.mkdir(parents=True, exist_ok=True)
     rubric = load_rubric(rubric_path)
+    prepared_generative = prepare_generative(rubric, generative, solution)  # the grader's own problems: now
+    out.mkdir(parents=True, exist_ok=True)
     todo = [(name, path) for name, path in submissions if redo or _read(out / name / "results.json") is None]
     rows: dict[str, BatchRow] = {}
     for name, _ in submissions:
@@ -95,12 +117,13 @@ def grade_batch(
         with tempfile.TemporaryDirectory(prefix="grade-batch-", dir=private_parent) as private:
             plans_file = Path(private) / "plans.safetensors"
             save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
+            extra_args = _prepare_generative_once(generative, prepared_generative, Path(private), solution, log)
             if cluster is not None:
                 from grader.cluster import grade_with_submitit
 
                 graded = grade_with_submitit(
                     todo, _grade_in_subprocess,
-                    lambda name, path: (name, path, out / name, plans_file, public_only, rubric_path),
+                    lambda name, path: (name, path, out / name, plans_file, public_only, rubric_path, extra_args),
                     replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
                     lambda name, status: BatchRow(name, status, None),
                 )
@@ -109,7 +132,7 @@ def grade_batch(
 
                 def grade_one(entry: tuple[str, Path]) -> BatchRow:
                     name, path = entry
-                    row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path)
+                    row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path, extra_args)
                     total = "" if row.results is None else f" {row.results.get('score', 0):g}"
                     log(f"{name}: {row.status}{total}")
                     return row
@@ -118,13 +141,61 @@ def grade_batch(
                     for row in pool.map(grade_one, todo):
                         rows[row.name] = row
     ordered = [rows[name] for name, _ in submissions]
-    write_gradebook(out / GRADEBOOK, ordered, [f"{item.number} {item.function}" for item in rubric.items])
+    scored, feedback = _generative_items(generative)
+    write_gradebook(out / GRADEBOOK, ordered, [f"{item.number} {item.function}" for item in rubric.items] + scored, feedback)
     return ordered
 
 
-def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path) -> BatchRow:
+def _generative_items(options: GenerativeOptions) -> tuple[list[str], list[str]]:
+    """The gradebook's extra columns: (items with points, items of 0-point checks shown as 'k/n passed')."""
+    scored, feedback = [], []
+    if options.scores_samples:
+        from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER
+
+        scored.append(f"{ITEM_NUMBER} {ITEM_FUNCTION}")
+    if options.smoke:
+        from grader.generative.smoke import ITEM_FUNCTION, ITEM_NUMBER
+
+        feedback.append(f"{ITEM_NUMBER} {ITEM_FUNCTION}")
+    return scored, feedback
+
+
+def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path, solution: Path,
+                             log: Callable[[str], None]) -> tuple[str, ...]:
+    """Compute once what every grading process would compute alike; return the flags that hand it over."""
+    if prepared is None:
+        return ()
+    args: list[str] = []
+    if options.scores_samples:
+        from grader.generative.samples import warm_reference_caches
+
+        started = time.monotonic()
+        warm_reference_caches(prepared.dataset, prepared.reference)  # the grading processes read the caches
+        log(f"FID statistics{' and real-data AFD' if prepared.dataset.afd else ''} of {prepared.reference.label} "
+            f"ready ({time.monotonic() - started:.0f} s)")
+        flag, rel = ("--samples-in", options.samples_in) if options.samples_in else ("--checkpoint-in", options.checkpoint_in)
+        args += [flag, rel]
+        if options.reference_data is not None:
+            args += ["--reference-data", str(Path(options.reference_data).resolve())]
+        if options.dataset is not None:
+            args += ["--dataset", options.dataset]
+        if options.num_samples is not None:
+            args += ["--num-samples", str(options.num_samples)]
+    if options.smoke:
+        from grader.generative.smoke import save_reference_run
+
+        started = time.monotonic()
+        smoke_file = private / SMOKE_REFERENCE
+        profile = save_reference_run(smoke_file, solution)
+        log(f"reference smoke run ({profile.name}) ready ({time.monotonic() - started:.0f} s)")
+        args += ["--smoke", "--smoke-reference", str(smoke_file), "--solution", str(Path(solution).resolve())]
+    return tuple(args)
+
+
+def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path,
+                         extra_args: tuple[str, ...] = ()) -> BatchRow:
     command = [sys.executable, "-m", "grader", str(path), "--out", str(out_dir), "--plans", str(plans_file),
-               "--rubric", str(rubric_path), "--quiet"]
+               "--rubric", str(rubric_path), "--quiet", *extra_args]
     if public_only:
         command.append("--public-only")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
@@ -155,16 +226,29 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def write_gradebook(path: Path, rows: list[BatchRow], items: list[str]) -> None:
-    """One row per submission: a column per TODO item, the total, and the grading status."""
+def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback_items: list[str] = ()) -> None:
+    """One row per submission: a column per TODO item (its points; "M generative metrics" too when samples
+    were scored), one per feedback item ("S training smoke run": "k/n passed", its checks earn no points),
+    the total, and the grading status."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", *items, "total", "max", "status"])
+        writer.writerow(["submission", *items, *feedback_items, "total", "max", "status"])
         for row in rows:
             if row.results is None:
-                writer.writerow([row.name, *([""] * len(items)), "", "", row.status])
+                writer.writerow([row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status])
                 continue
             scores = item_scores_from_results(row.results)
             cells = [f"{scores[item][0]:g}" if item in scores else "" for item in items]
+            cells += [_passed_count(row.results, item) for item in feedback_items]
             out_of = sum(v[1] for v in scores.values())
             writer.writerow([row.name, *cells, f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status])
+
+
+def _passed_count(results: dict, item: str) -> str:
+    """'k/n passed' over the tests of `item` in a results.json ("" when it has none)."""
+    statuses = []
+    for test in results.get("tests", []):
+        extra = test.get("extra_data") or {}
+        if f"{extra.get('item', '?')} {extra.get('function', '?')}" == item:
+            statuses.append(test.get("status"))
+    return f"{statuses.count('passed')}/{len(statuses)} passed" if statuses else ""

@@ -1,9 +1,15 @@
 """`grade`: the command line over grader.api and grader.batch.
 
     grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose]
-          [--samples DIR | --checkpoint model.pt] [--reference-data DIR] [--dataset NAME] [--smoke]
+          [--samples DIR | --checkpoint model.pt | --samples-in REL | --checkpoint-in REL]
+          [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
     grade calibrate DATASET [--out FILE] [--limit N] [--no-smoke]   (numbers to set the [metrics] bands from)
     grade batch DIR --out OUT [--jobs N] [--redo] [--public-only] [--executor submitit [--cluster slurm|local] ...]
+          [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
+
+--samples-in REL / --checkpoint-in REL: the samples folder / checkpoint each submission hands in, at REL
+relative to the folder that holds its diffusion_hw/ (inside a .zip too); one that lacks it scores 0 on
+the metrics, with a message saying what to hand in (grader/generative/handed_in.py).
 
 SUBMISSION is a folder holding diffusion_hw/, a .zip of one, a notebook with marked cells
 (grader/notebook_submission.py), or `solution` / `starter` (resolved from the repository root). Exit status: 0 whenever grading completed, whatever the score; 2 when the
@@ -43,16 +49,40 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--plans", type=Path, help=argparse.SUPPRESS)  # prepared by `grade batch`
+    parser.add_argument("--smoke-reference", type=Path, help=argparse.SUPPRESS)  # likewise: the reference's smoke run
     metrics = parser.add_argument_group("generative metrics (grader/generative/; points from the rubric's [metrics] bands)")
     metrics.add_argument("--samples", type=Path, help="score a folder of generated images: FID, KID, AFD, memorisation")
     metrics.add_argument("--checkpoint", type=Path,
                          help="regenerate samples from a Trainer checkpoint in the sandbox (fixed seed), then score them")
-    metrics.add_argument("--num-samples", type=int, help="samples to regenerate from --checkpoint (default: the dataset's min_samples)")
-    metrics.add_argument("--reference-data", type=Path, help="folder of real images to compare with (default: the rubric's)")
-    metrics.add_argument("--dataset", help="a [[metrics.dataset]] of the rubric (default: its default_dataset)")
-    metrics.add_argument("--smoke", action="store_true",
-                         help="train the given U-Net briefly with the submission's code and compare with the reference's run")
+    _add_generative_arguments(metrics)
     return parser
+
+
+def _add_generative_arguments(group) -> None:
+    """The generative options `grade` and `grade batch` share (grader/generative/grading.py)."""
+    group.add_argument("--samples-in", metavar="REL",
+                       help="score the samples folder each submission hands in at REL, relative to the folder "
+                            "holding its diffusion_hw/ (e.g. samples)")
+    group.add_argument("--checkpoint-in", metavar="REL",
+                       help="regenerate and score samples from the checkpoint each submission hands in at REL "
+                            "(e.g. model-final.pt)")
+    group.add_argument("--num-samples", type=int,
+                       help="samples to regenerate from a checkpoint (default: the dataset's min_samples)")
+    group.add_argument("--reference-data", type=Path, help="folder of real images to compare with (default: the rubric's)")
+    group.add_argument("--dataset", help="a [[metrics.dataset]] of the rubric (default: its default_dataset)")
+    group.add_argument("--smoke", action="store_true",
+                       help="train the given U-Net briefly with the submission's code and compare with the reference's run")
+
+
+def _generative_options(args: argparse.Namespace):
+    from grader.generative.grading import GenerativeOptions
+
+    return GenerativeOptions(
+        samples=getattr(args, "samples", None), checkpoint=getattr(args, "checkpoint", None), smoke=args.smoke,
+        reference_data=args.reference_data, dataset=args.dataset, num_samples=args.num_samples,
+        samples_in=args.samples_in, checkpoint_in=args.checkpoint_in,
+        smoke_reference=getattr(args, "smoke_reference", None),
+    )
 
 
 def _batch_parser() -> argparse.ArgumentParser:
@@ -74,6 +104,8 @@ def _batch_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--cpus", dest="cpus_per_task", type=int, help="CPUs per job")
     cluster.add_argument("--mem-gb", dest="mem_gb", type=float, help="memory per job, GB")
     cluster.add_argument("--timeout-min", dest="timeout_min", type=float, help="time limit per job, minutes")
+    _add_generative_arguments(parser.add_argument_group(
+        "generative metrics, per submission (the reference data and the smoke run's reference are prepared once)"))
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     return parser
@@ -97,13 +129,7 @@ def _grade(args: argparse.Namespace) -> int:
     from grader.report import render
     from grader.rubric import DEFAULT_RUBRIC
 
-    from grader.errors import GraderError
-    from grader.generative.grading import GenerativeOptions
-
-    if args.samples is not None and args.checkpoint is not None:
-        raise GraderError("pass --samples or --checkpoint, not both")
-    generative = GenerativeOptions(samples=args.samples, checkpoint=args.checkpoint, smoke=args.smoke,
-                                   reference_data=args.reference_data, dataset=args.dataset, num_samples=args.num_samples)
+    generative = _generative_options(args)  # grading.prepare checks them: at most one source of samples
     report = grade_submission(
         args.submission, out=args.out, public_only=args.public_only, rubric_path=args.rubric or DEFAULT_RUBRIC,
         solution=args.solution or DEFAULT_SOLUTION, plans=args.plans, generative=generative,
@@ -125,7 +151,7 @@ def _batch(args: argparse.Namespace) -> int:
     rows = grade_batch(
         args.directory, args.out, jobs=args.jobs, redo=args.redo, public_only=args.public_only,
         rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
-        log=lambda line: print(line, flush=True), cluster=_cluster_options(args),
+        log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
     )
     failed = [row for row in rows if row.results is None]
     print(f"{len(rows) - len(failed)} of {len(rows)} submissions graded; gradebook: {args.out / GRADEBOOK}")

@@ -4,6 +4,10 @@ Whatever the form, grading works on a private temporary copy holding just `diffu
 original is never written to, a symlink never leads the sandbox outside the copy, and zips are
 unpacked defensively (no absolute paths, no `..`, no links, a size and file-count cap checked while
 reading, not trusted from the zip's own header).
+
+What is handed in beside the package (the samples folder, a checkpoint: grader/generative/handed_in.py)
+is found from `Submission.source`, the folder that holds diffusion_hw/ as handed in; a zip makes room
+for it with `extra_bytes` / `extra_files`, and `copy_regular_files` copies it with the package's rules.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ class Submission:
     name: str  # for reports and the gradebook: the folder's or zip's name
     origin: Path  # what was handed in
     root: Path  # a private folder holding diffusion_hw/
+    source: Path | None = None  # the folder holding diffusion_hw/ as handed in (or unpacked); only inside the with
 
 
 def resolve_path(argument: str | Path) -> Path:
@@ -55,9 +60,16 @@ def submission_name(path: Path) -> str:
 
 
 @contextlib.contextmanager
-def open_submission(argument: str | Path, max_bytes: int = MAX_BYTES) -> Iterator[Submission]:
+def open_submission(
+    argument: str | Path, max_bytes: int = MAX_BYTES, *, extra_bytes: int = 0, extra_files: int = 0
+) -> Iterator[Submission]:
     """Yield a Submission whose root is a private copy; GraderError for a bad path, SubmissionError
-    for a submission that cannot be graded (it then scores 0 with the message as feedback)."""
+    for a submission that cannot be graded (it then scores 0 with the message as feedback).
+
+    A .zip may unpack to max_bytes + extra_bytes in MAX_FILES + extra_files entries: the room the
+    grader makes for samples or a checkpoint handed in beside the package (the package itself is
+    still held to max_bytes).
+    """
     path = resolve_path(argument)
     scratch = Path(tempfile.mkdtemp(prefix="grade-submission-"))
     try:
@@ -70,13 +82,13 @@ def open_submission(argument: str | Path, max_bytes: int = MAX_BYTES) -> Iterato
             extract_notebook(path, source / PACKAGE, REPO_ROOT / "starter" / PACKAGE, max_bytes)
         elif zipfile.is_zipfile(path):
             unpacked = scratch / "unpacked"
-            safe_extract(path, unpacked, max_bytes)
+            safe_extract(path, unpacked, max_bytes + extra_bytes, MAX_FILES + extra_files)
             source = find_package(unpacked)
         else:
             raise SubmissionError(f"{path.name} is not a .zip archive: hand in a zip of the folder holding {PACKAGE}/")
         root = scratch / "submission"
         copy_package(source / PACKAGE, root / PACKAGE, max_bytes)
-        yield Submission(submission_name(path), path, root)
+        yield Submission(submission_name(path), path, root, source)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
@@ -106,25 +118,30 @@ def find_package(folder: Path) -> Path:
 
 def copy_package(source: Path, target: Path, max_bytes: int) -> None:
     """Copy the package's regular files; refuse links, special files and oversize trees."""
+    copy_regular_files(source, target, max_bytes, MAX_FILES, label=PACKAGE, advice="hand in the source code only")
+
+
+def copy_regular_files(source: Path, target: Path, max_bytes: int, max_files: int, *, label: str, advice: str) -> None:
+    """Copy the regular files under `source` (a folder handed in) to `target`; SubmissionError for a
+    link, a special file, or more than `max_bytes` / `max_files` (`label`/ names the folder, `advice`
+    says what to hand in instead)."""
     total, count = 0, 0
     for directory, dirnames, filenames in os.walk(source):
         here = Path(directory)
         dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
         for name in dirnames + filenames:
             if (here / name).is_symlink():
-                raise SubmissionError(f"{PACKAGE}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
+                raise SubmissionError(f"{label}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
         (target / here.relative_to(source)).mkdir(parents=True, exist_ok=True)
         for name in filenames:
             file = here / name
             mode = file.lstat().st_mode
             if not stat.S_ISREG(mode):
-                raise SubmissionError(f"{PACKAGE}/{file.relative_to(source)} is not a regular file")
+                raise SubmissionError(f"{label}/{file.relative_to(source)} is not a regular file")
             total += file.lstat().st_size
             count += 1
-            if total > max_bytes or count > MAX_FILES:
-                raise SubmissionError(
-                    f"{PACKAGE}/ is larger than {max_bytes >> 20} MB or {MAX_FILES} files: hand in the source code only"
-                )
+            if total > max_bytes or count > max_files:
+                raise SubmissionError(f"{label}/ is larger than {max_bytes >> 20} MB or {max_files} files: {advice}")
             shutil.copyfile(file, target / file.relative_to(source))
 
 
@@ -138,13 +155,13 @@ def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
     return parts
 
 
-def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES) -> None:
+def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES, max_files: int = MAX_FILES) -> None:
     """Unpack `archive` into `target`, or raise SubmissionError saying why it was refused."""
     try:
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
-            if len(members) > MAX_FILES:
-                raise SubmissionError(f"the zip holds {len(members)} entries (at most {MAX_FILES}): hand in the source code only")
+            if len(members) > max_files:
+                raise SubmissionError(f"the zip holds {len(members)} entries (at most {max_files}): hand in the source code only")
             declared = sum(m.file_size for m in members)
             if declared > max_bytes:
                 raise SubmissionError(f"the zip unpacks to {declared >> 20} MB (at most {max_bytes >> 20} MB): hand in the source code only")

@@ -2,24 +2,32 @@
 
     options = GenerativeOptions(samples=Path("samples/"))
     prepared = prepare(rubric, options)             # before grading: GraderError if the grader cannot score
-    extra = prepared.run(submission_root, solution)  # after the numerical checks: more CheckResults
+    extra = prepared.run(submission_root, solution, source)  # after the numerical checks: more CheckResults
 
 Everything the grader needs (the reference data, the checkpoint file) is checked in `prepare`, before the
 numerical checks run; everything the student handed in (the samples, what the checkpoint generates) is
 judged in `run`, after them, so a bad sample folder costs the metric's points and keeps every other result.
+
+--samples / --checkpoint name one folder or file for one `grade`; --samples-in / --checkpoint-in name
+a path inside each submission (`source`: the folder holding its diffusion_hw/; see handed_in.py), which
+is how `grade batch` scores a whole class. A submission without it scores 0 on the metrics, with a
+message saying what to hand in. --smoke-reference (hidden; written by `grade batch`) is the reference
+solution's smoke run, computed once for the class.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.errors import GraderError
+from grader.generative.handed_in import MAX_CHECKPOINT_BYTES, NotHandedIn, relative_path, zip_room
 from grader.results import CheckResult
 
 CHECKPOINT_SEED = 0
 CHECKPOINT_BATCH = 250
-MAX_CHECKPOINT_BYTES = 2 << 30
+SAMPLE_FLAGS = ("samples", "checkpoint", "samples_in", "checkpoint_in")  # at most one of them per grade
 
 
 @dataclass(frozen=True)
@@ -31,10 +39,22 @@ class GenerativeOptions:
     dataset: str | None = None  # a [[metrics.dataset]] name; default: the rubric's default_dataset
     num_samples: int | None = None  # samples regenerated from a checkpoint (default: the dataset's min_samples)
     checkpoint_timeout_s: float = 900.0
+    samples_in: str | None = None  # the samples folder inside each submission, relative to where diffusion_hw/ is
+    checkpoint_in: str | None = None  # the checkpoint file inside each submission, likewise
+    smoke_reference: Path | None = None  # the reference's smoke run, saved by `grade batch` (smoke.save_reference_run)
 
     @property
     def requested(self) -> bool:
-        return self.samples is not None or self.checkpoint is not None or self.smoke
+        return self.scores_samples or self.smoke
+
+    @property
+    def scores_samples(self) -> bool:
+        """Whether samples are scored (handed in, or regenerated from a checkpoint): needs [metrics]."""
+        return any(getattr(self, flag) is not None for flag in SAMPLE_FLAGS)
+
+    def zip_room(self) -> tuple[int, int]:
+        """(bytes, entries) a zipped submission may hold beyond its package: its samples or checkpoint."""
+        return zip_room(self.samples_in, self.checkpoint_in)
 
 
 @dataclass
@@ -43,28 +63,61 @@ class PreparedGenerative:
     dataset: object = None  # bands.DatasetMetrics
     reference: object = None  # samples.ReferenceData
 
-    def run(self, submission_root: Path, solution: Path) -> list[CheckResult]:
-        from grader.generative.samples import score_samples
+    def run(self, submission_root: Path, solution: Path, source: Path | None = None) -> list[CheckResult]:
+        """The generative entries of one submission; `source` is the folder holding its diffusion_hw/
+        as handed in (submission.Submission.source), where --samples-in / --checkpoint-in look."""
+        from grader.generative.handed_in import handed_in_checkpoint, handed_in_samples
+        from grader.generative.samples import score_samples, unscored
 
+        options = self.options
         results: list[CheckResult] = []
-        if self.options.smoke:
+        if options.smoke:
             from grader.generative.smoke import smoke_results
 
             results += smoke_results(submission_root, solution)
-        if self.options.samples is not None:
-            results += score_samples(Path(self.options.samples), self.dataset, self.reference)
-        if self.options.checkpoint is not None:
-            results += self._checkpoint(submission_root)
+        if options.samples is not None:
+            results += score_samples(Path(options.samples), self.dataset, self.reference)
+        if options.checkpoint is not None:
+            results += self._checkpoint(submission_root, Path(options.checkpoint))
+        if options.samples_in is not None:
+            rel = relative_path(options.samples_in, "--samples-in")
+            with tempfile.TemporaryDirectory(prefix="grade-samples-") as private:
+                try:
+                    folder = handed_in_samples(source, rel, Path(private) / "samples")
+                except NotHandedIn as exc:
+                    results += unscored(self.dataset, f"{exc} ({self.dataset.min_samples} images of "
+                                                      f"{self.dataset.image_size}x{self.dataset.image_size})")
+                else:
+                    results += score_samples(folder, self.dataset, self.reference,
+                                             where=f"the folder {rel}/ of your submission")
+        if options.checkpoint_in is not None:
+            rel = relative_path(options.checkpoint_in, "--checkpoint-in")
+            try:
+                results += self._checkpoint(submission_root, handed_in_checkpoint(source, rel))
+            except NotHandedIn as exc:
+                results += self._no_samples_regenerated(f"{rel} (not found)", f"no samples were regenerated: {exc}")
         return results
 
-    def _checkpoint(self, submission_root: Path) -> list[CheckResult]:
+    def _no_samples_regenerated(self, title: str, message: str, seconds: float = 0.0) -> list[CheckResult]:
+        from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER
+
+        failed = [CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, False, message,
+                              True, ("metrics", "checkpoint"), seconds),
+                  CheckResult("metrics.fid", ITEM_NUMBER, ITEM_FUNCTION, f"FID against {self.dataset.name}", 0.0,
+                              self.dataset.fid_points, False, message, True, ("metrics", "fid"))]
+        if self.dataset.afd:
+            failed.append(CheckResult("metrics.afd", ITEM_NUMBER, ITEM_FUNCTION, f"AFD on {self.dataset.name}", 0.0,
+                                      self.dataset.afd_points, False, message, True, ("metrics", "afd")))
+        return failed
+
+    def _checkpoint(self, submission_root: Path, checkpoint: Path) -> list[CheckResult]:
         import torch
 
         from grader.generative import smoke_probes
         from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER, score_samples
         from grader.sandbox import Limits, Sandbox, SandboxError
 
-        data = torch.frombuffer(bytearray(Path(self.options.checkpoint).read_bytes()), dtype=torch.uint8)
+        data = torch.frombuffer(bytearray(checkpoint.read_bytes()), dtype=torch.uint8)
         n = self.options.num_samples or self.dataset.min_samples
         device = "cuda" if torch.cuda.is_available() else "cpu"
         limits = Limits(call_timeout_s=self.options.checkpoint_timeout_s, memory_bytes=(64 if device == "cuda" else 8) << 30,
@@ -75,18 +128,11 @@ class PreparedGenerative:
                 result = sandbox.call("checkpoint_samples", {"checkpoint": data}, params)
         except SandboxError as exc:
             raise GraderError(f"the sandbox could not regenerate samples: {' '.join(str(exc).split())[:600]}") from None
-        title = f"{n} samples regenerated from {Path(self.options.checkpoint).name} (seed {CHECKPOINT_SEED})"
+        title = f"{n} samples regenerated from {checkpoint.name} (seed {CHECKPOINT_SEED})"
         if not result.ok:
             message = (f"no samples were regenerated from the checkpoint ({result.status}): {result.message} "
                        "Hand in the model-*.pt that Trainer.save wrote, for the package you handed in.")
-            failed = [CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, False, message,
-                                  True, ("metrics", "checkpoint"), result.seconds),
-                      CheckResult("metrics.fid", ITEM_NUMBER, ITEM_FUNCTION, f"FID against {self.dataset.name}", 0.0,
-                                  self.dataset.fid_points, False, message, True, ("metrics", "fid"))]
-            if self.dataset.afd:
-                failed.append(CheckResult("metrics.afd", ITEM_NUMBER, ITEM_FUNCTION, f"AFD on {self.dataset.name}", 0.0,
-                                          self.dataset.afd_points, False, message, True, ("metrics", "afd")))
-            return failed
+            return self._no_samples_regenerated(title, message, result.seconds)
         samples = result.outputs.get("samples")
         regenerated = CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, True,
                                   f"regenerated {0 if samples is None else len(samples)} samples in the sandbox "
@@ -94,12 +140,26 @@ class PreparedGenerative:
         return [regenerated, *score_samples(samples, self.dataset, self.reference)]
 
 
-def prepare(rubric, options: GenerativeOptions) -> PreparedGenerative | None:
-    """Check what the grader needs for `options`; None when nothing generative was asked for."""
+def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) -> PreparedGenerative | None:
+    """Check what the grader needs for `options`; None when nothing generative was asked for.
+
+    `solution` is the reference whose smoke run --smoke-reference holds (default: solution/).
+    """
     if not options.requested:
         return None
+    given = [f"--{flag.replace('_', '-')}" for flag in SAMPLE_FLAGS if getattr(options, flag) is not None]
+    if len(given) > 1:
+        raise GraderError(f"pass {' or '.join(given)}, not {'both' if len(given) == 2 else 'several'}")
+    for flag in ("samples_in", "checkpoint_in"):
+        if getattr(options, flag) is not None:
+            relative_path(getattr(options, flag), f"--{flag.replace('_', '-')}")
     prepared = PreparedGenerative(options)
-    if options.samples is not None or options.checkpoint is not None:
+    if options.smoke and options.smoke_reference is not None:
+        from grader.generative.smoke import load_reference_run
+        from grader.reference import DEFAULT_SOLUTION
+
+        load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION)
+    if options.scores_samples:
         from grader.generative.samples import load_reference
 
         if rubric.metrics is None:

@@ -26,6 +26,7 @@ from grader.results import CheckResult
 
 ITEM_NUMBER = "M"
 ITEM_FUNCTION = "generative metrics"
+REAL_AFD_MIN_RATE_ANY = 0.5  # below this the detector or the data is broken: AFD is refused (metrics/afd.py)
 
 
 @dataclass(frozen=True)
@@ -76,13 +77,32 @@ def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, 
     return ReferenceData(label, images)
 
 
-def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics) -> torch.Tensor:
-    """The submitted samples as (N, 3, S, S) uint8; ValueError with what to fix when they are unusable."""
+def warm_reference_caches(dataset: DatasetMetrics, reference: ReferenceData) -> None:
+    """Compute what scoring any samples reads about the reference into the metrics' on-disk caches (keyed by
+    content): the FID statistics and, for anime faces, the real data's AFD. `grade batch` calls this once,
+    so that its grading processes read the caches instead of each computing them at the same time."""
+    from grader.metrics import MetricRefused, MetricUnavailable, real_data_afd
+    from grader.metrics.fid import reference_stats
+
+    reference_stats(reference.images)
+    if dataset.afd:
+        try:
+            real_data_afd(reference.images, min_rate_any=REAL_AFD_MIN_RATE_ANY)
+        except (MetricRefused, MetricUnavailable):
+            pass  # each grading process records why AFD is not counted
+
+
+def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics, where: str | None = None) -> torch.Tensor:
+    """The submitted samples as (N, 3, S, S) uint8; ValueError with what to fix when they are unusable.
+
+    `where` names them in messages ("the samples folder samples/ of your submission"); by default the
+    folder's path.
+    """
     from PIL import UnidentifiedImageError
 
     from grader.metrics.images import load_images
 
-    where = f"the samples folder {samples}" if isinstance(samples, Path) else "the regenerated samples"
+    where = where or (f"the samples folder {samples}" if isinstance(samples, Path) else "the regenerated samples")
     try:
         images = load_images(samples, name="samples")
     except FileNotFoundError:
@@ -102,10 +122,23 @@ def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics) -> torch
     return images
 
 
+def unscored(dataset: DatasetMetrics, message: str) -> list[CheckResult]:
+    """The entries of samples that cannot be scored: 0 of the FID (and AFD) points, with `message`."""
+    message = f"no metric was computed: {message}"
+    failed = [_entry("samples", "the samples can be scored", 0.0, 0.0, False, message),
+              _entry("fid", f"FID against {dataset.name}", 0.0, dataset.fid_points, False, message)]
+    if dataset.afd:
+        failed.append(_entry("afd", f"anime-face detection rate (AFD) on {dataset.name}", 0.0, dataset.afd_points,
+                             False, message))
+    return failed
+
+
 def score_samples(
     samples: Path | torch.Tensor, dataset: DatasetMetrics, reference: ReferenceData, *, fid_device: str | None = None,
+    where: str | None = None,
 ) -> list[CheckResult]:
-    """Score `samples` (a folder, or (N, 3, S, S) uint8 / [0, 1] images) against `reference`."""
+    """Score `samples` (a folder, or (N, 3, S, S) uint8 / [0, 1] images) against `reference`; `where`
+    names them in messages (see load_samples)."""
     from grader.metrics import (
         MetricRefused,
         MetricUnavailable,
@@ -117,14 +150,9 @@ def score_samples(
     afd_title = f"anime-face detection rate (AFD) on {dataset.name}"
     started = time.monotonic()
     try:
-        images = load_samples(samples, dataset)
+        images = load_samples(samples, dataset, where)
     except ValueError as exc:
-        message = f"no metric was computed: {exc}"
-        failed = [_entry("samples", "the samples can be scored", 0.0, 0.0, False, message),
-                  _entry("fid", fid_title, 0.0, dataset.fid_points, False, message)]
-        if dataset.afd:
-            failed.append(_entry("afd", afd_title, 0.0, dataset.afd_points, False, message))
-        return failed
+        return unscored(dataset, str(exc))
 
     n = len(images)
     results: list[CheckResult] = []
@@ -172,7 +200,7 @@ def score_samples(
 
         started = time.monotonic()
         try:
-            real = real_data_afd(reference.images, min_rate_any=0.5)
+            real = real_data_afd(reference.images, min_rate_any=REAL_AFD_MIN_RATE_ANY)
             afd = anime_face_detection_rate(images)
         except (MetricUnavailable, MetricRefused) as exc:
             results.append(_entry("afd", afd_title, 0.0, 0.0, False, f"AFD could not be computed here (not counted): {exc}"))

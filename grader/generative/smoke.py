@@ -27,6 +27,10 @@ costs milliseconds. Measured on the CPU profile (pixels on the digits' 0..16 sca
 DDIM 290.5 (a short run: blurry digits); the corpus mutation q_sample_uses_alphas_not_alphas_bar DDPM 543.6,
 DDIM 674.3 (fails: allowed 1.5 x reference + 10); 64 uniform-noise images 2017.
 
+The reference run is deterministic, so it runs once per process (_REFERENCE_RUNS); `grade batch --smoke`
+runs it once for the whole class (save_reference_run) and every grading process reuses that file
+(load_reference_run, the hidden flag --smoke-reference) when it was made for the same profile and solution.
+
 Profiles (chosen automatically: GPU when torch.cuda.is_available()); the same code path, other sizes:
     cpu-digits           16 x 16 grey digits, Unet(dim=8, mults (1, 2)) 49k parameters, T = 100, 150 steps
                          of 32, 64 samples (DDPM 100 steps, DDIM 20): see SMOKE_SECONDS for its time.
@@ -107,7 +111,11 @@ GPU_PROFILE = SmokeProfile(
 )
 
 
-_REFERENCE_RUNS: dict[tuple[str, str], dict] = {}
+_REFERENCE_RUNS: dict[tuple[str, str], dict] = {}  # (repr(profile), solution folder) -> {"outputs", "seconds"}
+
+
+def _reference_key(profile: SmokeProfile, solution: Path) -> tuple[str, str]:
+    return repr(profile), str(Path(solution).resolve())
 
 
 def default_profile() -> SmokeProfile:
@@ -218,7 +226,7 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
     package = import_reference(solution)
     images = training_images(profile)
     inputs = {"images": images, **initial_weights(profile, package)}
-    key = (repr(profile), str(Path(solution).resolve()))
+    key = _reference_key(profile, solution)
     box: dict = dict(_REFERENCE_RUNS.get(key, {}))  # the reference run is deterministic: once per process
     worker = threading.Thread(target=_run_reference, args=(profile, package, inputs, box), daemon=True)
     if not box:
@@ -325,3 +333,44 @@ def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None)
     for sampler in ("ddpm", "ddim"):
         run.distances[sampler] = distance(profile, getattr(run, sampler), images, reference_features)
     return {"profile": {k: v for k, v in asdict(profile).items()}, "distance": profile.distance, **run.summary()}
+
+
+def save_reference_run(path: Path, solution: Path, profile: SmokeProfile | None = None) -> SmokeProfile:
+    """Run the reference's smoke run here and write its outputs to `path` (safetensors), so that grading
+    processes reuse it (`grade batch --smoke`); GraderError if the reference fails."""
+    from safetensors.torch import save_file
+
+    from grader.reference import import_reference
+
+    profile = profile or default_profile()
+    package = import_reference(solution)
+    box: dict = {}
+    _run_reference(profile, package, {"images": training_images(profile), **initial_weights(profile, package)}, box)
+    if "error" in box:
+        raise GraderError(f"the reference solution fails the smoke run ({box['error']}): fix solution/ first")
+    _REFERENCE_RUNS[_reference_key(profile, solution)] = box
+    profile_key, solution_key = _reference_key(profile, solution)
+    save_file({name: value.contiguous() for name, value in box["outputs"].items()}, str(path),
+              metadata={"profile": profile_key, "solution": solution_key, "seconds": repr(box["seconds"])})
+    return profile
+
+
+def load_reference_run(path: Path, solution: Path, profile: SmokeProfile | None = None) -> bool:
+    """Reuse the run save_reference_run wrote to `path` when it was made for `profile` and `solution`
+    (a compute node with a GPU picks another profile than a login node without: then False, and
+    run_smoke runs the reference itself)."""
+    from safetensors import safe_open
+
+    profile = profile or default_profile()
+    key = _reference_key(profile, solution)
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            if (metadata.get("profile"), metadata.get("solution")) != key:
+                return False
+            outputs = {name: handle.get_tensor(name) for name in handle.keys()}
+            seconds = float(metadata.get("seconds", "nan"))
+    except Exception as exc:  # noqa: BLE001 -- OSError, or safetensors' own error for a damaged file
+        raise GraderError(f"the smoke reference file {path} cannot be read ({exc}): run `grade batch --smoke` again") from None
+    _REFERENCE_RUNS[key] = {"outputs": outputs, "seconds": seconds}
+    return True
