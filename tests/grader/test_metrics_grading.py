@@ -226,6 +226,36 @@ def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path,
     assert results["metrics.fid"].score == 0 and results["metrics.fid"].max_score == 10
 
 
+
+def test_a_checkpoint_handed_in_beside_the_package_is_found_regenerated_and_scored(tmp_path, tiny_checkpoint):
+    """--checkpoint-in REL: the file at REL beside the submission's diffusion_hw/ (here `source`)."""
+    import shutil
+
+    from data import digits_tensor
+
+    reference = tmp_path / "digits"
+    reference.mkdir()
+    for i, image in enumerate(digits_tensor(16, 1)[0][:REFERENCE_COUNT]):
+        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(reference / f"{i:03d}.png")
+    dataset = dataclasses.replace(tiny_faces_dataset(name="digits", image_size=16, afd=False, afd_bands=()),
+                                  memorisation_threshold=0.005)
+    source = tmp_path / "handin"
+    (source / "checkpoints").mkdir(parents=True)
+    shutil.copyfile(tiny_checkpoint, source / "checkpoints" / "model-final.pt")
+    options = GenerativeOptions(checkpoint_in="checkpoints/model-final.pt", reference_data=reference, dataset="digits",
+                                num_samples=8)
+    prepared = prepare(load_rubric(), options)
+    prepared.dataset = dataset
+    results = by_id(prepared.run(ROOT / "solution", ROOT / "solution", source))
+    assert results["metrics.checkpoint"].passed and "regenerated 8 samples" in results["metrics.checkpoint"].message
+    assert results["metrics.fid"].score == 10
+
+    (source / "checkpoints" / "model-final.pt").unlink()
+    results = by_id(prepared.run(ROOT / "solution", ROOT / "solution", source))
+    assert not results["metrics.checkpoint"].passed and results["metrics.fid"].score == 0
+    assert "checkpoints/model-final.pt" in results["metrics.fid"].message and "Trainer.save" in results["metrics.fid"].message
+
+
 # ---------------------------------------------------------------------------- smoke run
 
 
