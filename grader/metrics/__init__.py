@@ -12,7 +12,7 @@ Every function takes images as a folder path or an (N, 3, H, W) tensor, uint8 in
 [0, 1]. Submodules import torch and clean-fid; importing this package does not load any network.
 """
 
-from .afd import AFDResult, anime_face_detection_rate, check_pillow_compatible, real_data_afd
+from .afd import AFDResult, anime_face_detection_rate, real_data_afd
 from .errors import MetricRefused, MetricUnavailable
 from .fid import (
     FIDResult,
@@ -34,7 +34,6 @@ __all__ = [
     "MetricUnavailable",
     "ReferenceStats",
     "anime_face_detection_rate",
-    "check_pillow_compatible",
     "clean_fid_extractor",
     "compute_fid",
     "fid_from_features",

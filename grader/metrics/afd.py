@@ -17,9 +17,11 @@ drops about half of the false positives. `rate_any` is reported alongside it. Me
     500 real faces with their 8 x 8 px tiles shuffled       5.4% / 2.2%
     noise, digits, photos, shuffled tiles (data README)    <= 2.5% / <= 1%
 
-Pitfall: animeface's native code reads Pillow's internal image struct in its Pillow 4.x layout, and
-with Pillow >= 12 `detect()` silently returns no faces at all. We refuse to run there (MetricUnavailable),
-and `real_data_afd` refuses to report a rate when real anime faces yield no detection (MetricRefused).
+Pitfall: animeface's own `detect()` reads Pillow's internal image struct in its Pillow 4.x layout, and
+with Pillow >= 12 silently returns no faces at all. We never call it: anime_face_detector.py hands the
+detector the pixels in the layout it expects, whatever Pillow is installed (same likelihoods, measured).
+Should a detector still find nothing, `real_data_afd` refuses to report a rate when real anime faces
+yield no detection (MetricRefused), instead of a 0% ceiling.
 
 The real-data AFD (20-40 s for 2,000 faces on a CPU) is cached in `$DIFFUSION_HW_CACHE/afd/` (default
 `~/.cache/diffusion-hw/afd/`), one `.json` per reference set, keyed by sha256 of the set's shape and
@@ -30,24 +32,23 @@ Refusals are never cached, and a cached result is checked against min_rate_any l
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict, dataclass
 from functools import partial
 from importlib import metadata
 from pathlib import Path
 
+import numpy as np
 import PIL
 import torch
 from PIL import Image
 
 from .cache import cache_folder, read_entry, write_entry
-from .errors import MetricRefused, MetricUnavailable
+from .errors import MetricRefused
 from .images import ImageSource, content_sha256, load_images
 
 CACHE_FORMAT = "diffusion-hw-real-afd-v1"
 DEFAULT_MIN_LIKELIHOOD = 0.9
 DETECTOR_SIZE = 128
-FIRST_BROKEN_PILLOW = 12
 
 
 @dataclass(frozen=True)
@@ -58,31 +59,12 @@ class AFDResult:
     min_likelihood: float = DEFAULT_MIN_LIKELIHOOD
 
 
-def check_pillow_compatible(version: str | None = None) -> None:
-    """Raise MetricUnavailable on Pillow >= 12, where animeface finds no faces, silently."""
-    version = version if version is not None else PIL.__version__
-    try:
-        major = int(version.split(".")[0])
-    except ValueError:
-        return  # an unparseable (development) version: let real_data_afd's check catch a broken detector
-    if major >= FIRST_BROKEN_PILLOW:
-        raise MetricUnavailable(
-            f"Pillow {version} is installed, but the animeface 2.0.3 detector reads Pillow's internals as laid "
-            f"out in Pillow 4.x and with Pillow >= {FIRST_BROKEN_PILLOW} finds no face in any image (it would "
-            f"report 0% silently). Install a compatible Pillow:\n    {sys.executable} -m pip install 'pillow<12'"
-        )
-
-
 def _detector():
-    check_pillow_compatible()
-    try:
-        import animeface
-    except ImportError as error:
-        raise MetricUnavailable(
-            f"the anime face detector is not installed ({error}); install it with:\n"
-            f"    {sys.executable} -m pip install animeface==2.0.3"
-        ) from error
-    return animeface.detect
+    """image (a PIL RGB image) -> the faces animeface finds in it; MetricUnavailable if it cannot run."""
+    from .anime_face_detector import load_detector
+
+    detect = load_detector()  # fails here, before any image is read, when the detector is missing
+    return lambda image: detect(np.asarray(image.convert("RGB")))
 
 
 def best_likelihoods(images: ImageSource, detector_size: int = DETECTOR_SIZE) -> list[float]:
@@ -150,8 +132,7 @@ def _refuse_unless_faces_found(result: AFDResult, min_rate_any: float, detector_
         raise MetricRefused(
             f"the anime face detector found a face in {result.rate_any:.1%} of {result.n} real reference images "
             f"(about 87% is expected for 64x64 anime faces upscaled to {detector_size}): refusing to report an "
-            f"AFD ceiling. Check that the reference set really is anime faces, that Pillow is < 12 "
-            f"(installed: {PIL.__version__}), and that the images are 64x64."
+            f"AFD ceiling. Check that the reference set really is anime faces and that the images are 64x64."
         )
 
 

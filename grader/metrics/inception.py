@@ -137,7 +137,7 @@ def _clean_resizer():
 def clean_resize(image_hwc: np.ndarray) -> np.ndarray:
     """clean-fid's own 'clean' resize: (H, W, 3) uint8 -> (299, 299, 3) float32 in [0, 255]."""
     with warnings.catch_warnings():
-        # clean-fid calls Image.fromarray(..., mode='F'), deprecated in Pillow 11.3 (we pin Pillow < 12)
+        # clean-fid calls Image.fromarray(..., mode='F'), deprecated since Pillow 11.3 (still works in 13.0)
         warnings.simplefilter("ignore", DeprecationWarning)
         return _clean_resizer()(image_hwc)
 
