@@ -199,7 +199,8 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     return trainer.save("final")
 
 
-def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path, tiny_checkpoint):
+def digits_reference(tmp_path: Path) -> tuple[Path, DatasetMetrics]:
+    """(a folder of 16 real 16 x 16 digits, a digits dataset whose bands any 8 samples reach)."""
     from data import digits_tensor
 
     reference = tmp_path / "digits"
@@ -208,6 +209,11 @@ def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path,
         Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(reference / f"{i:03d}.png")
     dataset = dataclasses.replace(tiny_faces_dataset(name="digits", image_size=16, afd=False, afd_bands=()),
                                   memorisation_threshold=0.005)
+    return reference, dataset
+
+
+def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path, tiny_checkpoint):
+    reference, dataset = digits_reference(tmp_path)
     prepared = prepare(load_rubric(), GenerativeOptions(checkpoint=tiny_checkpoint, reference_data=reference,
                                                         dataset="digits", num_samples=8))
     prepared.dataset = dataset
@@ -226,19 +232,9 @@ def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path,
     assert results["metrics.fid"].score == 0 and results["metrics.fid"].max_score == 10
 
 
-
 def test_a_checkpoint_handed_in_beside_the_package_is_found_regenerated_and_scored(tmp_path, tiny_checkpoint):
     """--checkpoint-in REL: the file at REL beside the submission's diffusion_hw/ (here `source`)."""
-    import shutil
-
-    from data import digits_tensor
-
-    reference = tmp_path / "digits"
-    reference.mkdir()
-    for i, image in enumerate(digits_tensor(16, 1)[0][:REFERENCE_COUNT]):
-        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(reference / f"{i:03d}.png")
-    dataset = dataclasses.replace(tiny_faces_dataset(name="digits", image_size=16, afd=False, afd_bands=()),
-                                  memorisation_threshold=0.005)
+    reference, dataset = digits_reference(tmp_path)
     source = tmp_path / "handin"
     (source / "checkpoints").mkdir(parents=True)
     shutil.copyfile(tiny_checkpoint, source / "checkpoints" / "model-final.pt")
