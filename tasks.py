@@ -146,10 +146,12 @@ def gradescope(c, out="dist/gradescope.zip"):
     _python(c, f"-m grader.gradescope build {out}")
 
 
-@task(name="ci-gpu", help={"allow_cpu": "run even without CUDA", "out": "folder for results.json and the reports"})
-def ci_gpu(c, allow_cpu=False, out="results/ci-gpu"):
-    """Grade the solution fully on this GPU machine; fail unless it earns full marks (the GPU workflow)."""
-    result = _python(c, f"-m grader.course_ci --out {out}" + (" --allow-cpu" if allow_cpu else ""), warn=True)
+@task(name="ci-gpu", help={"allow_cpu": "run even without CUDA", "out": "folder for results.json and the reports",
+                           "no_smoke": "leave out the training smoke run"})
+def ci_gpu(c, allow_cpu=False, out="results/ci-gpu", no_smoke=False):
+    """Grade the solution fully (smoke run included) on this GPU machine; fail unless full marks (the GPU workflow)."""
+    flags = (" --allow-cpu" if allow_cpu else "") + (" --no-smoke" if no_smoke else "")
+    result = _python(c, f"-m grader.course_ci --out {out}{flags}", warn=True)
     sys.exit(result.exited)
 
 

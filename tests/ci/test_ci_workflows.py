@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from grader.course_ci import full_marks_failures
@@ -88,3 +89,20 @@ def test_course_ci_check_fails_unless_full_marks(tmp_path):
         done = subprocess.run([sys.executable, "-m", "grader.course_ci", "--check", str(path)], cwd=ROOT,
                               capture_output=True, text=True)
         assert done.returncode == expected, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize(("flags", "smoke"), [(["--allow-cpu"], True), (["--allow-cpu", "--no-smoke"], False)])
+def test_course_ci_grades_the_solution_with_the_smoke_run_unless_told_not_to(tmp_path, monkeypatch, flags, smoke):
+    import grader.api
+    from grader import course_ci
+
+    seen = {}
+
+    def fake_grade(submission, out, generative):
+        seen.update(submission=submission, smoke=generative.smoke)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "results.json").write_text(json.dumps(_results((3, 3), (0, 0))))
+
+    monkeypatch.setattr(grader.api, "grade_submission", fake_grade)
+    assert course_ci.main([*flags, "--out", str(tmp_path / "ci")]) == 0
+    assert seen["smoke"] is smoke and Path(seen["submission"]).name == "solution"
