@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import torch
 from PIL import Image
 
@@ -26,7 +27,7 @@ class TopLeftClip:
 class StubProcessor:
     def __call__(self, images=None, text=None, return_tensors="pt", **kwargs):
         if images is not None:
-            return {"pixel_values": torch.stack([torch.tensor(list(im.getdata()), dtype=torch.float32).T.reshape(3, im.height, im.width)
+            return {"pixel_values": torch.stack([torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
                                                  for im in images])}
         return {"input_ids": torch.tensor([TopLeftClip.WORDS[t] for t in text]), "attention_mask": None}
 
