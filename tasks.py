@@ -128,7 +128,7 @@ def demo(c):
             sys.exit(result.exited)
 
 
-@task(help={"what": "which benchmark: 'grade'"})
+@task(help={"what": "which benchmark: 'grade', 'smoke' or 'samples'"})
 def bench(c, what="grade"):
     """Benchmarks that print timings and ratios against an anchor measured in the same run."""
     _python(c, f"-m grader.bench {what}")
