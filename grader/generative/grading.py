@@ -85,8 +85,9 @@ class PreparedGenerative:
                 try:
                     folder = handed_in_samples(source, rel, Path(private) / "samples")
                 except NotHandedIn as exc:
-                    results += unscored(self.dataset, f"{exc} ({self.dataset.min_samples} images of "
-                                                      f"{self.dataset.image_size}x{self.dataset.image_size})")
+                    size = self.dataset.image_size
+                    results += unscored(self.dataset, f"no metric was computed: {exc} "
+                                                      f"({self.dataset.min_samples} images of {size}x{size})")
                 else:
                     results += score_samples(folder, self.dataset, self.reference,
                                              where=f"the folder {rel}/ of your submission")
@@ -99,16 +100,9 @@ class PreparedGenerative:
         return results
 
     def _no_samples_regenerated(self, title: str, message: str, seconds: float = 0.0) -> list[CheckResult]:
-        from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER
+        from grader.generative.samples import unscored
 
-        failed = [CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, False, message,
-                              True, ("metrics", "checkpoint"), seconds),
-                  CheckResult("metrics.fid", ITEM_NUMBER, ITEM_FUNCTION, f"FID against {self.dataset.name}", 0.0,
-                              self.dataset.fid_points, False, message, True, ("metrics", "fid"))]
-        if self.dataset.afd:
-            failed.append(CheckResult("metrics.afd", ITEM_NUMBER, ITEM_FUNCTION, f"AFD on {self.dataset.name}", 0.0,
-                                      self.dataset.afd_points, False, message, True, ("metrics", "afd")))
-        return failed
+        return unscored(self.dataset, message, check="checkpoint", title=title, seconds=seconds)
 
     def _checkpoint(self, submission_root: Path, checkpoint: Path) -> list[CheckResult]:
         import torch

@@ -122,10 +122,11 @@ def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics, where: s
     return images
 
 
-def unscored(dataset: DatasetMetrics, message: str) -> list[CheckResult]:
-    """The entries of samples that cannot be scored: 0 of the FID (and AFD) points, with `message`."""
-    message = f"no metric was computed: {message}"
-    failed = [_entry("samples", "the samples can be scored", 0.0, 0.0, False, message),
+def unscored(dataset: DatasetMetrics, message: str, *, check: str = "samples", title: str = "the samples can be scored",
+             seconds: float = 0.0) -> list[CheckResult]:
+    """The entries of samples that cannot be scored: the failed step (`check`, `title`: reading the samples,
+    or regenerating them from a checkpoint) and 0 of the FID (and AFD) points, each with `message`."""
+    failed = [_entry(check, title, 0.0, 0.0, False, message, seconds),
               _entry("fid", f"FID against {dataset.name}", 0.0, dataset.fid_points, False, message)]
     if dataset.afd:
         failed.append(_entry("afd", f"anime-face detection rate (AFD) on {dataset.name}", 0.0, dataset.afd_points,
@@ -152,7 +153,7 @@ def score_samples(
     try:
         images = load_samples(samples, dataset, where)
     except ValueError as exc:
-        return unscored(dataset, str(exc))
+        return unscored(dataset, f"no metric was computed: {exc}")
 
     n = len(images)
     results: list[CheckResult] = []
