@@ -21,7 +21,9 @@ How items are kept apart, so that one mistake costs points on one TODO only:
     record how they were called.
   * `fused_noise_estimate` (TODO 3.3) gets the grader's views (pixel permutations), an affine
     stand-in estimator and a stand-in `classifier_free_guidance` (the formula of its docstring), so
-    that wrong views (TODO 3.1, 3.2) or guidance (TODO 3.4) never change what it is graded on.
+    that wrong views (TODO 3.1, 3.2) or guidance (TODO 3.4) never change what it is graded on. The
+    stand-in is the true formula, not an arbitrary one, so that a correct loop that writes the
+    guidance inline instead of calling the helper still earns its points.
 """
 
 from __future__ import annotations

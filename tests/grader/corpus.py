@@ -237,6 +237,13 @@ CORRECT_VARIANTS = [
         (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)",
          "img = self.p_sample(img, t, class_labels=class_labels, guidance_scale=guidance_scale)[0]"),
     ),
+    mutation(  # 3.3 graded with the true CFG as its stand-in: guidance written inline is not a mistake
+        "fused_estimate_writes_guidance_inline",
+        (ILLUSIONS, "        eps_view = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels)\n",
+         "        c = image_channels\n"
+         "        guided = eps_uncond[:, :c] + guidance_scale * (eps_cond[:, :c] - eps_uncond[:, :c])\n"
+         "        eps_view = torch.cat([guided, eps_cond[:, c:]], dim=1)\n"),
+    ),
 ]
 
 # ---------------------------------------------------------------------------- Part 2 (TODO 3.x): views and illusions
