@@ -317,17 +317,23 @@ def smoke_results(submission_root: Path, solution: Path, profile: SmokeProfile |
     return judge(student, reference, profile)
 
 
-def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None) -> dict:
-    """The reference solution's smoke run alone (for `grade calibrate`): its numbers and time."""
+def _reference_alone(profile: SmokeProfile, solution: Path) -> tuple[dict, torch.Tensor]:
+    """The reference's run on its own, here: ({"outputs", "seconds"}, the training images); GraderError if it fails."""
     from grader.reference import import_reference
 
-    profile = profile or default_profile()
     package = import_reference(solution)
     images = training_images(profile)
     box: dict = {}
     _run_reference(profile, package, {"images": images, **initial_weights(profile, package)}, box)
     if "error" in box:
-        raise GraderError(f"the reference solution fails the smoke run: {box['error']}")
+        raise GraderError(f"the reference solution fails the smoke run ({box['error']}): fix solution/ first")
+    return box, images
+
+
+def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None) -> dict:
+    """The reference solution's smoke run alone (for `grade calibrate`): its numbers and time."""
+    profile = profile or default_profile()
+    box, images = _reference_alone(profile, solution)
     run = _as_run(box["outputs"], box["seconds"])
     reference_features = pixel_features(images) if profile.distance == "pixel_fd" else None
     for sampler in ("ddpm", "ddim"):
@@ -340,14 +346,8 @@ def save_reference_run(path: Path, solution: Path, profile: SmokeProfile | None 
     processes reuse it (`grade batch --smoke`); GraderError if the reference fails."""
     from safetensors.torch import save_file
 
-    from grader.reference import import_reference
-
     profile = profile or default_profile()
-    package = import_reference(solution)
-    box: dict = {}
-    _run_reference(profile, package, {"images": training_images(profile), **initial_weights(profile, package)}, box)
-    if "error" in box:
-        raise GraderError(f"the reference solution fails the smoke run ({box['error']}): fix solution/ first")
+    box, _ = _reference_alone(profile, solution)
     _REFERENCE_RUNS[_reference_key(profile, solution)] = box
     profile_key, solution_key = _reference_key(profile, solution)
     save_file({name: value.contiguous() for name, value in box["outputs"].items()}, str(path),
