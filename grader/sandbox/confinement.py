@@ -97,6 +97,7 @@ def zygote_environment(threads: int, device: str) -> dict[str, str]:
         "XDG_CACHE_HOME": "/tmp/.cache",
         "TORCH_HOME": "/tmp/.torch",
         "MPLCONFIGDIR": "/tmp/.matplotlib",
+        "MPLBACKEND": "Agg",  # no display in the sandbox; preloaded matplotlib must not look for one
     }
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
                  "VECLIB_MAXIMUM_THREADS"):
@@ -107,6 +108,21 @@ def zygote_environment(threads: int, device: str) -> dict[str, str]:
                 env[name] = os.environ[name]
         env.setdefault("CUDA_MODULE_LOADING", "LAZY")
     return env
+
+
+# Imported once by the fork server, so that each worker (a fork of it) finds them in memory instead of
+# importing them again for every call. Only third-party modules: the student's package is always
+# imported fresh, in the worker. A module missing from the runtime is skipped.
+PRELOAD = (
+    "numpy",
+    "PIL.Image",
+    "torchvision",
+    "torchvision.utils",
+    "matplotlib",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.pyplot",
+)
 
 
 def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: str, probes: str,
@@ -132,6 +148,7 @@ def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: s
         "tmp_bytes": tmp_bytes,
         "device": device,
         "package": package,
+        "preload": list(PRELOAD),
     }
 
 

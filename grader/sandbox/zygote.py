@@ -796,6 +796,7 @@ def main() -> None:
     os.close(null)
 
     began = time.monotonic()
+    import importlib
     import importlib.util
     import resource  # noqa: F401  (preloaded for the workers)
 
@@ -804,6 +805,14 @@ def main() -> None:
     import torch  # no torch op runs here: OpenMP must start after fork, in the worker
 
     print(f"zygote: torch {torch.__version__} imported in {time.monotonic() - began:.2f} s", file=sys.stderr, flush=True)
+    began = time.monotonic()
+    for name in cfg.get("preload", ()):
+        try:
+            importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - a missing optional module: workers import it themselves
+            print(f"zygote: preloading {name} failed ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
+    print(f"zygote: preloaded {len(cfg.get('preload', ()))} modules in {time.monotonic() - began:.2f} s",
+          file=sys.stderr, flush=True)
 
     global _ALLOWED_DTYPES
     _ALLOWED_DTYPES = {torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int64,

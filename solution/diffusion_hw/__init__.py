@@ -7,7 +7,8 @@ replaced by `raise NotImplementedError`).
 Part 1 (TODO 1.x, 2.x): schedules, q_sample, p_losses, p_sample, p_sample_loop, denoise_backward.
 Part 2 (TODO 3.x): IdentityView / Rotate180View, fused_noise_estimate, classifier_free_guidance.
 `diffusion_hw.deepfloyd` (DeepFloyd IF) and `diffusion_hw.digit_illusions` (an offline stand-in
-trained on the built-in digits) are submodules, imported on demand.
+trained on the built-in digits) are submodules, imported on demand. So is `diffusion_hw.plots`
+(matplotlib and torchvision load in seconds): its three functions are imported here on first use.
 """
 
 from .gaussian_diffusion import GaussianDiffusion, ModelPrediction, ddim_time_pairs
@@ -23,7 +24,6 @@ from .illusions import (
     make_illusion,
     sdedit,
 )
-from .plots import plot_denoising_progress, plot_forward_process, plot_loss_curve
 from .schedules import (
     compute_diffusion_buffers,
     cosine_beta_schedule,
@@ -85,3 +85,16 @@ __all__ = [
     "sigmoid_beta_schedule",
     "slerp",
 ]
+
+_LAZY = {"plot_denoising_progress": "plots", "plot_forward_process": "plots", "plot_loss_curve": "plots"}
+
+
+def __getattr__(name: str):
+    """`diffusion_hw.plot_loss_curve` and friends: import the plotting module only when first asked."""
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,7 +32,6 @@ from typing import Any
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
-from torchvision.utils import save_image
 from tqdm.auto import tqdm
 
 from .helpers import exists
@@ -386,6 +385,8 @@ class Trainer:
         self.results_folder.mkdir(parents=True, exist_ok=True)
         path = self.results_folder / f"sample-{milestone}.png"
         samples = self.sample()
+        from torchvision.utils import save_image  # only when a grid is written: torchvision loads slowly
+
         save_image(samples, path, nrow=max(1, math.ceil(math.sqrt(len(samples)))))
         return path
 
