@@ -1,4 +1,4 @@
-"""`python3 tasks.py bench [--what grade|smoke|samples]`: timings against an anchor measured in the same run.
+"""`python3 tasks.py bench [--what grade|smoke|samples|load]`: timings against an anchor measured in the same run.
 
 Each benchmark prints its time and its ratio to an anchor, the fixed cost the work cannot avoid on this
 machine measured just before it, so that the ratio holds whatever the machine's speed or load:
@@ -9,20 +9,88 @@ machine measured just before it, so that the ratio holds whatever the machine's 
     samples  scoring 1,000 samples (seed 000's hand-in) of    anchor: Inception features of 64 images,
              anime faces: memorisation, FID/KID, AFD; cold      scaled to the images the run embeds
              (nothing cached) and warm (reference cached)
+    load     the solution and four corpus mistakes graded idle, then --runs times beside --per-core
+             CPU burners per core; each loaded score next to its idle score (exit 1 if any differs)
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 from grader.reference import DEFAULT_SOLUTION
 from grader.session import DEFAULT_LIMITS, PROBES_FILE
 
-SAMPLES = 1000  # seed 000 asks for 1,000 generated images
+SAMPLES = 1000  # the homework asks for 1,000 generated images
+GRADE_RATIO_TARGET = 2.5  # grading the solution, in sandbox starts
 ANCHOR_IMAGES = 64
+
+
+@contextlib.contextmanager
+def cpu_burners(count: int | None = None, per_core: int = 4):
+    """Keep `count` (default `per_core` per core) processes spinning on the CPU while the block runs:
+    a busy machine on demand. They stop (SIGKILL) when the block ends, however it ends."""
+    count = count if count is not None else per_core * (os.cpu_count() or 1)
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], stdin=subprocess.DEVNULL)
+               for _ in range(count)]
+    try:
+        yield burners
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            burner.wait()
+
+
+def sandbox_workers() -> list[int]:
+    """PIDs (as this process sees them) of every sandbox worker running now: forks of a fork server,
+    so processes running zygote.py whose parent runs zygote.py too."""
+    commands: dict[int, tuple[int, bytes]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/cmdline", "rb") as handle:
+                command = handle.read()
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        commands[int(name)] = (int(stat[stat.rfind(b")") + 2:].split()[1]), command)
+    return [pid for pid, (parent, command) in commands.items()
+            if b"zygote.py" in command and b"zygote.py" in commands.get(parent, (0, b""))[1]]
+
+
+def kill_workers_when(condition, kills: int, timeout_s: float = 120.0) -> threading.Thread:
+    """Start a thread that, `kills` times, waits until condition() holds while a worker runs and then
+    SIGKILLs the running workers from outside (as an operator or a failing machine would)."""
+
+    def run() -> None:
+        deadline = time.monotonic() + timeout_s
+        done = 0
+        while done < kills and time.monotonic() < deadline:
+            workers = sandbox_workers()
+            if workers and condition():
+                for pid in workers:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                done += 1
+                while set(sandbox_workers()) & set(workers) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+            time.sleep(0.02)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
 
 
 def _sandbox_anchor() -> float:
@@ -46,8 +114,10 @@ def bench_grade() -> None:
     report = grade_submission(Path("solution"))
     graded = time.monotonic() - started
     print(f"anchor  sandbox start + 1 call          {anchor:6.1f} s")
+    ratio = graded / anchor
     print(f"grade   solution ({report.score:g} / {report.max_score:g}), all checks  {graded:6.1f} s"
-          f"  = {graded / anchor:.1f} x anchor  ({_verdict(graded, 60)})")
+          f"  = {ratio:.1f} x anchor  (target <= {GRADE_RATIO_TARGET:g} x: {'ok' if ratio <= GRADE_RATIO_TARGET else 'OVER'}; "
+          f"{_verdict(graded, 60)})")
 
 
 def bench_smoke() -> None:
@@ -103,15 +173,86 @@ def bench_samples() -> None:
     print(f"         {fid.message[:160]}")
 
 
-BENCHMARKS = {"grade": bench_grade, "smoke": bench_smoke, "samples": bench_samples}
+LOAD_MISTAKES = ("linear_schedule_without_1000_over_T_scale", "p_losses_wrong_pred_v_target", "p_sample_off_by_one_t",
+                 "ddim_sigma_missing_eta")
+
+
+def _corpus() -> dict:
+    """The mistake corpus of the test suite (tests/grader/corpus.py), loaded by path."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "tests" / "grader" / "corpus.py"
+    if not path.is_file():
+        raise SystemExit(f"bench load: {path} is missing (the benchmark runs from a checkout of the repository)")
+    spec = importlib.util.spec_from_file_location("bench_corpus", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_corpus"] = module
+    spec.loader.exec_module(module)
+    return {m.name: m for m in module.CORPUS}
+
+
+def bench_load(runs: int = 3, per_core: int = 4) -> bool:
+    """Grade the solution and a few corpus mistakes idle, then `runs` times beside `per_core` CPU
+    burners per core; print each score next to its idle score. True when every loaded score equals
+    its idle one and nothing was incomplete or timed out."""
+    from grader.api import grade_submission, prepare_plans
+    from grader.plans import save_plans
+    from grader.rubric import load_rubric
+
+    corpus = _corpus()
+    anchor = _sandbox_anchor()
+    with tempfile.TemporaryDirectory(prefix="bench-load-") as scratch:
+        plans = Path(scratch) / "plans.safetensors"
+        save_plans(prepare_plans(load_rubric()), plans)
+        submissions = {"solution": DEFAULT_SOLUTION}
+        for name in LOAD_MISTAKES:
+            submissions[name] = corpus[name].build(Path(scratch) / name)
+
+        def grade_all() -> tuple[dict, float]:
+            started = time.monotonic()
+            reports = {name: grade_submission(path, plans=plans) for name, path in submissions.items()}
+            return reports, time.monotonic() - started
+
+        idle, idle_seconds = grade_all()
+        loaded = []
+        burners = per_core * (os.cpu_count() or 1)
+        for _ in range(runs):
+            with cpu_burners(per_core=per_core):
+                loaded.append(grade_all())
+    print(f"anchor  sandbox start + 1 call (idle)   {anchor:6.1f} s")
+    print(f"load    {burners} CPU burners ({per_core} per core) beside the grading, {runs} run(s)")
+    print(f"{'submission':45} {'idle':>9} " + " ".join(f"{'run ' + str(k + 1):>9}" for k in range(runs)))
+    fair = True
+    for name, report in idle.items():
+        cells = []
+        for reports, _ in loaded:
+            got = reports[name]
+            same = (got.score, got.max_score) == (report.score, report.max_score) and not got.incomplete
+            blamed = any("did not finish in time" in c.message for c in got.checks) and not any(
+                "did not finish in time" in c.message for c in report.checks)
+            fair &= same and not blamed and not report.incomplete
+            cells.append(f"{got.score:g}{'' if same else '!'}{' INC' if got.incomplete else ''}")
+        print(f"{name:45} {report.score:>5g}/{report.max_score:g} " + " ".join(f"{c:>9}" for c in cells))
+    print(f"time    idle {idle_seconds:.1f} s = {idle_seconds / anchor:.1f} x anchor; loaded "
+          + ", ".join(f"{seconds:.1f} s" for _, seconds in loaded))
+    print(f"verdict {'every loaded score equals its idle score' if fair else 'SCORES DIFFER UNDER LOAD'}")
+    return fair
+
+
+BENCHMARKS = {"grade": bench_grade, "smoke": bench_smoke, "samples": bench_samples, "load": bench_load}
 
 
 def main(argv: list[str]) -> int:
-    what = argv[0] if argv else "grade"
-    if what not in BENCHMARKS:
-        print(f"bench: unknown benchmark {what!r}; available: {', '.join(BENCHMARKS)}", file=sys.stderr)
-        return 2
-    BENCHMARKS[what]()
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="bench")
+    parser.add_argument("what", nargs="?", default="grade", choices=sorted(BENCHMARKS))
+    parser.add_argument("--runs", type=int, default=3, help="load: graded runs under load (default 3)")
+    parser.add_argument("--per-core", type=int, default=4, help="load: CPU burners per core (default 4)")
+    args = parser.parse_args(argv)
+    if args.what == "load":
+        return 0 if bench_load(args.runs, args.per_core) else 1
+    BENCHMARKS[args.what]()
     return 0
 
 

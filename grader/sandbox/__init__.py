@@ -26,7 +26,7 @@ A Sandbox is not thread-safe, and should be opened by a thread that outlives it 
 """
 
 from .confinement import Confinement, check_confinement, detect_confinement
-from .errors import SandboxError
+from .errors import SandboxError, SandboxStartError
 from .limits import Limits
 from .probe_result import ProbeResult
 from .sandbox import Sandbox
@@ -37,6 +37,7 @@ __all__ = [
     "ProbeResult",
     "Sandbox",
     "SandboxError",
+    "SandboxStartError",
     "check_confinement",
     "detect_confinement",
 ]

@@ -42,7 +42,7 @@ from .confinement import (
     zygote_config,
     zygote_environment,
 )
-from .errors import SandboxError
+from .errors import SandboxError, SandboxStartError
 from .limits import Limits
 from .probe_result import ProbeResult
 from .tensor_io import OutputRejected, read_capture, read_outputs, write_inputs
@@ -80,6 +80,10 @@ def _cleanup(process_box: list, workdir: str | None) -> None:
         _kill_group(process_box[0])
     if workdir:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _number(value: object) -> float:
+    return float(value) if type(value) in (int, float) else 0.0
 
 
 class _ZygoteDied(Exception):
@@ -129,7 +133,7 @@ class Sandbox:
         self._require_confinement = require_confinement
         self._process_box: list = [None]
         self._workdir: Path | None = None
-        self._deadline = 0.0
+        self._spent = 0.0
         self._calls = 0
         self._buffer = b""
         self._finalizer = None
@@ -169,8 +173,7 @@ class Sandbox:
             self._prepare_workdir()
             self._start_zygote()
             self.probe_names = frozenset(self._manifest())
-            # The budget covers student code, not the fork server's start-up (importing torch).
-            self._deadline = time.monotonic() + self.limits.total_timeout_s
+            self._spent = 0.0  # student seconds used by calls so far (the fork server's start-up is not)
         except BaseException:
             self.close()
             raise
@@ -269,7 +272,7 @@ class Sandbox:
                                        env=zygote_environment(limits.threads, self.device), cwd=work,
                                        start_new_session=True, close_fds=True)
         except OSError as exc:
-            raise SandboxError(f"could not start the sandbox ({self._kind}): {exc}") from None
+            raise SandboxStartError(f"could not start the sandbox ({self._kind}): {exc}") from None
         finally:
             log.close()
         self._process_box[0] = process
@@ -279,7 +282,7 @@ class Sandbox:
         except (_ZygoteDied, TimeoutError) as exc:
             _kill_group(process)
             self._process_box[0] = None
-            raise SandboxError(f"the sandbox's fork server ({self._kind}) did not start: {exc}\n{self._log_tail()}") from None
+            raise SandboxStartError(f"the sandbox's fork server ({self._kind}) did not start: {exc}\n{self._log_tail()}") from None
         if not ready.get("ready"):
             raise SandboxError(f"the sandbox's fork server sent {ready!r} instead of ready")
         leak = ready.get("package_visible_without_submission")
@@ -309,8 +312,8 @@ class Sandbox:
         try:
             response, call_dir = self._run_in_worker({"op": "manifest"}, self.limits.startup_timeout_s, {}, {})
         except (_ZygoteDied, TimeoutError) as exc:
-            raise SandboxError(f"the sandbox's fork server failed while loading the probes file: {exc}\n"
-                               f"{self._log_tail()}") from None
+            raise SandboxStartError(f"the sandbox's fork server failed while loading the probes file: {exc}\n"
+                                    f"{self._log_tail()}") from None
         try:
             for message in response.get("messages", []):
                 names = message.get("manifest")
@@ -361,6 +364,12 @@ class Sandbox:
                     raise _ZygoteDied(f"exit status {code}")
                 self._buffer += chunk
 
+    def _stop_zygote(self) -> None:
+        process = self._process_box[0]
+        if process is not None:
+            _kill_group(process)
+            self._process_box[0] = None
+
     def _ensure_zygote(self) -> None:
         process = self._process_box[0]
         if process is None or process.poll() is not None:
@@ -371,8 +380,9 @@ class Sandbox:
             self._start_zygote()
 
     def _run_in_worker(self, request: dict, timeout: float, inputs: dict, params: Any) -> tuple[dict, Path]:
-        """Send one request to the zygote; (its response, the call directory). Raises _ZygoteDied or
-        TimeoutError when the zygote itself fails (the caller records the outcome)."""
+        """Send one request to the zygote; (its response, the call directory). `timeout`: the student's
+        seconds (Limits.call_timeout_s); the wall-clock backstop is derived from it. Raises _ZygoteDied
+        or TimeoutError when the zygote itself fails (the caller records the outcome)."""
         self._calls += 1
         call_id = f"{self._calls:04d}-{secrets.token_hex(8)}"
         call_dir = self._workdir / "io" / call_id
@@ -384,13 +394,14 @@ class Sandbox:
         (call_dir / "params.json").write_text(json.dumps(params))
         for name in ("inputs.safetensors", "params.json"):
             (call_dir / name).chmod(0o644)
-        request = dict(request, id=call_id, timeout=timeout)
+        wall = self.limits.wall_limit(timeout)
+        request = dict(request, id=call_id, timeout=wall, cpu_limit=timeout, wall_limit=wall)
         try:
             self._send(request)
         except _ZygoteDied:  # died between calls: nothing ran yet, so start it again and send once more
             self._ensure_zygote()
             self._send(request)
-        response = self._receive(time.monotonic() + timeout + _GRACE_S)
+        response = self._receive(time.monotonic() + wall + _GRACE_S)
         if response.get("id") != call_id:
             raise _ZygoteDied(f"answer for another call ({response.get('id')!r})")
         return response, call_dir
@@ -409,7 +420,7 @@ class Sandbox:
             json.dumps(params)
         except (TypeError, ValueError) as exc:
             raise SandboxError(f"params for probe {probe!r} must be JSON-serialisable: {exc}") from None
-        remaining = self._deadline - time.monotonic()
+        remaining = self.limits.total_timeout_s - self._spent
         if remaining <= 0:
             return ProbeResult(probe, "timeout", f"not run: the sandbox's total time budget of "
                                f"{self.limits.total_timeout_s:g} s was used up by earlier calls")
@@ -417,23 +428,24 @@ class Sandbox:
         started = time.monotonic()
         call_dir = None
         try:
-            self._ensure_zygote()
+            try:
+                self._ensure_zygote()
+            except SandboxStartError as exc:
+                return ProbeResult(probe, "incomplete", f"the sandbox could not be started again: "
+                                   f"{' '.join(str(exc).split())[:600]}")
             response, call_dir = self._run_in_worker({"op": "call", "probe": probe}, timeout, inputs, params)
-            return self._classify(probe, response, call_dir, timeout)
+            result = self._classify(probe, response, call_dir, timeout)
+            self._spent += result.student_seconds
+            return result
         except _ZygoteDied as exc:
-            process = self._process_box[0]
-            if process is not None:
-                _kill_group(process)
-                self._process_box[0] = None
-            return ProbeResult(probe, "crash", f"the sandbox's fork server stopped during this call ({exc}); "
-                               "the call's outcome is unknown and it was not retried", seconds=time.monotonic() - started)
+            self._stop_zygote()
+            return ProbeResult(probe, "incomplete", f"the sandbox's fork server stopped during this call ({exc}): "
+                               "it was killed from outside the sandbox", seconds=time.monotonic() - started)
         except TimeoutError:
-            process = self._process_box[0]
-            if process is not None:
-                _kill_group(process)
-                self._process_box[0] = None
-            return ProbeResult(probe, "timeout", f"the call did not finish within {timeout:g} s and had to be "
-                               "stopped from outside", seconds=time.monotonic() - started)
+            self._stop_zygote()
+            return ProbeResult(probe, "incomplete", f"the sandbox's fork server did not answer within "
+                               f"{self.limits.wall_limit(timeout) + _GRACE_S:g} s of wall-clock time and was stopped",
+                               seconds=time.monotonic() - started)
         finally:
             if call_dir is None and self._workdir is not None:
                 for leftover in (self._workdir / "io").glob(f"{self._calls:04d}-*"):
@@ -441,17 +453,41 @@ class Sandbox:
             elif call_dir is not None:
                 shutil.rmtree(call_dir, ignore_errors=True)
 
+    def _idle_at_backstop(self, response: dict) -> bool:
+        """Whether a call stopped by the wall-clock backstop was idle (a sleep or a wait: the student's)
+        rather than starved. Only needed without schedstat, where sleeping is not measured: then a
+        machine that was not busy cannot have starved the call."""
+        if response.get("exact_accounting", True):
+            return False
+        try:
+            return os.getloadavg()[0] < (os.cpu_count() or 1)
+        except OSError:
+            return False
+
+    def _killed_from_outside(self, response: dict, signal_number: int) -> bool:
+        """A fatal signal the code cannot have sent itself. The worker is PID 1 of its own PID namespace,
+        and the kernel drops signals that processes inside a namespace send to its init without a
+        handler; so SIGKILL/SIGTERM/SIGINT/SIGHUP came from outside, unless it was the kernel's
+        out-of-memory killer (the worker had grown by half its memory limit or more)."""
+        if not response.get("pid_namespace"):
+            return False  # without a PID namespace the code could have signalled itself
+        if signal_number not in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            return False
+        grown = int(_number(response.get("rss_peak_bytes")) - _number(response.get("base_rss_bytes")))
+        return signal_number != signal.SIGKILL or grown < self.limits.memory_bytes // 2
+
     def _classify(self, probe: str, response: dict, call_dir: Path, timeout: float) -> ProbeResult:
         limit = self.limits.max_capture_bytes
         stdout = read_capture(call_dir / "stdout.txt", limit)
         stderr = read_capture(call_dir / "stderr.txt", limit)
-        seconds = float(response.get("seconds") or 0.0)
+        seconds = _number(response.get("seconds"))
+        student, cpu = _number(response.get("student_seconds")), _number(response.get("cpu_seconds"))
 
         def result(status: str, message: str = "", outputs: dict | None = None) -> ProbeResult:
-            return ProbeResult(probe, status, message, outputs or {}, stdout, stderr, seconds)  # type: ignore[arg-type]
+            return ProbeResult(probe, status, message, outputs or {}, stdout, stderr, seconds, student)  # type: ignore[arg-type]
 
         if response.get("fork_error"):
-            raise SandboxError(f"the sandbox could not start a worker: {response['fork_error']}")
+            return result("incomplete", f"the sandbox could not start a worker: {str(response['fork_error'])[:600]}")
         phase, final, seen_phase = None, None, False
         for message in response.get("messages") or []:
             if type(message) is not dict:
@@ -470,11 +506,23 @@ class Sandbox:
         exit_code, signal_number = response.get("exit_code"), response.get("signal")
 
         if response.get("timed_out"):
+            if response.get("limit_hit") == "wall" and not self._idle_at_backstop(response):
+                return result("incomplete", f"the grading machine was too busy: after {seconds:.0f} s of wall-clock "
+                                            f"time the code had used only {student:.1f} s of its {timeout:g} s "
+                                            f"({cpu:.1f} s of CPU) while {doing}; this says nothing about the code")
+            used = f"{max(student, timeout):.3g} s of your code's time ({cpu:.3g} s of CPU)"
             if timeout < self.limits.call_timeout_s:
-                return result("timeout", f"stopped after {timeout:.3g} s while {doing}, when the sandbox's total "
+                return result("timeout", f"stopped after {used} while {doing}, when the sandbox's total "
                                          f"time budget of {self.limits.total_timeout_s:g} s ran out" + garbage_note)
-            return result("timeout", f"stopped after {timeout:g} s while {doing}: look for an infinite loop or "
-                                     "work far slower than needed" + garbage_note)
+            return result("timeout", f"stopped after {used} while {doing}: look for an infinite loop, a sleep "
+                                     "or a wait that never ends, or work far slower than needed" + garbage_note)
+        if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu >= timeout):
+            return result("timeout", f"stopped after {cpu:.3g} s of CPU time while {doing}, past the limit of "
+                                     f"{timeout:g} s: look for an infinite loop or work far slower than needed"
+                                     + garbage_note)
+        if signal_number and self._killed_from_outside(response, signal_number):
+            return result("incomplete", f"the process running the code was killed from outside the sandbox "
+                                        f"(signal {signal_number}) while {doing}, not by anything it did")
         if signal_number:
             try:
                 name = signal.Signals(signal_number).name

@@ -258,7 +258,9 @@ def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
     return call_dir
 
 
-def apply_limits_and_drop_privileges(cfg: dict, iso: dict) -> None:
+def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | None = None) -> None:
+    """rlimits, then the unprivileged uid. `cpu_seconds`: the call's CPU limit; RLIMIT_CPU is set a
+    little above it, a backstop for when the zygote's own accounting (serve_call) cannot keep up."""
     import resource
 
     def cap(name: str, value: int) -> None:
@@ -285,6 +287,12 @@ def apply_limits_and_drop_privileges(cfg: dict, iso: dict) -> None:
     cap("RLIMIT_CORE", 0)
     cap("RLIMIT_NOFILE", 1024)
     cap("RLIMIT_NPROC", cfg["max_processes"])
+    if cpu_seconds is not None:
+        soft = int(cpu_seconds) + 3  # SIGXCPU: scored as the student's timeout
+        which = resource.RLIMIT_CPU
+        hard = resource.getrlimit(which)[1]
+        if hard == resource.RLIM_INFINITY or hard > soft:
+            resource.setrlimit(which, (soft, soft + 2 if hard == resource.RLIM_INFINITY else min(hard, soft + 2)))
     uid = iso["uid"]
     if uid is not None:
         os.setgroups([])
@@ -548,7 +556,7 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         os.close(null)
         os.closerange(3, report_fd)
         os.closerange(report_fd + 1, 1 << 16)
-        apply_limits_and_drop_privileges(cfg, iso)
+        apply_limits_and_drop_privileges(cfg, iso, float(request.get("cpu_limit") or request["timeout"]))
         os.chdir(call_dir)
     except BaseException as exc:  # noqa: BLE001
         report({"status": "sandbox-failure", "message": f"{type(exc).__name__}: {exc}"})
@@ -650,6 +658,111 @@ def _parse_reports(data: bytes) -> tuple[list, int]:
     return messages, garbage
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_SAMPLE_S = 0.2
+
+
+def _proc_stat(pid: str) -> list[str] | None:
+    """Fields of /proc/PID/stat after the command name (index 0 is the state), or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            data = handle.read()
+    except OSError:
+        return None
+    return data[data.rfind(b")") + 2:].decode("ascii", "replace").split()
+
+
+def tree_usage(root: int) -> tuple[float, int]:
+    """(CPU seconds, resident bytes) of process `root` and all its descendants.
+
+    CPU counts every thread (utime + stime) plus the children each process has already reaped
+    (cutime + cstime), so work handed to a subprocess is counted too. Scans /proc: inside the
+    sandbox it lists only the sandbox's own processes."""
+    parents: dict[int, int] = {}
+    stats: dict[int, list[str]] = {}
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        names = []
+    for name in names:
+        if name.isdigit():
+            fields = _proc_stat(name)
+            if fields is not None and len(fields) > 21:
+                stats[int(name)] = fields
+                parents[int(name)] = int(fields[1])
+    tree, frontier = set(), [root]
+    while frontier:
+        pid = frontier.pop()
+        if pid in tree or pid not in stats:
+            continue
+        tree.add(pid)
+        frontier.extend(child for child, parent in parents.items() if parent == pid)
+    ticks = rss = 0
+    for pid in tree:
+        fields = stats[pid]
+        ticks += sum(int(fields[k]) for k in (11, 12, 13, 14))  # utime stime cutime cstime
+        rss += int(fields[21]) * _PAGE_BYTES
+    return ticks / _CLOCK_TICKS, rss
+
+
+def run_delay_seconds(pid: int) -> float | None:
+    """Seconds the process's main thread spent runnable but waiting for a CPU (schedstat's second
+    field): time the machine's load took from it, never time its code used. None if unavailable."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as handle:
+            return int(handle.read().split()[1]) / 1e9
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class CallClock:
+    """How much of a call's time belongs to the code under test.
+
+    student seconds = max(CPU seconds of the worker's tree / threads allowed,
+                          wall seconds - seconds its main thread waited for a CPU)
+
+    The first term catches busy loops (in any process or thread the worker started), the second
+    sleeps, locks and blocking reads: both are the student's. Waiting in the run queue because
+    the machine is busy is not. Without schedstat only the CPU term is known (`exact` is False).
+    """
+
+    def __init__(self, pid: int, threads: int) -> None:
+        self.pid, self.threads = pid, max(1, threads)
+        self.started = time.monotonic()
+        self.cpu = self.wall = self.student = self.delay = 0.0
+        self.rss_peak = 0
+        self.exact = True
+
+    def sample(self) -> float:
+        self.wall = time.monotonic() - self.started
+        cpu, rss = tree_usage(self.pid)
+        self.cpu = max(self.cpu, cpu)
+        self.rss_peak = max(self.rss_peak, rss)
+        delay = run_delay_seconds(self.pid)
+        if delay is None:
+            self.exact = False
+        else:
+            self.delay = max(self.delay, delay)
+        idle_or_busy = self.wall - self.delay if self.exact else 0.0
+        self.student = max(self.student, self.cpu / self.threads, idle_or_busy)
+        return self.student
+
+    def finish(self, usage) -> None:
+        """The worker has been reaped: its own rusage (with the children it waited for) is exact."""
+        self.wall = time.monotonic() - self.started
+        if usage is not None:
+            self.cpu = max(self.cpu, usage.ru_utime + usage.ru_stime)
+            self.rss_peak = max(self.rss_peak, usage.ru_maxrss * 1024)
+        self.student = max(self.student, self.cpu / self.threads)
+        if self.exact:  # the delay sampled last is the best known; the wall since then is the code's
+            self.student = max(self.student, self.wall - self.delay)
+
+    def as_dict(self) -> dict:
+        return {"cpu_seconds": self.cpu, "student_seconds": self.student, "run_delay_seconds": self.delay,
+                "rss_peak_bytes": self.rss_peak, "exact_accounting": self.exact}
+
+
 def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> dict:
     read_end, write_end = os.pipe()
     started = time.monotonic()
@@ -673,8 +786,11 @@ def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> di
         waiter = os.pidfd_open(pid)
     except (AttributeError, OSError):
         waiter = None  # pre-5.3 kernel: poll the child instead
-    deadline = started + float(request["timeout"])
-    received, dropped, timed_out, status = bytearray(), 0, False, None
+    cpu_limit = float(request.get("cpu_limit") or request["timeout"])
+    deadline = started + float(request.get("wall_limit") or request["timeout"])  # the backstop
+    clock = CallClock(pid, cfg["threads"])
+    base_rss = (_read_status_kib("VmRSS") or 0) * 1024  # the worker starts as a copy of this process
+    received, dropped, timed_out, status, limit_hit, usage = bytearray(), 0, False, None, None, None
 
     def take(chunk: bytes) -> None:
         nonlocal dropped
@@ -684,18 +800,27 @@ def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> di
             dropped += len(chunk)
 
     watched = [read_end] + ([waiter] if waiter is not None else [])
+    next_sample = started + _SAMPLE_S
     while status is None:
-        remaining = deadline - time.monotonic()
+        now = time.monotonic()
+        if now >= next_sample:
+            next_sample = now + _SAMPLE_S
+            if clock.sample() >= cpu_limit:
+                limit_hit = "student"
+        remaining = deadline - now
         if remaining <= 0:
+            limit_hit = limit_hit or "wall"
+        if limit_hit:
             timed_out = True
             for kill in (os.kill, os.killpg):
                 try:
                     kill(pid, signal.SIGKILL)  # PID 1 of its namespace: everything in it dies too
                 except OSError:
                     pass
-            _, status = os.waitpid(pid, 0)
+            _, status, usage = os.wait4(pid, 0)
             break
-        ready, _, _ = select.select(watched, [], [], remaining if waiter is not None else min(remaining, 0.005))
+        wait = max(0.0, min(remaining, next_sample - now))
+        ready, _, _ = select.select(watched, [], [], wait if waiter is not None else min(wait, 0.005))
         if read_end in ready:
             try:
                 chunk = os.read(read_end, 65536)
@@ -706,9 +831,10 @@ def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> di
             elif chunk:
                 take(chunk)
         if waiter is None or waiter in ready:
-            reaped, wait_status = os.waitpid(pid, os.WNOHANG)
+            reaped, wait_status, usage = os.wait4(pid, os.WNOHANG)
             if reaped == pid:
                 status = wait_status
+    clock.finish(usage)
     seconds = time.monotonic() - started
     if not iso["pid_ns"]:
         try:
@@ -733,8 +859,9 @@ def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> di
         except ChildProcessError:
             break
     messages, garbage = _parse_reports(bytes(received))
-    response = {"id": request["id"], "timed_out": timed_out, "seconds": seconds, "messages": messages,
-                "garbage_bytes": garbage + dropped, "exit_code": None, "signal": None}
+    response = {"id": request["id"], "timed_out": timed_out, "limit_hit": limit_hit, "seconds": seconds,
+                "messages": messages, "garbage_bytes": garbage + dropped, "exit_code": None, "signal": None,
+                "pid_namespace": bool(iso["pid_ns"]), "base_rss_bytes": base_rss, **clock.as_dict()}
     if os.WIFSIGNALED(status):
         response["signal"] = os.WTERMSIG(status)
     elif os.WIFEXITED(status):

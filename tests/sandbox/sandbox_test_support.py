@@ -49,3 +49,4 @@ def make_submission_tree(root: Path) -> Path:
     (root / "secret").mkdir()
     (root / "secret" / "answers.txt").write_text("the reference answers\n")
     return alice
+

@@ -48,11 +48,11 @@ def test_exception_becomes_error_with_the_students_frames(sandbox):
 
 
 def test_infinite_loop_times_out_and_the_next_call_works(sandbox):
-    started = time.monotonic()
     result = sandbox.call("loop_forever")
     assert result.status == "timeout"
     assert "running probe 'loop_forever'" in result.message
-    assert time.monotonic() - started < TEST_LIMITS.call_timeout_s + 3
+    # Stopped on the code's own time, however busy the machine (the wall clock may run far longer).
+    assert TEST_LIMITS.call_timeout_s <= result.student_seconds < TEST_LIMITS.call_timeout_s + 1
     assert sandbox.call("double", {"x": torch.ones(1)}).ok
 
 

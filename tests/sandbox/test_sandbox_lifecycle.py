@@ -51,7 +51,7 @@ def test_a_probes_file_that_fails_to_load_raises_at_open(tmp_path):
             pass
 
 
-def test_the_fork_server_dying_mid_call_is_recorded_and_the_next_call_restarts_it(tmp_path):
+def test_the_fork_server_killed_mid_call_is_incomplete_not_the_code_and_the_next_call_restarts_it(tmp_path):
     alice = make_submission_tree(tmp_path)
     with Sandbox(alice, limits=TEST_LIMITS, probes_module=PROBES) as sb:
         assert sb.call("double", {"x": torch.ones(1)}).ok
@@ -65,8 +65,8 @@ def test_the_fork_server_dying_mid_call_is_recorded_and_the_next_call_restarts_i
         killer.start()
         result = sb.call("sleep", {}, {"seconds": 2.5})
         killer.join()
-        assert result.status == "crash"
-        assert "fork server stopped" in result.message
+        assert result.status == "incomplete"
+        assert "fork server stopped" in result.message and "killed from outside" in result.message
         result = sb.call("double", {"x": torch.ones(1)})
         assert result.ok, result.message
         assert sb.restarts == 1 and sb.fork_server_pid != victim
@@ -78,9 +78,10 @@ def test_once_the_total_budget_is_spent_calls_time_out_without_running(tmp_path)
     limits = Limits(call_timeout_s=2.0, total_timeout_s=3.0, memory_bytes=1 << 30, max_processes=32)
     with Sandbox(alice, limits=limits, probes_module=PROBES) as sb:
         first = sb.call("loop_forever")
-        assert first.status == "timeout" and "stopped after 2 s" in first.message
+        assert first.status == "timeout" and "of your code's time" in first.message
+        assert 2.0 <= first.student_seconds < 3.0
         second = sb.call("loop_forever")
-        assert second.status == "timeout" and second.seconds < 1.5  # only the budget's remainder
+        assert second.status == "timeout" and second.student_seconds < 1.5  # only the budget's remainder
         assert "total time budget of 3 s ran out" in second.message
         started = time.monotonic()
         third = sb.call("double", {"x": torch.ones(1)})

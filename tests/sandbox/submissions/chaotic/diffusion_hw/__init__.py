@@ -50,6 +50,16 @@ def loop_forever(inputs, params):
         pass
 
 
+def burn_cpu(inputs, params):
+    """Busy for exactly params["seconds"] of CPU time, however long that takes on the wall clock."""
+    import time
+
+    started = time.process_time()
+    while time.process_time() - started < params.get("seconds", 1.0):
+        pass
+    return {"burned": torch.tensor(1)}
+
+
 def sleep(inputs, params):
     import time
 
