@@ -128,10 +128,12 @@ def demo(c):
             sys.exit(result.exited)
 
 
-@task(help={"what": "which benchmark: 'grade', 'smoke' or 'samples'"})
-def bench(c, what="grade"):
+@task(help={"what": "which benchmark: 'grade', 'smoke', 'samples' or 'load'",
+            "runs": "load: graded runs under load (default 3)", "per_core": "load: CPU burners per core (default 4)"})
+def bench(c, what="grade", runs=3, per_core=4):
     """Benchmarks that print timings and ratios against an anchor measured in the same run."""
-    _python(c, f"-m grader.bench {what}")
+    extra = f" --runs {int(runs)} --per-core {int(per_core)}" if what == "load" else ""
+    _python(c, f"-m grader.bench {what}{extra}")
 
 
 @task(help={"out": "where to write the zip"})

@@ -4,7 +4,12 @@ Each submission is graded by its own `python -m grader` process (so a submission
 its grader down takes nothing else with it), writing OUT/<name>/results.json. The reference side is
 planned once, here, and handed to every process as a plans file in a private temporary folder (it
 holds hidden reference outputs, so it is never written under OUT). A re-run skips submissions that
-already have a results.json unless `redo`.
+already have a results.json unless `redo`; `regrade_incomplete` grades again just those whose grading
+the machine could not complete (status "incomplete", or "error" with no result).
+
+The gradebook's `status` is the outcome only: graded, incomplete (some items not graded because the
+grading machine failed; the score is not final), rejected (scored 0: the hand-in cannot be graded) or
+error (no result); `note` says why, or how long it took.
 
 Generative options (`generative`: --samples-in, --checkpoint-in, --smoke, ...) are checked once, here,
 before anything is graded: missing reference data or a rubric without [metrics] stops the batch with one
@@ -39,7 +44,7 @@ from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
 from grader.plans import save_plans
 from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
-from grader.results import item_scores_from_results
+from grader.results import item_scores_from_results, results_status
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 
 if TYPE_CHECKING:
@@ -48,14 +53,28 @@ if TYPE_CHECKING:
 GRADEBOOK = "gradebook.csv"
 SMOKE_REFERENCE = "smoke-reference.safetensors"  # in the private folder, beside the plans file
 REJECTED = "The submission could not be graded:"  # how GradeReport.overall_output says it
-PER_SUBMISSION_TIMEOUT_S = 900
+PER_SUBMISSION_TIMEOUT_S = 3600  # wall-clock: only a machine in trouble gets near it
+INCOMPLETE_EXIT = 3  # cli.INCOMPLETE: results were written, some items marked incomplete
+
+
+STATUSES = ("graded", "incomplete", "rejected", "error")
 
 
 @dataclass(frozen=True)
 class BatchRow:
     name: str
-    status: str  # "graded in N s", "rejected: why" (scored 0), "graded earlier (kept)", or "error: ..."
+    status: str  # one of STATUSES
     results: dict | None
+    note: str = ""  # why (rejected, incomplete, error), or how long grading took
+
+    @property
+    def needs_regrading(self) -> bool:
+        return self.status in ("incomplete", "error")
+
+    def line(self) -> str:
+        """The row as the batch's log prints it: 'alice: graded 130 (in 12 s)'."""
+        total = "" if self.results is None else f" {float(self.results.get('score', 0)):g}"
+        return f"{self.name}: {self.status}{total}" + (f" ({self.note})" if self.note else "")
 
 
 def find_submissions(directory: Path) -> list[tuple[str, Path]]:
@@ -82,6 +101,7 @@ def grade_batch(
     *,
     jobs: int = 2,
     redo: bool = False,
+    regrade_incomplete: bool = False,
     public_only: bool = False,
     rubric_path: Path = DEFAULT_RUBRIC,
     solution: Path = DEFAULT_SOLUTION,
@@ -103,12 +123,17 @@ def grade_batch(
     rubric = load_rubric(rubric_path)
     prepared_generative = prepare_generative(rubric, generative, solution)  # the grader's own problems: now
     out.mkdir(parents=True, exist_ok=True)
-    todo = [(name, path) for name, path in submissions if redo or _read(out / name / "results.json") is None]
     rows: dict[str, BatchRow] = {}
-    for name, _ in submissions:
-        if name not in {n for n, _ in todo}:
-            rows[name] = BatchRow(name, "graded earlier (kept)", _read(out / name / "results.json"))
-            log(f"{name}: already graded (use --redo to grade it again)")
+    todo = []
+    for name, path in submissions:
+        earlier = None if redo else _read(out / name / "results.json")
+        kept = None if earlier is None else _row_from_results(name, earlier, "kept from an earlier run")
+        if kept is None or (regrade_incomplete and kept.needs_regrading):
+            todo.append((name, path))
+            continue
+        rows[name] = kept
+        hint = ("--regrade-incomplete grades it again" if kept.needs_regrading else "--redo grades it again")
+        log(f"{kept.line()}; already graded: {hint}")
     if todo:
         # On a cluster the plans file must be on the folder the compute nodes share, still private (0700).
         private_parent = cluster.folder.expanduser() if cluster is not None else None
@@ -125,7 +150,7 @@ def grade_batch(
                     todo, _grade_in_subprocess,
                     lambda name, path: (name, path, out / name, plans_file, public_only, rubric_path, extra_args),
                     replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
-                    lambda name, status: BatchRow(name, status, None),
+                    lambda name, note: BatchRow(name, "incomplete", None, note),
                 )
                 rows.update((row.name, row) for row in graded)
             else:
@@ -133,8 +158,7 @@ def grade_batch(
                 def grade_one(entry: tuple[str, Path]) -> BatchRow:
                     name, path = entry
                     row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path, extra_args)
-                    total = "" if row.results is None else f" {row.results.get('score', 0):g}"
-                    log(f"{name}: {row.status}{total}")
+                    log(row.line())
                     return row
 
                 with ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -206,17 +230,28 @@ def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path,
     try:
         finished = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
                                   timeout=PER_SUBMISSION_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        return BatchRow(name, f"error: grading took longer than {PER_SUBMISSION_TIMEOUT_S} s and was stopped", None)
+    except subprocess.TimeoutExpired:  # the student's time is bounded by the sandbox: this is the machine
+        return BatchRow(name, "incomplete", None, f"grading took longer than {PER_SUBMISSION_TIMEOUT_S} s of "
+                                                  "wall-clock time and was stopped (a very busy machine?)")
     results = _read(stale)
-    if finished.returncode != 0 or results is None:
+    if finished.returncode not in (0, INCOMPLETE_EXIT) or results is None:
         lines = (finished.stderr or finished.stdout or "").strip().splitlines()
         reason = lines[-1] if lines else f"exit status {finished.returncode}"
-        return BatchRow(name, f"error: {reason}", None)
-    for line in str(results.get("output", "")).splitlines():
-        if line.startswith(REJECTED):
-            return BatchRow(name, f"rejected: {line[len(REJECTED):].strip()}", results)
-    return BatchRow(name, f"graded in {time.monotonic() - started:.0f} s", results)
+        return BatchRow(name, "error", None, reason)
+    return _row_from_results(name, results, f"in {time.monotonic() - started:.0f} s")
+
+
+def _row_from_results(name: str, results: dict, note: str) -> BatchRow:
+    status = results_status(results)
+    reason = next((line[len(REJECTED):].strip() for line in str(results.get("output", "")).splitlines()
+                   if line.startswith(REJECTED)), None)
+    if status == "rejected" or reason is not None:
+        return BatchRow(name, "rejected", results, reason or "")
+    if status == "incomplete":
+        extra = results.get("extra_data") or {}
+        items = ", ".join(str(i) for i in extra.get("incomplete_items") or [])
+        return BatchRow(name, "incomplete", results, f"not graded: {items}; {note}")
+    return BatchRow(name, "graded", results, note)
 
 
 def _read(path: Path) -> dict | None:
@@ -229,19 +264,20 @@ def _read(path: Path) -> dict | None:
 def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback_items: list[str] = ()) -> None:
     """One row per submission: a column per TODO item (its points; "M generative metrics" too when samples
     were scored), one per feedback item ("S training smoke run": "k/n passed", its checks earn no points),
-    the total, and the grading status."""
+    the total, the outcome (`status`, one of STATUSES) and its `note`."""
     with open(path, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["submission", *items, *feedback_items, "total", "max", "status"])
+        writer.writerow(["submission", *items, *feedback_items, "total", "max", "status", "note"])
         for row in rows:
             if row.results is None:
-                writer.writerow([row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status])
+                writer.writerow([row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status, row.note])
                 continue
             scores = item_scores_from_results(row.results)
             cells = [f"{scores[item][0]:g}" if item in scores else "" for item in items]
             cells += [_passed_count(row.results, item) for item in feedback_items]
             out_of = sum(v[1] for v in scores.values())
-            writer.writerow([row.name, *cells, f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status])
+            writer.writerow([row.name, *cells, f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status,
+                             row.note])
 
 
 def _passed_count(results: dict, item: str) -> str:

@@ -4,7 +4,7 @@
           [--samples DIR | --checkpoint model.pt | --samples-in REL | --checkpoint-in REL]
           [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
     grade calibrate DATASET [--out FILE] [--limit N] [--no-smoke]   (numbers to set the [metrics] bands from)
-    grade batch DIR --out OUT [--jobs N] [--redo] [--public-only] [--executor submitit [--cluster slurm|local] ...]
+    grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only] [--executor submitit [--cluster slurm|local] ...]
           [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
 
 --samples-in REL / --checkpoint-in REL: the samples folder / checkpoint each submission hands in, at REL
@@ -12,9 +12,13 @@ relative to the folder that holds its diffusion_hw/ (inside a .zip too); one tha
 the metrics, with a message saying what to hand in (grader/generative/handed_in.py).
 
 SUBMISSION is a folder holding diffusion_hw/, a .zip of one, a notebook with marked cells
-(grader/notebook_submission.py), or `solution` / `starter` (resolved from the repository root). Exit status: 0 whenever grading completed, whatever the score; 2 when the
-grader could not run (bad path or arguments, broken rubric, no reference), with a one-line reason;
-1 for a bug in the grader itself (GRADER_DEBUG=1 shows its traceback).
+(grader/notebook_submission.py), or `solution` / `starter` (resolved from the repository root).
+
+Exit status: 0 whenever grading completed, whatever the score; 3 when it completed except for items
+the grading machine failed to grade (results say INCOMPLETE and why: grade again; `grade batch
+--regrade-incomplete` does that for a class); 2 when the grader could not run (bad path or arguments,
+broken rubric, no reference), with a one-line reason; 1 for a bug in the grader itself
+(GRADER_DEBUG=1 shows its traceback).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import NoReturn, Sequence
 
 USAGE_ERROR = 2
 INTERNAL_ERROR = 1
+INCOMPLETE = 3  # graded, but some items not: the grading machine failed; grade again
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +43,8 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grade",
         description="Grade a diffusion_hw submission in a sandbox; `grade batch DIR` grades a folder of them.",
-        epilog="Exit status 0 whenever grading completed, whatever the score; 2 if the grader could not run.",
+        epilog="Exit status 0 whenever grading completed, whatever the score; 3 if some items could not be "
+               "graded because the grading machine failed (grade again); 2 if the grader could not run.",
     )
     parser.add_argument("submission", help="a folder holding diffusion_hw/, a .zip of one, or 'solution' / 'starter'")
     parser.add_argument("--out", type=Path, help="write OUT/results.json (Gradescope format)")
@@ -91,6 +97,8 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="OUT/<name>/results.json per submission, OUT/gradebook.csv")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
+    parser.add_argument("--regrade-incomplete", action="store_true",
+                        help="grade again only those whose grading the machine could not complete (status incomplete or error)")
     parser.add_argument("--public-only", action="store_true", help="run only the public checks")
     parser.add_argument("--executor", choices=("processes", "submitit"), default="processes",
                         help="processes: N local processes (default); submitit: one cluster job per submission")
@@ -140,21 +148,31 @@ def _grade(args: argparse.Namespace) -> int:
         render(report, Console(highlight=False), verbose=args.verbose)
     if args.out is not None and not args.quiet:
         print(f"results: {args.out / 'results.json'}")
+    if report.incomplete:
+        if args.quiet:
+            print(report.incomplete_line(), file=sys.stderr)
+        return INCOMPLETE
     return 0
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from grader.batch import GRADEBOOK, grade_batch
+    from grader.batch import GRADEBOOK, STATUSES, grade_batch
     from grader.reference import DEFAULT_SOLUTION
     from grader.rubric import DEFAULT_RUBRIC
 
     rows = grade_batch(
-        args.directory, args.out, jobs=args.jobs, redo=args.redo, public_only=args.public_only,
+        args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
+        public_only=args.public_only,
         rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
         log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
     )
-    failed = [row for row in rows if row.results is None]
-    print(f"{len(rows) - len(failed)} of {len(rows)} submissions graded; gradebook: {args.out / GRADEBOOK}")
+    counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
+    done = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
+    print(f"{len(rows)} submissions: {done or 'none'}; gradebook: {args.out / GRADEBOOK}")
+    if counts["incomplete"] or counts["error"]:
+        print("grade batch: some gradings did not complete; run the same command with --regrade-incomplete",
+              file=sys.stderr)
+        return INCOMPLETE
     return 0
 
 

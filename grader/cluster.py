@@ -119,8 +119,6 @@ def grade_with_submitit(
                 rows[name] = job.result()
             except Exception as exc:  # the job died (node failure, timeout, cancelled): record it
                 reason = " ".join(str(exc).split())[-300:]
-                rows[name] = failed_row(name, f"error: job {job.job_id} failed: {type(exc).__name__}: {reason}")
-            row = rows[name]
-            total = "" if row.results is None else f" {row.results.get('score', 0):g}"
-            log(f"{name}: {row.status}{total}")
+                rows[name] = failed_row(name, f"job {job.job_id} failed: {type(exc).__name__}: {reason}")
+            log(rows[name].line())
     return [rows[name] for name, _ in todo]

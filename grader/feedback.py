@@ -32,12 +32,14 @@ def _caption(path: Path) -> str:
 
 
 def _status(check) -> str:
-    return "passed" if check.passed else "FAILED"
+    return "passed" if check.passed else ("NOT GRADED" if check.incomplete else "FAILED")
 
 
 def render_markdown(report: GradeReport, pictures: list[Path], folder: Path) -> str:
     title = f"# {report.submission}: {points(report.score)} / {points(report.max_score)}"
     lines = [title + (" (public checks only)" if report.public_only else ""), ""]
+    if report.incomplete:
+        lines += [f"**{report.incomplete_line()}**", ""]
     if report.rejected:
         lines += [f"**The submission could not be graded:** {report.rejected}", ""]
     lines += ["| TODO item / check | points | result |", "| --- | ---: | --- |"]
@@ -66,7 +68,7 @@ def render_markdown(report: GradeReport, pictures: list[Path], folder: Path) -> 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left}
 td.points{text-align:right;white-space:nowrap}tr.item td{font-weight:bold;background:#f4f4f4}
-.passed{color:#1a7f37}.failed{color:#cf222e;font-weight:bold}pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em}
+.passed{color:#1a7f37}.failed{color:#cf222e;font-weight:bold}.incomplete{color:#9a6700;font-weight:bold}pre{white-space:pre-wrap;background:#f6f8fa;padding:.6em}
 figure{display:inline-block;margin:.5em}figure img{max-width:28em;image-rendering:pixelated}.dim{color:#777}"""
 
 
@@ -76,6 +78,8 @@ def render_html(report: GradeReport, pictures: list[Path]) -> str:
         " (public checks only)" if report.public_only else "")
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_STYLE}</style></head><body>",
              f"<h1>{e(title)}</h1>"]
+    if report.incomplete:
+        parts.append(f"<p class='failed'>{e(report.incomplete_line())}</p>")
     if report.rejected:
         parts.append(f"<p class='failed'>The submission could not be graded: {e(report.rejected)}</p>")
     parts.append("<table><tr><th>TODO item / check</th><th>points</th><th>result</th></tr>")
@@ -84,7 +88,7 @@ def render_html(report: GradeReport, pictures: list[Path]) -> str:
             parts.append(f"<tr class='item'><td>{e(row.item)}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td><td></td></tr>")
             continue
         name = e(row.name) + ("" if row.public else " <span class='dim'>(hidden)</span>")
-        css = "passed" if row.passed else "failed"
+        css = "passed" if row.passed else ("incomplete" if row.incomplete else "failed")
         parts.append(f"<tr><td>&nbsp;&nbsp;{name}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td>"
                      f"<td class='{css}'>{_status(row)}</td></tr>")
     parts.append("</table>")

@@ -28,9 +28,14 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
         name = Text("  " + row.name)
         if not row.public:
             name.append(" (hidden)", style="dim")
-        status = Text("passed", style="green") if row.passed else Text("failed", style="bold red")
+        if row.incomplete:
+            status = Text("not graded", style="bold yellow")
+        else:
+            status = Text("passed", style="green") if row.passed else Text("failed", style="bold red")
         table.add_row(name, f"{points(row.score)} / {points(row.max_score)}", status)
     console.print(table)
+    if report.incomplete:
+        console.print(Text(report.incomplete_line(), style="bold yellow"))
     failed = [c for c in report.checks if not c.passed]
     if report.rejected:
         console.print(Text(f"The submission could not be graded: {report.rejected}", style="bold red"))

@@ -27,6 +27,7 @@ class CheckResult:
     public: bool
     tags: tuple[str, ...]
     seconds: float = 0.0
+    incomplete: bool = False  # not graded: the grading machine failed (message says how); grade again
 
     @property
     def item(self) -> str:
@@ -67,6 +68,23 @@ class GradeReport:
     def max_score(self) -> float:
         return sum(c.max_score for c in self.checks)
 
+    @property
+    def incomplete(self) -> list[str]:
+        """The items that could not be graded because the grading machine failed ([] when complete)."""
+        return list(dict.fromkeys(c.item for c in self.checks if c.incomplete))
+
+    @property
+    def status(self) -> str:
+        """"complete", "incomplete" (some items must be graded again) or "rejected"."""
+        return "rejected" if self.rejected else ("incomplete" if self.incomplete else "complete")
+
+    def incomplete_line(self) -> str:
+        """The one-line warning every output leads with when the grading is incomplete ("" otherwise)."""
+        if not self.incomplete:
+            return ""
+        return (f"INCOMPLETE, not a final score: {len(self.incomplete)} item(s) could not be graded because the "
+                f"grading machine failed, not the submission ({', '.join(self.incomplete)}); grade it again")
+
     def item_scores(self) -> dict[str, tuple[float, float]]:
         """'2.1 q_sample' -> (score, max_score), in rubric order."""
         scores: dict[str, tuple[float, float]] = {f"{n} {f}": (0.0, 0.0) for n, f in self.items}
@@ -86,10 +104,14 @@ class GradeReport:
         return rows
 
     def summary_line(self) -> str:
-        return f"{self.submission}: {points(self.score)} / {points(self.max_score)}" + (" (public checks only)" if self.public_only else "")
+        return (f"{self.submission}: {points(self.score)} / {points(self.max_score)}"
+                + (" (public checks only)" if self.public_only else "")
+                + (" INCOMPLETE" if self.incomplete else ""))
 
     def overall_output(self) -> str:
         lines = [self.summary_line()]
+        if self.incomplete:
+            lines.append(self.incomplete_line())
         if self.rejected:
             lines.append(f"The submission could not be graded: {self.rejected}")
         for label, (got, out_of) in self.item_scores().items():
@@ -105,6 +127,7 @@ class GradeReport:
             "score": round(self.score, 6),
             "execution_time": round(self.execution_time, 3),
             "output": self.overall_output(),
+            "extra_data": {"status": self.status, "incomplete_items": self.incomplete},
             "tests": [
                 {
                     "name": f"{c.item_number} {c.function}: {c.title}",
@@ -114,7 +137,8 @@ class GradeReport:
                     "output": c.message,
                     "visibility": "visible" if c.public else self.hidden_visibility,
                     "tags": list(c.tags),
-                    "extra_data": {"check": c.check_id, "item": c.item_number, "function": c.function},
+                    "extra_data": {"check": c.check_id, "item": c.item_number, "function": c.function,
+                                   **({"incomplete": True} if c.incomplete else {})},
                 }
                 for c in self.checks
             ],
@@ -136,6 +160,13 @@ class GradeReport:
 def points(value: float) -> str:
     """A score as people write it: 3, 2.5, 130."""
     return f"{value:g}"
+
+
+def results_status(results: dict) -> str:
+    """"complete", "incomplete" or "rejected" of a results.json written by GradeReport.write."""
+    extra = results.get("extra_data")
+    status = extra.get("status") if isinstance(extra, dict) else None
+    return status if status in ("complete", "incomplete", "rejected") else "complete"
 
 
 def item_scores_from_results(results: dict) -> dict[str, tuple[float, float]]:

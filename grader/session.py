@@ -6,10 +6,16 @@ tensors that came back, and does every comparison and all the scoring itself.
 The calls of one TODO item travel together as a single sandbox call (the `many` probe): one fresh
 worker per item instead of one per check keeps grading fast, and a hang or crash still costs only
 the item whose code caused it.
+
+When the grading machine fails instead of the code (the sandbox does not start, a busy machine hits
+the wall-clock backstop, a process is killed from outside: status "incomplete"), the item is run
+once more; if it fails again its checks are reported incomplete, with the reason, and score nothing
+until they are graded again. They are never judged as the student's failure.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -19,7 +25,7 @@ from grader.errors import GraderError
 from grader.plans import CheckPlan
 from grader.results import CheckResult
 from grader.rubric import RubricCheck
-from grader.sandbox import Limits, Sandbox, SandboxError
+from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(
@@ -42,7 +48,17 @@ def run_session(
 ) -> tuple[list[CheckResult], str]:
     """Grade every check; returns the results (in `checks` order) and the sandbox's confinement."""
     try:
-        with Sandbox(submission_root, limits=limits, probes_module=PROBES_FILE, device="cpu") as sandbox:
+        sandbox = _open_sandbox(submission_root, limits)
+    except SandboxStartError as exc:  # twice: the machine's problem, so nothing is scored
+        reason = f"the sandbox did not start (tried twice): {' '.join(str(exc).split())[:600]}"
+        results = [incomplete_result(c, reason) for c in checks]
+        for result in results if progress else ():
+            progress(result)
+        return results, "not started (the grading machine failed)"
+    except SandboxError as exc:
+        raise GraderError(f"the sandbox could not run: {' '.join(str(exc).split())[:600]}") from None
+    try:
+        with contextlib.closing(sandbox):
             confinement = sandbox.confinement
             described = f"{confinement.kind}: {confinement.detail}" if confinement else "unknown"
             outcomes: dict[str, Outcome] = {}  # by call digest
@@ -55,13 +71,30 @@ def run_session(
                 for rubric_check in item_checks:
                     plan = plans[rubric_check.id]
                     run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected, rubric_check.public)
-                    result = _result(rubric_check, _judge(rubric_check, run), share)
+                    stopped = next((o for o in run.outcomes if o.status == "incomplete"), None)
+                    if stopped is not None:
+                        result = incomplete_result(rubric_check, stopped.message, share)
+                    else:
+                        result = _result(rubric_check, _judge(rubric_check, run), share)
                     results.append(result)
                     if progress:
                         progress(result)
     except SandboxError as exc:
         raise GraderError(f"the sandbox could not run: {' '.join(str(exc).split())[:600]}") from None
     return results, described
+
+
+def _open_sandbox(submission_root: Path, limits: Limits) -> Sandbox:
+    """An open Sandbox; a fork server that fails to start is given one more try."""
+    for attempt in (1, 2):
+        sandbox = Sandbox(submission_root, limits=limits, probes_module=PROBES_FILE, device="cpu")
+        try:
+            sandbox.open()
+            return sandbox
+        except SandboxStartError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome]) -> None:
@@ -78,6 +111,8 @@ def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome])
         batch.append({"probe": call.probe, "params": call.params})
         inputs.update({f"{k}/{name}": value for name, value in call.inputs.items()})
     result = sandbox.call("many", inputs, {"calls": batch})
+    if result.status == "incomplete":  # the machine failed, not the code: once more, in a fresh worker
+        result = sandbox.call("many", inputs, {"calls": batch})
     for k, key in enumerate(pending):
         if result.status != "ok":
             outcomes[key] = Outcome(result.status, {}, result.message, result.seconds, result.stderr)
@@ -105,6 +140,26 @@ def _result(rubric_check: RubricCheck, verdict: Verdict, seconds: float) -> Chec
         public=rubric_check.public,
         tags=tuple(rubric_check.check.tag_list()),
         seconds=seconds,
+    )
+
+
+def incomplete_result(rubric_check: RubricCheck, reason: str, seconds: float = 0.0) -> CheckResult:
+    """A check that could not be graded because the grading machine failed: 0 points for now, marked
+    incomplete so that every report says so and `grade batch --regrade-incomplete` grades it again."""
+    return CheckResult(
+        check_id=rubric_check.id,
+        item_number=rubric_check.item_number,
+        function=rubric_check.function,
+        title=rubric_check.check.title,
+        score=0.0,
+        max_score=rubric_check.points,
+        passed=False,
+        message=f"not graded: {reason}. This is the grading machine's failure, not the submission's: "
+                "the item must be graded again",
+        public=rubric_check.public,
+        tags=tuple(rubric_check.check.tag_list()),
+        seconds=seconds,
+        incomplete=True,
     )
 
 
