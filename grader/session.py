@@ -15,7 +15,6 @@ until they are graded again. They are never judged as the student's failure.
 
 from __future__ import annotations
 
-import contextlib
 import time
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ from grader.errors import GraderError
 from grader.plans import CheckPlan
 from grader.results import CheckResult
 from grader.rubric import RubricCheck
-from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError
+from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(
@@ -48,7 +47,7 @@ def run_session(
 ) -> tuple[list[CheckResult], str]:
     """Grade every check; returns the results (in `checks` order) and the sandbox's confinement."""
     try:
-        sandbox = _open_sandbox(submission_root, limits)
+        sandbox = open_sandbox(submission_root, limits=limits, probes_module=PROBES_FILE, device="cpu")
     except SandboxStartError as exc:  # twice: the machine's problem, so nothing is scored
         reason = f"the sandbox did not start (tried twice): {' '.join(str(exc).split())[:600]}"
         results = [incomplete_result(c, reason) for c in checks]
@@ -58,7 +57,7 @@ def run_session(
     except SandboxError as exc:
         raise GraderError(f"the sandbox could not run: {' '.join(str(exc).split())[:600]}") from None
     try:
-        with contextlib.closing(sandbox):
+        with sandbox:
             confinement = sandbox.confinement
             described = f"{confinement.kind}: {confinement.detail}" if confinement else "unknown"
             outcomes: dict[str, Outcome] = {}  # by call digest
@@ -84,19 +83,6 @@ def run_session(
     return results, described
 
 
-def _open_sandbox(submission_root: Path, limits: Limits) -> Sandbox:
-    """An open Sandbox; a fork server that fails to start is given one more try."""
-    for attempt in (1, 2):
-        sandbox = Sandbox(submission_root, limits=limits, probes_module=PROBES_FILE, device="cpu")
-        try:
-            sandbox.open()
-            return sandbox
-        except SandboxStartError:
-            if attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
 def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome]) -> None:
     """Run the item's calls not yet run as one sandbox call; record an Outcome for each."""
     pending: dict[str, Call] = {}
@@ -110,9 +96,7 @@ def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome])
     for k, call in enumerate(pending.values()):
         batch.append({"probe": call.probe, "params": call.params})
         inputs.update({f"{k}/{name}": value for name, value in call.inputs.items()})
-    result = sandbox.call("many", inputs, {"calls": batch})
-    if result.status == "incomplete":  # the machine failed, not the code: once more, in a fresh worker
-        result = sandbox.call("many", inputs, {"calls": batch})
+    result = sandbox.call("many", inputs, {"calls": batch}, retry_incomplete=True)
     for k, key in enumerate(pending):
         if result.status != "ok":
             outcomes[key] = Outcome(result.status, {}, result.message, result.seconds, result.stderr)

@@ -17,6 +17,7 @@ solution's smoke run, computed once for the class.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,7 +110,7 @@ class PreparedGenerative:
 
         from grader.generative import smoke_probes
         from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER, score_samples
-        from grader.sandbox import Limits, Sandbox, SandboxError
+        from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError, open_sandbox
 
         data = torch.frombuffer(bytearray(checkpoint.read_bytes()), dtype=torch.uint8)
         n = self.options.num_samples or self.dataset.min_samples
@@ -118,11 +119,18 @@ class PreparedGenerative:
                         total_timeout_s=self.options.checkpoint_timeout_s + 30, max_output_bytes=256 << 20)
         params = {"num_samples": n, "batch_size": CHECKPOINT_BATCH, "seed": CHECKPOINT_SEED, "device": device}
         try:
-            with Sandbox(submission_root, limits=limits, probes_module=Path(smoke_probes.__file__), device=device) as sandbox:
-                result = sandbox.call("checkpoint_samples", {"checkpoint": data}, params)
+            with open_sandbox(submission_root, limits=limits, probes_module=Path(smoke_probes.__file__),
+                              device=device) as sandbox:
+                result = sandbox.call("checkpoint_samples", {"checkpoint": data}, params, retry_incomplete=True)
+        except SandboxStartError as exc:  # twice: the machine's failure
+            result = ProbeResult("checkpoint_samples", "incomplete", f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
         except SandboxError as exc:
             raise GraderError(f"the sandbox could not regenerate samples: {' '.join(str(exc).split())[:600]}") from None
         title = f"{n} samples regenerated from {checkpoint.name} (seed {CHECKPOINT_SEED})"
+        if result.status == "incomplete":
+            message = f"not graded: {result.message}. This is the grading machine's failure, not the submission's"
+            return [dataclasses.replace(entry, incomplete=True)
+                    for entry in self._no_samples_regenerated(title, message, result.seconds)]
         if not result.ok:
             message = (f"no samples were regenerated from the checkpoint ({result.status}): {result.message} "
                        "Hand in the model-*.pt that Trainer.save wrote, for the package you handed in.")

@@ -53,7 +53,7 @@ import torch
 from grader.errors import GraderError
 from grader.generative import smoke_probes
 from grader.results import CheckResult
-from grader.sandbox import Limits, Sandbox, SandboxError
+from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError, open_sandbox
 
 ITEM_NUMBER = "S"
 ITEM_FUNCTION = "training smoke run"
@@ -132,6 +132,7 @@ class SmokeRun:
     distances: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""  # why there are no outputs ("" when there are)
+    incomplete: bool = False  # no outputs because the grading machine failed, not the code
 
     def summary(self) -> dict:
         return {"seconds": round(self.seconds, 1), "first_loss": _mean(self.losses[:1]), "final_loss": _tail(self.losses),
@@ -235,14 +236,18 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
                     total_timeout_s=profile.time_limit_s + 30)
     started = time.monotonic()
     try:
-        with Sandbox(submission_root, limits=limits, probes_module=Path(smoke_probes.__file__), device=profile.device) as sandbox:
-            result = sandbox.call("smoke_train", inputs, profile.probe_params())
+        with open_sandbox(submission_root, limits=limits, probes_module=Path(smoke_probes.__file__),
+                          device=profile.device) as sandbox:
+            result = sandbox.call("smoke_train", inputs, profile.probe_params(), retry_incomplete=True)
+    except SandboxStartError as exc:  # twice: the machine's failure
+        result = ProbeResult("smoke_train", "incomplete", f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
     except SandboxError as exc:
         if worker.ident is not None:
             worker.join()
         raise GraderError(f"the sandbox could not run the smoke run: {' '.join(str(exc).split())[:600]}") from None
     student = _as_run(result.outputs, time.monotonic() - started) if result.ok else SmokeRun(
-        seconds=time.monotonic() - started, error=f"{result.status}: {result.message}")
+        seconds=time.monotonic() - started, error=f"{result.status}: {result.message}",
+        incomplete=result.status == "incomplete")
     if worker.ident is not None:
         worker.join()
     if "error" in box:
@@ -260,9 +265,9 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
     return student, reference, profile
 
 
-def _entry(check: str, title: str, passed: bool, message: str, seconds: float = 0.0) -> CheckResult:
+def _entry(check: str, title: str, passed: bool, message: str, seconds: float = 0.0, incomplete: bool = False) -> CheckResult:
     return CheckResult(f"smoke.{check}", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, passed, message, True,
-                       ("smoke", check), seconds)
+                       ("smoke", check), seconds, incomplete)
 
 
 def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list[CheckResult]:
@@ -270,7 +275,7 @@ def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list
     where = f"(profile {profile.name}: {profile.steps} steps of {profile.batch_size}, seed {profile.seed})"
     if student.error:
         message = f"the smoke run did not finish {where}: {student.error}"
-        return [_entry(check, title, False, message, student.seconds) for check, title in (
+        return [_entry(check, title, False, message, student.seconds, student.incomplete) for check, title in (
             ("finite", "the training loss stays finite"), ("loss_falls", "the training loss falls"),
             ("in_range", "samples are finite and in [0, 1]"), ("distance", "samples are as close to the data as the reference's"))]
     losses = student.losses

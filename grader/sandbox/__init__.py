@@ -29,7 +29,7 @@ from .confinement import Confinement, check_confinement, detect_confinement
 from .errors import SandboxError, SandboxStartError
 from .limits import Limits
 from .probe_result import ProbeResult
-from .sandbox import Sandbox
+from .sandbox import Sandbox, open_sandbox
 
 __all__ = [
     "Confinement",
@@ -40,4 +40,5 @@ __all__ = [
     "SandboxStartError",
     "check_confinement",
     "detect_confinement",
+    "open_sandbox",
 ]

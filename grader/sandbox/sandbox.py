@@ -147,7 +147,8 @@ class Sandbox:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def __enter__(self) -> "Sandbox":
-        self.open()
+        if self._workdir is None:  # open_sandbox() hands over one already open
+            self.open()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -408,8 +409,16 @@ class Sandbox:
 
     # -- calls -------------------------------------------------------------------------------------
 
-    def call(self, probe: str, inputs: dict[str, torch.Tensor] | None = None, params: dict | None = None) -> ProbeResult:
-        """Run one probe on the student's code in a fresh worker; never raises for student misbehaviour."""
+    def call(self, probe: str, inputs: dict[str, torch.Tensor] | None = None, params: dict | None = None, *,
+             retry_incomplete: bool = False) -> ProbeResult:
+        """Run one probe on the student's code in a fresh worker; never raises for student misbehaviour.
+        `retry_incomplete`: when the machine fails the call ("incomplete"), run it once more."""
+        result = self._call_once(probe, inputs, params)
+        if retry_incomplete and result.status == "incomplete":
+            result = self._call_once(probe, inputs, params)
+        return result
+
+    def _call_once(self, probe: str, inputs: dict[str, torch.Tensor] | None, params: dict | None) -> ProbeResult:
         if self._workdir is None:
             raise SandboxError("the Sandbox is not open: use `with Sandbox(...) as sb:`")
         if probe not in self.probe_names:
@@ -549,3 +558,17 @@ class Sandbox:
                                    "something called os._exit() or replaced the process; remove it" + garbage_note)
         return result("crash", f"the process running your code exited with status {exit_code} while {doing}"
                                + garbage_note)
+
+
+def open_sandbox(*args: Any, **kwargs: Any) -> Sandbox:
+    """Sandbox(*args, **kwargs), opened; a fork server that fails to start gets one more try.
+    Raises SandboxStartError when both fail, SandboxError for anything that would fail again."""
+    for attempt in (1, 2):
+        sandbox = Sandbox(*args, **kwargs)
+        try:
+            sandbox.open()
+            return sandbox
+        except SandboxStartError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
