@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 from typing import NoReturn, Sequence
 
@@ -160,6 +161,7 @@ def _batch(args: argparse.Namespace) -> int:
     from grader.reference import DEFAULT_SOLUTION
     from grader.rubric import DEFAULT_RUBRIC
 
+    started = time.monotonic()
     rows = grade_batch(
         args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
         public_only=args.public_only,
@@ -168,7 +170,8 @@ def _batch(args: argparse.Namespace) -> int:
     )
     counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
     done = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
-    print(f"{len(rows)} submissions: {done or 'none'}; gradebook: {args.out / GRADEBOOK}")
+    print(f"{len(rows)} submissions: {done or 'none'}, in {time.monotonic() - started:.0f} s "
+          f"(--jobs {args.jobs}); gradebook: {args.out / GRADEBOOK}")
     if counts["incomplete"] or counts["error"]:
         print("grade batch: some gradings did not complete; run the same command with --regrade-incomplete",
               file=sys.stderr)
