@@ -88,7 +88,9 @@ def find_handed_in(submission_dir: Path) -> Path:
 
 
 def _failure_results(message: str, started: float) -> dict:
-    return {"score": 0, "execution_time": round(time.monotonic() - started, 3), "output": message,
+    from grader.untrusted import safe_text  # the message may quote a file name the student chose
+
+    return {"score": 0, "execution_time": round(time.monotonic() - started, 3), "output": safe_text(message),
             "tests": [], "visibility": "visible", "stdout_visibility": "hidden"}
 
 

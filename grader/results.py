@@ -13,6 +13,10 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.untrusted import safe_text
+
+MAX_NAME_CHARS = 200  # a submission's name: a folder's or a file's, chosen by the student
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -28,6 +32,11 @@ class CheckResult:
     tags: tuple[str, ...]
     seconds: float = 0.0
     incomplete: bool = False  # not graded: the grading machine failed (message says how); grade again
+
+    def __post_init__(self) -> None:
+        # The message quotes what the student's code said (an exception, a file name): make it writable.
+        object.__setattr__(self, "message", safe_text(self.message))
+        object.__setattr__(self, "title", safe_text(self.title))
 
     @property
     def item(self) -> str:
@@ -59,6 +68,14 @@ class GradeReport:
     hidden_visibility: str = "after_published"
     items: list[tuple[str, str]] = field(default_factory=list)  # (number, function), rubric order
     notes: list[str] = field(default_factory=list)  # informational lines worth no points (the CLIP score)
+
+    def __post_init__(self) -> None:
+        # Every string here can come from a hand-in (its name, why it was rejected, its CLIP prompts) and
+        # ends up in results.json, report.md/html and the terminal: each must be writable as UTF-8.
+        self.submission = safe_text(self.submission, MAX_NAME_CHARS)
+        self.rejected = safe_text(self.rejected)
+        self.confinement = safe_text(self.confinement)
+        self.notes = [safe_text(note) for note in self.notes]
 
     @property
     def score(self) -> float:

@@ -20,11 +20,13 @@ from pathlib import Path
 from typing import Callable
 
 from grader.checks import Call, CheckRun, Outcome, Verdict
+from grader.deadline import DeadlinePassed, call_with_deadline
 from grader.errors import GraderError
 from grader.plans import CheckPlan
 from grader.results import CheckResult
 from grader.rubric import RubricCheck
 from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
+from grader.untrusted import error_text, safe_text
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(
@@ -34,6 +36,7 @@ DEFAULT_LIMITS = Limits(
     threads=1,
     total_timeout_s=300.0,
 )
+JUDGE_DEADLINE_S = 20.0  # judging one check takes milliseconds; outputs far beyond the asked-for size take longer
 
 Progress = Callable[[CheckResult], None]
 
@@ -105,8 +108,7 @@ def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome])
         outputs = {name[len(prefix):]: v for name, v in result.outputs.items() if name.startswith(prefix)}
         error = outputs.pop("error", None)
         if error is not None:
-            message = bytes(error.tolist()).decode("utf-8", "replace")
-            outcomes[key] = Outcome("error", {}, message, result.seconds, result.stderr)
+            outcomes[key] = Outcome("error", {}, error_text(error), result.seconds, result.stderr)
         else:
             outcomes[key] = Outcome("ok", outputs, "", result.seconds, result.stderr)
 
@@ -147,10 +149,15 @@ def incomplete_result(rubric_check: RubricCheck, reason: str, seconds: float = 0
     )
 
 
-def _judge(rubric_check: RubricCheck, run: CheckRun) -> Verdict:
-    """The check's verdict; a check whose judge breaks on odd student output fails, with the reason."""
+def _judge(rubric_check: RubricCheck, run: CheckRun, deadline_s: float = JUDGE_DEADLINE_S) -> Verdict:
+    """The check's verdict, within `deadline_s`. Judging reads outputs the student's code chose, so
+    whatever goes wrong while judging (any exception: odd shapes, int(inf), bytes([1.5]), memory) or a
+    judge still busy at the deadline is that check's failure, with the reason, never the grader's."""
     try:
-        return rubric_check.check.verdict(run)
-    except (KeyError, IndexError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-        return Verdict(False, f"the result could not be checked ({type(exc).__name__}: {exc}); "
+        return call_with_deadline(lambda: rubric_check.check.verdict(run), deadline_s)
+    except DeadlinePassed:
+        return Verdict(False, f"the result could not be checked within {deadline_s:g} s: the outputs are far larger "
+                              "or stranger than the ones asked for; return tensors of the shapes the docstring gives")
+    except Exception as exc:  # noqa: BLE001 - see the docstring
+        return Verdict(False, f"the result could not be checked ({type(exc).__name__}: {safe_text(exc, 400)}); "
                               "the outputs are missing something or have an unexpected form")

@@ -24,6 +24,7 @@ from typing import Callable, ClassVar
 import torch
 
 from grader.reference import Reference
+from grader.untrusted import error_text
 
 Tensor = torch.Tensor
 
@@ -96,6 +97,7 @@ class CheckRun:
         """The student's outputs of call `call`, or Fail if the call did not complete."""
         outcome = self.outcomes[call]
         if outcome.status == "ok":
+            _check_output_size(self.calls[call], outcome.outputs)
             return outcome.outputs
         words = STATUS_WORDS.get(outcome.status, outcome.status)
         detail = f": {_one_line(outcome.message)}" if outcome.message else ""
@@ -110,14 +112,42 @@ class CheckRun:
         prefix = f"{index}."
         error = outputs.get(f"{prefix}error")
         if error is not None:
-            message = bytes(error.to(torch.uint8).tolist()).decode("utf-8", "replace")
-            raise Fail(f"{function} raised {_one_line(message)}{where}")
+            raise Fail(f"{function} raised {_one_line(error_text(error))}{where}")
         return {name[len(prefix):]: value for name, value in outputs.items() if name.startswith(prefix)}
 
     def expected_case(self, call: int, index: int) -> dict[str, Tensor]:
         assert self.expected is not None, "this check has no reference outputs"
         prefix = f"{index}."
         return {name[len(prefix):]: v for name, v in self.expected[call].items() if name.startswith(prefix)}
+
+
+def span(tensor: Tensor) -> int:
+    """How many values `tensor`'s shape spans, a zero dimension counted as one (an empty tensor of
+    shape (10**6, 0) still makes a loop over its first dimension run 10**6 times)."""
+    total = 1
+    for size in tensor.shape:
+        total *= max(int(size), 1)
+    return total
+
+
+MAX_OUTPUT_SPAN = 1 << 20  # values one call may return whatever its inputs (correct code: at most ~30,000)
+OUTPUT_SPAN_PER_INPUT = 64  # ... or this many per input value (correct code: at most ~12)
+
+
+def _check_output_size(call: Call, outputs: dict[str, Tensor]) -> None:
+    """Fail when a call's outputs span far more values than the call could ask for.
+
+    Judges take time and memory in proportion to the outputs they read (a loop over a first dimension,
+    `.tolist()`); this bound, generous for any honest output, right or wrong, keeps judging in
+    proportion to the inputs the grader chose, whatever the student's code sent back."""
+    limit = max(MAX_OUTPUT_SPAN, OUTPUT_SPAN_PER_INPUT * sum(value.numel() for value in call.inputs.values()))
+    total = 0
+    for name, value in outputs.items():
+        total += span(value)
+        if total > limit:
+            raise Fail(f"the code under test returned {name!r} of shape {tuple(value.shape)}, making {total} values "
+                       f"or more where this call asks for far fewer (at most {limit} are read): return tensors of "
+                       "the shapes the docstring gives")
 
 
 def _one_line(text: str, limit: int = 400) -> str:

@@ -109,6 +109,7 @@ def close(got: Tensor | None, expected: Tensor | None, tol: Tolerance) -> bool:
 
 
 def fmt_values(values: Tensor | Sequence[float], limit: int = 8) -> str:
-    items = values.flatten().tolist() if isinstance(values, Tensor) else list(values)
+    # Only what is shown is converted: `values` may be a student's output of any size.
+    items = values.flatten()[: limit + 1].tolist() if isinstance(values, Tensor) else list(values)[: limit + 1]
     text = ", ".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in items[:limit])
     return f"[{text}{', ...' if len(items) > limit else ''}]"

@@ -15,6 +15,7 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import Tolerance, check_shape, check_tensor
 from grader.reference import Reference
+from grader.untrusted import error_text
 
 Tensor = torch.Tensor
 EXACT = Tolerance(rtol=0.0, atol=0.0)  # a permutation of pixels moves values, it never rounds them
@@ -49,8 +50,7 @@ def hidden_view_call(item: str) -> Call:
 def output(got: dict[str, Tensor], key: str, what: str) -> Tensor:
     error = got.get(f"{key}_error")
     if error is not None:
-        message = bytes(error.to(torch.uint8).tolist()).decode("utf-8", "replace")
-        raise Fail(f"{what} raised {' '.join(message.split())[:400]}")
+        raise Fail(f"{what} raised {' '.join(error_text(error).split())[:400]}")
     value = got.get(key)
     if value is None:
         raise Fail(f"{what} returned nothing")

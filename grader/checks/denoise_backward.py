@@ -21,7 +21,7 @@ from grader.checks._cases import (
     seeds,
     uniform,
 )
-from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_tensor, close
+from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_shape, check_tensor, close
 from grader.reference import Reference
 
 ITEM = "denoise_backward"
@@ -157,7 +157,12 @@ class EtaZeroIsDeterministic(Check):
         def judge_case(index: int, case: dict) -> None:
             context = chain_context(case)
             got = run.case(0, index, ITEM, context)
-            first, second = got.get("trajectory.0"), got.get("trajectory.1")
+            expected = run.expected_case(0, index)
+            for key in ("trajectory.0", "trajectory.1"):  # the shape first: the loop below runs over it
+                if not isinstance(got.get(key), torch.Tensor):
+                    raise Fail(f"the DDIM chain returned no {key}{context}")
+                check_shape(f"the DDIM chain{context}", got[key], tuple(expected[key].shape))
+            first, second = got["trajectory.0"], got["trajectory.1"]
             for step in range(1, first.shape[0]):
                 if not close(second[step], first[step], PROPERTY):
                     t, t_prev = case["pairs"][step - 1]

@@ -94,6 +94,9 @@ class FeedsEachStepAndReturnsLastX(_Scripted):
         if "step_inputs" not in got:
             raise Fail(f"p_sample_loop never called self.p_sample{context}")
         inputs, outputs = got["step_inputs"], got["step_outputs"]
+        if inputs.dim() == 0 or inputs.shape != outputs.shape or inputs.shape[0] > 4 * case["T"]:
+            raise Fail(f"the recorded p_sample calls do not fit together (x of shape {tuple(inputs.shape)}, results of "
+                       f"shape {tuple(outputs.shape)}): p_sample_loop must call self.p_sample, at most 4 T times{context}")
         for k in range(1, inputs.shape[0]):
             if not torch.allclose(inputs[k].double(), outputs[k - 1].double(), rtol=1e-6, atol=1e-6):
                 raise Fail(f"call {k + 1} of p_sample did not receive the x returned by call {k}: feed each step's x_prev into the next step{context}")

@@ -30,6 +30,7 @@ ALLOWED_DTYPES: dict[str, torch.dtype] = {
 }
 MAX_TENSORS = 1024
 MAX_HEADER_BYTES = 1 << 20
+MAX_DIMS = 16  # the probes return at most 6-dimensional tensors
 
 
 class OutputRejected(Exception):
@@ -88,6 +89,24 @@ def read_capture(path: Path, limit: int) -> str:
         os.close(fd)
 
 
+def _span(name: str, shape: object, limit: int) -> int:
+    """How many elements `shape` spans, counting a zero dimension as one: an empty tensor of shape
+    (2**40, 0) holds no bytes, yet a judge that loops over its first dimension (or `.tolist()`, which
+    builds 2**40 empty lists) would never finish. A tensor of `limit` bytes spans at most `limit`
+    elements, so no honest output is refused by this bound."""
+    if type(shape) is not list or not all(type(d) is int and d >= 0 for d in shape):
+        raise OutputRejected("the outputs file has a malformed header")
+    if len(shape) > MAX_DIMS:
+        raise OutputRejected(f"output {name!r} has {len(shape)} dimensions; at most {MAX_DIMS} are accepted")
+    span = 1
+    for size in shape:
+        span *= max(size, 1)
+        if span > limit:
+            raise OutputRejected(f"output {name!r} has shape {tuple(shape)}, which spans more than {limit} elements "
+                                 "(empty tensors count their non-zero dimensions): return tensors of the shapes asked for")
+    return span
+
+
 def read_outputs(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
     """Load and validate a worker's outputs file; raises OutputRejected with a student-facing reason."""
     try:
@@ -116,7 +135,7 @@ def read_outputs(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
     header.pop("__metadata__", None)
     if len(header) > MAX_TENSORS:
         raise OutputRejected(f"the probe returned {len(header)} tensors; at most {MAX_TENSORS} are accepted")
-    total = 0
+    total = spans = 0
     for name, entry in header.items():
         if type(entry) is not dict or entry.get("dtype") not in ALLOWED_DTYPES:
             dtype = entry.get("dtype") if type(entry) is dict else entry
@@ -125,8 +144,12 @@ def read_outputs(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
         if not (type(offsets) is list and len(offsets) == 2 and all(type(x) is int and x >= 0 for x in offsets)):
             raise OutputRejected("the outputs file has a malformed header")
         total += offsets[1] - offsets[0]
+        spans += _span(name, entry.get("shape"), max_bytes)
     if total > max_bytes:
         raise OutputRejected(f"the outputs total {total} bytes, more than the limit of {max_bytes} bytes")
+    if spans > max_bytes:
+        raise OutputRejected(f"the outputs' shapes span {spans} elements in all, more than the limit of {max_bytes} "
+                             "(empty tensors count their non-zero dimensions): return tensors of the shapes asked for")
     try:
         loaded = safetensors.torch.load(data)
     except Exception as exc:  # noqa: BLE001 - safetensors' own validation, reported to the student
