@@ -49,23 +49,36 @@ def cpu_burners(count: int | None = None, per_core: int = 4):
             burner.wait()
 
 
-def sandbox_workers() -> list[int]:
-    """PIDs (as this process sees them) of every sandbox worker running now: forks of a fork server,
-    so processes running zygote.py whose parent runs zygote.py too."""
-    commands: dict[int, tuple[int, bytes]] = {}
+def sandbox_workers(below: int | None = None) -> list[int]:
+    """PIDs of the sandbox workers running now that descend from process `below` (default: this
+    process): forks of a fork server, i.e. Python processes running zygote.py whose parent is one too
+    (the launcher, bwrap or unshare, also names zygote.py on its command line, but is not Python)."""
+    below = os.getpid() if below is None else below
+    table: dict[int, tuple[int, bool]] = {}
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/cmdline", "rb") as handle:
-                command = handle.read()
+                argv = handle.read().split(b"\0")
             with open(f"/proc/{name}/stat", "rb") as handle:
                 stat = handle.read()
         except OSError:
             continue
-        commands[int(name)] = (int(stat[stat.rfind(b")") + 2:].split()[1]), command)
-    return [pid for pid, (parent, command) in commands.items()
-            if b"zygote.py" in command and b"zygote.py" in commands.get(parent, (0, b""))[1]]
+        python_zygote = b"python" in os.path.basename(argv[0]) and any(arg.endswith(b"zygote.py") for arg in argv)
+        table[int(name)] = (int(stat[stat.rfind(b")") + 2:].split()[1]), python_zygote)
+
+    def descends(pid: int) -> bool:
+        for _ in range(64):
+            pid = table.get(pid, (0, False))[0]
+            if pid == below:
+                return True
+            if pid <= 1:
+                return False
+        return False
+
+    return [pid for pid, (parent, zygote) in table.items()
+            if zygote and table.get(parent, (0, False))[1] and descends(pid)]
 
 
 def kill_workers_when(condition, kills: int, timeout_s: float = 120.0) -> threading.Thread:

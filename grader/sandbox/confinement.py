@@ -128,7 +128,7 @@ PRELOAD = (
 def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: str, probes: str,
                   probes_name: str, io_dir: str, must_read: list[str], threads: int, memory_bytes: int,
                   max_processes: int, max_file_bytes: int, tmp_bytes: int, device: str,
-                  package: str) -> dict:
+                  package: str, staff_paths: list[str] | None = None) -> dict:
     return {
         "mode": mode,
         "kind": kind,
@@ -149,7 +149,17 @@ def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: s
         "device": device,
         "package": package,
         "preload": list(PRELOAD),
+        # files student code must not read (the escape test tries): the grader's and the solution's
+        "staff_paths": staff_paths if staff_paths is not None else staff_only_files(),
     }
+
+
+def staff_only_files() -> list[str]:
+    """Files of the grading repository that exist on the host and must stay unreadable inside."""
+    repository = ZYGOTE_SOURCE.resolve().parents[2]
+    candidates = [repository / "grader" / "__init__.py", repository / "grader" / "rubric.toml",
+                  repository / "solution" / "diffusion_hw" / "__init__.py"]
+    return [str(path) for path in candidates if path.is_file()]
 
 
 def refusal_to_run_as_root(kind: str, requested: str | None, worker_uid: int | None, euid: int) -> str | None:
@@ -160,7 +170,14 @@ def refusal_to_run_as_root(kind: str, requested: str | None, worker_uid: int | N
     then run with every right of the grader. An instructor may still choose that by asking for
     GRADER_SANDBOX_CONFINEMENT=none by name.
     """
-    if kind != "none" or requested == "none" or euid != 0 or worker_uid is not None:
+    if euid != 0 or worker_uid is not None:
+        return None
+    if kind != "none":
+        return (f"student code could not be switched to the unprivileged uid {UNPRIVILEGED_UID} inside the sandbox "
+                "(usually: the Python runtime, a virtualenv made under umask 077, is not readable by other users), "
+                f"and it never runs as root; make the runtime readable (chmod -R o+rX {sys.prefix}) or recreate it "
+                "with umask 022, then grade again")
+    if requested == "none":
         return None
     return ("no confinement works here (neither bubblewrap nor unshare) and student code could not be switched "
             f"to the unprivileged uid {UNPRIVILEGED_UID}, so it would run as root with all of the grader's rights; "
@@ -253,6 +270,8 @@ def run_self_test(kind: str, timeout_s: float = 60.0) -> tuple[bool, str, dict]:
         return True, "", isolation
     if not isolation.get("mount_ns"):
         return False, f"{kind} works but workers cannot get their own mount namespace: " + "; ".join(isolation.get("notes", [])), isolation
+    if isolation.get("escapes"):
+        return False, f"{kind} does not hold here: student code " + "; ".join(isolation["escapes"]), isolation
     if [name for name in isolation.get("network_interfaces", []) if name != "lo"]:
         return False, f"{kind} did not isolate the network", isolation
     return True, "", isolation

@@ -50,11 +50,14 @@ class MountOp:
 
 
 def runtime_trees() -> list[str]:
-    """Directories the interpreter, its standard library and its site-packages live in, plus the
-    LD_LIBRARY_PATH entries (CUDA machines) that are not inside the grading repository."""
+    """Directories the interpreter, its standard library and its site-packages live in (any
+    site-packages folder on sys.path), plus the LD_LIBRARY_PATH entries (CUDA machines) that are not
+    inside the grading repository."""
     candidates = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
     libraries = [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p]
     candidates += [p for p in libraries if not _inside(os.path.realpath(p), str(_REPOSITORY))]
+    # site-packages that a .pth file or a wrapper added from elsewhere (another virtualenv's, say)
+    candidates += [p for p in sys.path if p and os.path.basename(p.rstrip("/")) in ("site-packages", "dist-packages")]
     trees: list[str] = []
     for candidate in candidates:
         for path in (os.path.abspath(candidate), os.path.realpath(candidate)):

@@ -258,7 +258,8 @@ class Sandbox:
         prefix, plan = launcher_prefix(self._kind, ops, work / "root")
         paths = self._paths()
         torch_dir = os.path.dirname(torch.__file__)
-        must_read = [os.path.realpath(sys.executable), os.path.join(torch_dir, "__init__.py"), paths["probes"]]
+        must_read = [os.path.realpath(sys.executable), os.path.join(torch_dir, "__init__.py"), paths["probes"],
+                     sys.prefix]
         if self._kind == "none":
             must_read.append(str(self._submission_host))
         cfg = zygote_config(mode="serve", kind=self._kind, root_plan=plan, submission=paths["submission"],
@@ -293,7 +294,13 @@ class Sandbox:
         isolation = ready.get("isolation") or {}
         refusal = refusal_to_run_as_root(self._kind, self._requested, isolation.get("uid"), os.geteuid())
         if refusal:
+            self._stop_zygote()
             raise SandboxError(refusal)
+        if isolation.get("escapes"):
+            self._stop_zygote()
+            raise SandboxError(f"the sandbox ({self._kind}) does not hold on this machine, so no student code runs: "
+                               f"its start-up test found that student code {'; '.join(isolation['escapes'])[:800]}. "
+                               "Grade on a machine where it holds (see the README's isolation section)")
         self.confinement = Confinement(self._kind, describe(self._kind, isolation,  # type: ignore[arg-type]
                                                             [] if self._kind != "none" else self._none_reasons()))
 

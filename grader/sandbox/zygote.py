@@ -259,8 +259,10 @@ def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
 
 
 def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | None = None) -> None:
-    """rlimits, then the unprivileged uid. `cpu_seconds`: the call's CPU limit; RLIMIT_CPU is set a
-    little above it, a backstop for when the zygote's own accounting (serve_call) cannot keep up."""
+    """rlimits, then no privilege at all: the unprivileged uid (when the grader is root), no
+    capability in any set, no_new_privs, the seccomp filter. `cpu_seconds`: the call's CPU limit;
+    RLIMIT_CPU is set a little above it, a backstop for when the zygote's own accounting
+    (serve_call) cannot keep up."""
     import resource
 
     def cap(name: str, value: int) -> None:
@@ -293,19 +295,177 @@ def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | 
         hard = resource.getrlimit(which)[1]
         if hard == resource.RLIM_INFINITY or hard > soft:
             resource.setrlimit(which, (soft, soft + 2 if hard == resource.RLIM_INFINITY else min(hard, soft + 2)))
-    uid = iso["uid"]
+    if not sys.platform.startswith("linux"):
+        return
+    try:  # the out-of-memory killer takes this process before the fork server or the grader
+        with open("/proc/self/oom_score_adj", "w") as adjust:
+            adjust.write("1000")
+    except OSError:
+        pass
+    if iso.get("own_user_ns"):
+        enter_child_user_namespace()
+    drop_capabilities(iso["uid"])
+    prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary can give privileges back
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
+    if iso.get("seccomp", True):
+        install_seccomp_filter()
+
+
+# ---------------------------------------------------------------------------------------------
+# Dropping privileges: a child user namespace, capabilities and securebits, a seccomp filter.
+
+PR_CAPBSET_DROP = 24
+CAP_SETPCAP = 8
+PR_SET_SECUREBITS = 28
+PR_SET_SECCOMP = 22
+PR_CAP_AMBIENT = 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CLONE_NEWUSER = 0x10000000
+# SECBIT_NOROOT | _LOCKED, SECBIT_NO_SETUID_FIXUP_LOCKED (with the fixup on: setuid clears the
+# capabilities), SECBIT_KEEP_CAPS_LOCKED (off), SECBIT_NO_CAP_AMBIENT_RAISE | _LOCKED.
+SECUREBITS = 0x01 | 0x02 | 0x08 | 0x20 | 0x40 | 0x80
+_CAPABILITY_VERSION_3 = 0x20080522
+_CAP_FIELDS = ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb")
+
+
+def enter_child_user_namespace() -> None:
+    """Move into a new user and mount namespace, mapping uid/gid 0 to this process's own.
+
+    For the user-namespace kinds (a grader that is not root): the worker is uid 0 of the sandbox's
+    user namespace, which owns its mounts, so with any capability it could remount the read-only
+    binds writable. Mounts copied into a namespace owned by a newer user namespace are locked: their
+    read-only, nosuid, nodev and noexec flags can no longer be cleared, nor can they be unmounted to
+    reveal what lies below."""
+    unshare(CLONE_NEWUSER | CLONE_NEWNS)
+    for name, text in (("setgroups", "deny"), ("uid_map", "0 0 1"), ("gid_map", "0 0 1")):
+        with open(f"/proc/self/{name}", "w") as handle:
+            handle.write(text)
+
+
+def _last_capability() -> int:
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as handle:
+            return int(handle.read())
+    except (OSError, ValueError):
+        return 40
+
+
+def capability_sets() -> dict[str, int]:
+    """This process's capability sets from /proc/self/status: {"CapEff": bits, ...}."""
+    sets = {}
+    with open("/proc/self/status") as status:
+        for line in status:
+            name, _, value = line.partition(":")
+            if name in _CAP_FIELDS:
+                sets[name] = int(value.strip(), 16)
+    return sets
+
+
+def drop_capabilities(uid: int | None) -> None:
+    """Leave the process with no capability in any set, unable to regain one.
+
+    The bounding set is emptied and securebits locked (root gains nothing by exec) while the process
+    still holds CAP_SETPCAP; then it switches to `uid` (when given: setuid from root clears the
+    permitted and effective sets) and clears what is left with capset. Raises OSError if any
+    capability survives."""
+    can_setpcap = bool(capability_sets().get("CapEff", 0) & (1 << CAP_SETPCAP))
+    if can_setpcap:  # without it (an ordinary user) there is nothing to lock: no_new_privs follows
+        for number in range(_last_capability() + 1):
+            try:
+                prctl(PR_CAPBSET_DROP, number)
+            except OSError as exc:
+                if exc.errno != 22:  # EINVAL: a capability this kernel does not have
+                    raise
+        _call("prctl", PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0)
+    _call("prctl", PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
     if uid is not None:
         os.setgroups([])
         os.setresgid(uid, uid, uid)
         os.setresuid(uid, uid, uid)
         if os.getuid() != uid or os.geteuid() != uid:
             raise OSError("could not switch to the unprivileged uid")
-    try:
-        prctl(PR_SET_NO_NEW_PRIVS, 1)  # no setuid binary can give privileges back
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # after setuid, which clears it
-    except OSError:
-        if sys.platform.startswith("linux"):
-            raise
+    header = (ctypes.c_uint32 * 2)(_CAPABILITY_VERSION_3, 0)
+    data = (ctypes.c_uint32 * 6)()  # effective, permitted, inheritable; twice (64 capability bits)
+    _checked(_libc.capset(header, data), "capset")
+    left = {name: bits for name, bits in capability_sets().items() if bits and (can_setpcap or name != "CapBnd")}
+    if left:
+        raise OSError(f"capabilities survived dropping: {left}")
+
+
+# Kernel surface a worker never needs: mounts, namespaces, keyrings, BPF, io_uring, perf events,
+# file handles, anonymous memory files (not counted by memory limits), device nodes, modules, ptrace.
+_DENIED_SYSCALLS = {
+    "x86_64": {"mount": 165, "umount2": 166, "pivot_root": 155, "chroot": 161, "unshare": 272, "setns": 308,
+               "keyctl": 250, "add_key": 248, "request_key": 249, "bpf": 321, "io_uring_setup": 425,
+               "io_uring_enter": 426, "io_uring_register": 427, "perf_event_open": 298, "open_by_handle_at": 304,
+               "name_to_handle_at": 303, "memfd_create": 319, "memfd_secret": 447, "mknod": 133, "mknodat": 259,
+               "kexec_load": 246, "kexec_file_load": 320, "init_module": 175, "finit_module": 313,
+               "delete_module": 176, "userfaultfd": 323, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+               "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "swapon": 167, "swapoff": 168,
+               "reboot": 169, "acct": 163, "ptrace": 101, "process_vm_readv": 310, "process_vm_writev": 311,
+               "quotactl": 179, "syslog": 103, "sethostname": 170, "setdomainname": 171, "iopl": 172, "ioperm": 173},
+    "aarch64": {"mount": 40, "umount2": 39, "pivot_root": 41, "chroot": 51, "unshare": 97, "setns": 268,
+                "keyctl": 219, "add_key": 217, "request_key": 218, "bpf": 280, "io_uring_setup": 425,
+                "io_uring_enter": 426, "io_uring_register": 427, "perf_event_open": 241, "open_by_handle_at": 265,
+                "name_to_handle_at": 264, "memfd_create": 279, "memfd_secret": 447, "mknodat": 33,
+                "kexec_load": 104, "kexec_file_load": 294, "init_module": 105, "finit_module": 273,
+                "delete_module": 106, "userfaultfd": 282, "open_tree": 428, "move_mount": 429, "fsopen": 430,
+                "fsconfig": 431, "fsmount": 432, "fspick": 433, "mount_setattr": 442, "swapon": 224,
+                "swapoff": 225, "reboot": 142, "acct": 89, "ptrace": 117, "process_vm_readv": 270,
+                "process_vm_writev": 271, "quotactl": 60, "syslog": 116, "sethostname": 161, "setdomainname": 162},
+}
+_AUDIT_ARCH = {"x86_64": 0xC000003E, "aarch64": 0xC00000B7}
+_SYSCALL_CLONE = {"x86_64": 56, "aarch64": 220}
+_SYSCALL_CLONE3 = 435
+_SYSCALL_SOCKET = {"x86_64": 41, "aarch64": 198}
+_CLONE_NAMESPACES = 0x7E020080  # CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWTIME
+_AF_NETLINK = 16
+
+
+def seccomp_supported() -> bool:
+    return platform.machine() in _DENIED_SYSCALLS and sys.platform.startswith("linux")
+
+
+def seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
+    """The classic-BPF filter as (code, jt, jf, k) instructions: another architecture's system calls
+    (the i386 ABI through int 0x80, x32) kill the process; the denied calls, clone with a namespace
+    flag and netlink sockets fail with EPERM; clone3 fails with ENOSYS (its flags sit in memory the
+    filter cannot read, and libc then falls back to clone); everything else is allowed."""
+    load_word, jump_equal, jump_set, jump_at_least, ret = 0x20, 0x15, 0x45, 0x35, 0x06
+    allow, kill = 0x7FFF0000, 0x80000000
+    eperm, enosys = 0x00050000 | 1, 0x00050000 | 38
+    program = [(load_word, 0, 0, 4), (jump_equal, 1, 0, _AUDIT_ARCH[machine]), (ret, 0, 0, kill),
+               (load_word, 0, 0, 0)]
+    if machine == "x86_64":
+        program += [(jump_at_least, 0, 1, 0x40000000), (ret, 0, 0, kill)]
+    for number in sorted(set(_DENIED_SYSCALLS[machine].values())):
+        program += [(jump_equal, 0, 1, number), (ret, 0, 0, eperm)]
+    program += [(jump_equal, 0, 1, _SYSCALL_CLONE3), (ret, 0, 0, enosys)]
+    # clone: flags are the first argument (its low 32 bits hold every CLONE_NEW* flag)
+    program += [(jump_equal, 0, 3, _SYSCALL_CLONE[machine]), (load_word, 0, 0, 16),
+                (jump_set, 0, 1, _CLONE_NAMESPACES), (ret, 0, 0, eperm)]
+    program += [(load_word, 0, 0, 0), (jump_equal, 0, 3, _SYSCALL_SOCKET[machine]), (load_word, 0, 0, 16),
+                (jump_equal, 0, 1, _AF_NETLINK), (ret, 0, 0, eperm)]
+    return program + [(ret, 0, 0, allow)]
+
+
+def install_seccomp_filter() -> None:
+    """Install seccomp_program for this machine (needs no_new_privs first). OSError if it cannot."""
+    machine = platform.machine()
+    if not seccomp_supported():
+        raise OSError(f"no seccomp filter is defined for {machine}")
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [("code", ctypes.c_uint16), ("jt", ctypes.c_uint8), ("jf", ctypes.c_uint8), ("k", ctypes.c_uint32)]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    program = seccomp_program(machine)
+    filters = (SockFilter * len(program))(*[SockFilter(*instruction) for instruction in program])
+    fprog = SockFprog(len(program), filters)
+    _checked(_libc.prctl(PR_SET_SECCOMP, 2, ctypes.cast(ctypes.byref(fprog), ctypes.c_void_p).value, 0, 0),
+             "seccomp")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -313,23 +473,32 @@ def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | 
 
 
 def probe_isolation(cfg: dict, own_pidns: int | None) -> dict:
+    """The strongest worker isolation that works here, tried in a throwaway worker each.
+
+    Never weaker in privilege: when the grader is root, workers run as cfg["worker_uid"] or not at
+    all (the uid is None in the result, and the grader refuses to start); in the user-namespace
+    kinds they enter a child user namespace. A missing seccomp filter is the only fallback, and the
+    escape test (`escape_attempts`) then decides whether the sandbox holds without it."""
     want_uid = cfg["worker_uid"]
-    iso = {"pid_ns": False, "mount_ns": False, "ipc_ns": False, "uid": None, "notes": []}
+    iso = {"pid_ns": False, "mount_ns": False, "ipc_ns": False, "uid": None, "own_user_ns": False,
+           "seccomp": False, "notes": []}
     try:
         names = [name for _, name in socket.if_nameindex()]
     except OSError:
         names = []
     iso["network_interfaces"] = names
+    base = dict(iso, uid=want_uid, own_user_ns=bool(cfg["isolate_workers"] and want_uid is None),
+                seccomp=seccomp_supported())
     if not cfg["isolate_workers"]:
-        candidates = [dict(iso, uid=want_uid)] if want_uid is not None else []
+        candidates = [base]
     else:
         candidates = [
-            dict(iso, pid_ns=True, mount_ns=True, ipc_ns=True, uid=want_uid),
-            dict(iso, pid_ns=True, mount_ns=True, ipc_ns=False, uid=want_uid),
-            dict(iso, pid_ns=False, mount_ns=True, ipc_ns=False, uid=want_uid),
+            dict(base, pid_ns=True, mount_ns=True, ipc_ns=True),
+            dict(base, pid_ns=True, mount_ns=True, ipc_ns=False),
+            dict(base, pid_ns=False, mount_ns=True, ipc_ns=False),
         ]
-        if want_uid is not None:
-            candidates += [dict(c, uid=None) for c in candidates]
+    if base["seccomp"]:
+        candidates += [dict(c, seccomp=False) for c in candidates]
     for candidate in candidates:
         ok, why = _try_isolation(cfg, candidate, own_pidns)
         if ok:
@@ -339,8 +508,101 @@ def probe_isolation(cfg: dict, own_pidns: int | None) -> dict:
     return iso
 
 
+def escape_attempts(cfg: dict) -> list[str]:
+    """Try, as a confined worker, every way out the sandbox must close; return those that worked.
+
+    Runs in a throwaway worker after enter_worker_jail and apply_limits_and_drop_privileges, the
+    exact steps a real call takes, so a machine where any of them is not enforced is caught before
+    student code runs there."""
+    worked = []
+
+    def attempt(what: str, action) -> None:
+        try:
+            action()
+        except BaseException:  # noqa: BLE001 - failing is the expected outcome
+            return
+        worked.append(what)
+
+    def create_file(folder: str):
+        def action() -> None:
+            path = os.path.join(folder, ".grader-escape-test")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+            os.unlink(path)
+        return action
+
+    def read_any(path: str):
+        def action() -> None:
+            if os.path.isdir(path):
+                os.listdir(path)
+            else:
+                with open(path, "rb") as handle:
+                    handle.read(1)
+        return action
+
+    caps = capability_sets()
+    if caps.get("CapEff") or caps.get("CapPrm") or caps.get("CapAmb") or caps.get("CapInh"):
+        worked.append(f"holds capabilities ({', '.join(f'{k}={v:x}' for k, v in caps.items() if v)})")
+    def mount_scratch() -> None:  # on a fresh folder of the worker's own /tmp, never over anything
+        target = "/tmp/.grader-escape-mount"
+        os.makedirs(target, exist_ok=True)
+        mount("tmpfs", target, "tmpfs", 0, "size=1m")
+
+    attempt("mounts a tmpfs", mount_scratch)
+    attempt("remounts the submission read-write", lambda: mount(None, cfg["submission"], None, MS_REMOUNT | MS_BIND))
+    for folder, what in ((cfg["submission"], "the submission"), (os.path.dirname(cfg["probes"]), "the probes' folder"),
+                         (os.path.dirname(os.path.realpath(sys.executable)), "the Python runtime's bin/"),
+                         (sys.prefix, "the Python runtime"), ("/", "/")):
+        attempt(f"writes into {what} ({folder})", create_file(folder))
+    attempt("opens the probes file for writing", lambda: os.close(os.open(cfg["probes"], os.O_WRONLY | os.O_APPEND)))
+    for path in cfg.get("staff_paths") or ():
+        attempt(f"reads a staff-only path ({path})", read_any(path))
+    attempt("creates a block device node", lambda: os.mknod("/tmp/.grader-escape-test", 0o60600, os.makedev(8, 0)))
+    attempt("creates an anonymous memory file (memfd_create)", lambda: os.close(os.memfd_create("escape")))
+    attempt("opens a netfilter socket", lambda: socket.socket(16, socket.SOCK_RAW, 12).close())
+    # Last, and the user namespace after the others: one that works changes this throwaway process.
+    for flag, name in ((0x40000000, "network"), (CLONE_NEWNS, "mount"), (CLONE_NEWUSER, "user")):
+        attempt(f"creates a new {name} namespace", lambda flag=flag: unshare(flag))
+    return worked
+
+
+def run_escape_test(cfg: dict, iso: dict, own_pidns: int | None) -> list[str]:
+    """escape_attempts in a throwaway worker confined as iso; its findings (or why it could not run)."""
+    read_end, write_end = os.pipe()
+    try:
+        pid = fork_worker(iso, own_pidns)
+    except OSError as exc:
+        os.close(read_end)
+        os.close(write_end)
+        return [f"the escape test could not start: {exc}"]
+    if pid == 0:
+        os.close(read_end)
+        try:
+            enter_worker_jail(cfg, iso, None)
+            apply_limits_and_drop_privileges(cfg, iso)
+            found = escape_attempts(cfg)
+        except BaseException as exc:  # noqa: BLE001
+            found = [f"the escape test failed to confine itself: {type(exc).__name__}: {exc}"]
+        os.write(write_end, json.dumps(found).encode()[:60000])
+        os._exit(0)
+    os.close(write_end)
+    chunks = []
+    while True:
+        chunk = os.read(read_end, 65536)
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(read_end)
+    os.waitpid(pid, 0)
+    try:
+        found = json.loads(b"".join(chunks))
+    except ValueError:
+        return ["the escape test died without a report"]
+    return [str(item) for item in found] if type(found) is list else ["the escape test sent no list"]
+
+
 def _describe_isolation(iso: dict) -> str:
-    parts = [name for name in ("pid_ns", "mount_ns", "ipc_ns") if iso[name]]
+    parts = [name for name in ("pid_ns", "mount_ns", "ipc_ns", "own_user_ns", "seccomp") if iso.get(name)]
     parts.append(f"uid {iso['uid']}" if iso["uid"] is not None else "same uid")
     return "+".join(parts)
 
@@ -385,7 +647,7 @@ def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, s
             enter_worker_jail(cfg, iso, None)
             apply_limits_and_drop_privileges(cfg, iso)
             for path in cfg["must_read"]:
-                if not os.access(path, os.R_OK):
+                if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
                     raise PermissionError(f"cannot read {path}")
             if iso["pid_ns"] and os.getpid() != 1:
                 raise OSError("not PID 1 in the new PID namespace")
@@ -643,14 +905,43 @@ _MAX_REPORT_BYTES = 256 << 10
 
 
 def _parse_reports(data: bytes) -> tuple[list, int]:
+    """The worker's messages (one JSON object per line) and how many bytes of the rest were garbage.
+
+    Student code can write anything to the report pipe, so no line may reach a recursion limit in
+    json (a RecursionError here would end the fork server): a line nested deeper than the worker's own
+    messages ever are is garbage before json sees it, and json's errors of any kind mean garbage."""
+    import re
+
+    max_depth = 32  # the worker's own messages are nested 3 deep at most
+
+    def too_deep(line: bytes) -> bool:
+        if line.count(b"[") + line.count(b"{") <= max_depth:
+            return False
+        depth, in_string = 0, False
+        for token in re.finditer(rb'\\.|["\[\]{}]', line, re.DOTALL):
+            symbol = token.group()
+            if symbol == b'"':
+                in_string = not in_string
+            elif in_string or len(symbol) > 1:
+                continue
+            elif symbol in (b"[", b"{"):
+                depth += 1
+                if depth > max_depth:
+                    return True
+            else:
+                depth -= 1
+        return False
+
     messages, garbage = [], 0
     for line in data.split(b"\n"):
         if not line.strip():
             continue
-        try:
-            message = json.loads(line) if len(line) <= 64 << 10 else None
-        except ValueError:
-            message = None
+        message = None
+        if len(line) <= 64 << 10 and not too_deep(line):
+            try:
+                message = json.loads(line)
+            except (ValueError, RecursionError):
+                message = None
         if type(message) is dict and len(messages) < 64:
             messages.append(message)
         else:
@@ -909,8 +1200,10 @@ def main() -> None:
         own_pidns = None
     began = time.monotonic()
     iso = probe_isolation(cfg, own_pidns)
-    print(f"zygote: isolation {_describe_isolation(iso)} probed in {time.monotonic() - began:.2f} s",
-          file=sys.stderr, flush=True)
+    if cfg["isolate_workers"] and iso["mount_ns"]:
+        iso["escapes"] = run_escape_test(cfg, iso, own_pidns)
+    print(f"zygote: isolation {_describe_isolation(iso)} probed in {time.monotonic() - began:.2f} s"
+          + (f"; ESCAPES: {iso['escapes']}" if iso.get("escapes") else ""), file=sys.stderr, flush=True)
     if cfg["mode"] == "self-test":
         print(json.dumps({"isolation": iso, "uid": os.getuid()}), flush=True)
         return
@@ -921,6 +1214,11 @@ def main() -> None:
     os.dup2(null, 0)
     os.dup2(null, 1)
     os.close(null)
+    if cfg["isolate_workers"] and cfg["worker_uid"] is not None and iso["uid"] is None:
+        # Workers would run as root: say so at once (the grader refuses) instead of loading anything.
+        _send_frame(responses, {"ready": True, "isolation": iso, "torch": None})
+        _read_frame(requests)
+        os._exit(0)
 
     began = time.monotonic()
     import importlib

@@ -127,6 +127,62 @@ def try_writes(inputs, params):
     return results
 
 
+def try_escapes(inputs, params):
+    """Every way out a hostile student would try; 1 where it worked (nothing may).
+
+    params: "write_into" (folders to create a file in: the submission, the probes' folder, the
+    runtime's bin/, ...), "read" (staff-only files), "remount" (read-only mount points)."""
+    import ctypes
+    import socket
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    results = {}
+
+    def flag(name, action):
+        try:
+            ok = action()
+        except Exception:
+            ok = False
+        results[name] = torch.tensor(int(bool(ok)))
+
+    def create_in(folder):
+        path = os.path.join(folder, ".student-was-here")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(path)
+        return True
+
+    def read(path):
+        with open(path, "rb") as handle:
+            return handle.read(1) is not None
+
+    def syscall_ok(rc):
+        return rc == 0
+
+    status = open("/proc/self/status").read()
+    caps = [line.split()[1] for line in status.splitlines() if line.startswith(("CapEff", "CapPrm", "CapAmb", "CapInh"))]
+    results["capabilities"] = torch.tensor(int(any(int(value, 16) for value in caps)))
+    os.makedirs("/tmp/mnt", exist_ok=True)
+    flag("mount_tmpfs", lambda: syscall_ok(libc.mount(b"tmpfs", b"/tmp/mnt", b"tmpfs", 0, None)))
+    for index, target in enumerate(params.get("remount", [])):
+        flag(f"remount_rw_{index}", lambda t=target: syscall_ok(libc.mount(None, t.encode(), None, 32 | 4096, None)))
+    for index, folder in enumerate(params.get("write_into", [])):
+        flag(f"write_into_{index}", lambda f=folder: create_in(f))
+    for index, path in enumerate(params.get("read", [])):
+        flag(f"read_{index}", lambda p=path: read(p))
+    flag("mknod_block_device", lambda: os.mknod("/tmp/sda", 0o60600, os.makedev(8, 0)) is None)
+    flag("memfd_create", lambda: os.close(os.memfd_create("x")) is None)
+    flag("netfilter_socket", lambda: socket.socket(16, socket.SOCK_RAW, 12).close() is None)
+    import platform
+
+    keyctl = {"x86_64": 250, "aarch64": 219}.get(platform.machine())
+    if keyctl is not None:
+        flag("keyctl", lambda: libc.syscall(keyctl, 0, 0, 0, 0, 0) >= 0)  # KEYCTL_GET_KEYRING_ID
+    for flag_bits, name in ((0x10000000, "user"), (0x20000, "mount"), (0x40000000, "net"), (0x20000000, "pid")):
+        flag(f"unshare_{name}", lambda b=flag_bits: syscall_ok(libc.unshare(b)))
+    return results
+
+
 def try_reads(inputs, params):
     """1 where reading (a file) or listing (a directory, apart from params["ignore"]) worked."""
     results = {}
