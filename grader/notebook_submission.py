@@ -19,6 +19,8 @@ import re
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from grader.errors import GraderError, SubmissionError
 
 PACKAGE = "diffusion_hw"
@@ -26,9 +28,32 @@ MARKER = re.compile(rf"^(?:%%writefile\s+|#\s*)(?:\./)?({PACKAGE}/[\w/]+\.py)\s*
 TODO_STUB = "raise NotImplementedError(\"TODO "
 
 
-def _cell_text(cell: dict) -> str:
+MAX_NESTING = 64  # a notebook is nested 5 or 6 deep (cells, outputs, their data)
+
+
+def _cell_text(cell: dict, number: int) -> str:
+    """The cell's source as text: a string or a list of strings, as nbformat writes it."""
     source = cell.get("source", "")
-    return "".join(source) if isinstance(source, list) else str(source)
+    if isinstance(source, list) and all(type(line) is str for line in source):
+        source = "".join(source)
+    if type(source) is not str:
+        raise SubmissionError(f"cell {number} of the notebook has a source that is not text: "
+                              "hand in the .ipynb file as Jupyter saved it")
+    return source
+
+
+def nesting_depth(text: str) -> int:
+    """How deep JSON `text` nests arrays and objects, counted without parsing it (strings skipped), so
+    that a notebook nested thousands deep is refused before json.loads would recurse that deep."""
+    structure = _JSON_STRING.sub("", text).encode("ascii", "ignore")
+    steps = np.frombuffer(structure, dtype=np.uint8)
+    opened = (steps == ord("[")) | (steps == ord("{"))
+    closed = (steps == ord("]")) | (steps == ord("}"))
+    levels = np.cumsum(opened.astype(np.int64) - closed.astype(np.int64))
+    return int(levels.max()) if levels.size else 0
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # unrolled: long runs in one step
 
 
 def marked_cells(notebook: dict) -> dict[str, list[tuple[int, str]]]:
@@ -40,7 +65,7 @@ def marked_cells(notebook: dict) -> dict[str, list[tuple[int, str]]]:
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        lines = _cell_text(cell).splitlines(keepends=True)
+        lines = _cell_text(cell, number).splitlines(keepends=True)
         first = next((i for i, line in enumerate(lines) if line.strip()), None)
         if first is None:
             continue
@@ -72,8 +97,11 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
         raise SubmissionError(f"{notebook_path.name} is larger than {max_bytes >> 20} MB: clear its outputs "
                               "(Edit > Clear all outputs) and hand it in again")
     try:
-        notebook = json.loads(notebook_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
+        text = notebook_path.read_text(encoding="utf-8")
+        if nesting_depth(text) > MAX_NESTING:
+            raise ValueError(f"nested more than {MAX_NESTING} deep")
+        notebook = json.loads(text)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise SubmissionError(f"{notebook_path.name} is not a readable notebook ({type(exc).__name__}): "
                               "download it again with File > Download > .ipynb") from None
     if not isinstance(notebook, dict):
@@ -101,6 +129,11 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
             + f": add a code cell whose first line is `# {missing[0]}` followed by that file's complete code"
         )
     shutil.copytree(starter_package, target_package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    for name, [(_, text)] in cells.items():
-        (target_package / Path(name).relative_to(PACKAGE)).write_text(text, encoding="utf-8")
+    for name, [(number, text)] in cells.items():
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate, from a "\\ud800" escape in the JSON
+            raise SubmissionError(f"cell {number} ({name}) holds characters that are not valid text (a lone surrogate): "
+                                  "remove them, or download the notebook again with File > Download > .ipynb") from None
+        (target_package / Path(name).relative_to(PACKAGE)).write_bytes(data)
     return sorted(cells)

@@ -24,6 +24,7 @@ from pathlib import Path, PurePosixPath
 from typing import Iterator
 
 from grader.errors import GraderError, SubmissionError
+from grader.sandbox.cleanup import remove_tree
 
 PACKAGE = "diffusion_hw"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +32,7 @@ MAX_BYTES = 64 << 20  # what a submission may unpack to (the package is a few hu
 MAX_FILES = 2000
 SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
 SEARCH_DEPTH = 4
+MAX_DEPTH = 32  # folders nested in a hand-in (the package and a samples folder need 3 or 4)
 
 
 @dataclass(frozen=True)
@@ -90,7 +92,7 @@ def open_submission(
         copy_package(source / PACKAGE, root / PACKAGE, max_bytes)
         yield Submission(submission_name(path), path, root, source)
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+        remove_tree(scratch)  # iterative: whatever was unpacked, removing it cannot raise
 
 
 def find_package(folder: Path) -> Path:
@@ -126,23 +128,49 @@ def copy_regular_files(source: Path, target: Path, max_bytes: int, max_files: in
     link, a special file, or more than `max_bytes` / `max_files` (`label`/ names the folder, `advice`
     says what to hand in instead)."""
     total, count = 0, 0
-    for directory, dirnames, filenames in os.walk(source):
-        here = Path(directory)
-        dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
-        for name in dirnames + filenames:
-            if (here / name).is_symlink():
-                raise SubmissionError(f"{label}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
-        (target / here.relative_to(source)).mkdir(parents=True, exist_ok=True)
-        for name in filenames:
-            file = here / name
-            mode = file.lstat().st_mode
-            if not stat.S_ISREG(mode):
-                raise SubmissionError(f"{label}/{file.relative_to(source)} is not a regular file")
-            total += file.lstat().st_size
-            count += 1
-            if total > max_bytes or count > max_files:
-                raise SubmissionError(f"{label}/ is larger than {max_bytes >> 20} MB or {max_files} files: {advice}")
-            shutil.copyfile(file, target / file.relative_to(source))
+    try:
+        for here, dirnames, filenames in walk_bounded(source, label, max_files):
+            dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
+            for name in dirnames + filenames:
+                if (here / name).is_symlink():
+                    raise SubmissionError(f"{label}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
+            (target / here.relative_to(source)).mkdir(parents=True, exist_ok=True)
+            for name in filenames:
+                file = here / name
+                mode = file.lstat().st_mode
+                if not stat.S_ISREG(mode):
+                    raise SubmissionError(f"{label}/{file.relative_to(source)} is not a regular file")
+                total += file.lstat().st_size
+                count += 1
+                if total > max_bytes or count > max_files:
+                    raise SubmissionError(f"{label}/ is larger than {max_bytes >> 20} MB or {max_files} files: {advice}")
+                shutil.copyfile(file, target / file.relative_to(source))
+    except OSError as exc:  # a name too long, a file that vanished: the hand-in's problem
+        raise SubmissionError(f"{label}/ could not be copied ({type(exc).__name__}: {exc.strerror or exc}): {advice}") from None
+
+
+def walk_bounded(source: Path, label: str, max_entries: int) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """os.walk(source) top-down (prune by editing the folder list), without recursion: SubmissionError
+    past MAX_DEPTH nested folders or past `max_entries` folders. (os.walk recurses once per level, so a
+    hand-in 1,100 folders deep would raise RecursionError in the grading process.)"""
+    pending = [(source, 0)]
+    seen = 0
+    while pending:
+        here, depth = pending.pop()
+        if depth > MAX_DEPTH:
+            raise SubmissionError(f"{label}/ holds folders nested more than {MAX_DEPTH} deep "
+                                  f"({str(here.relative_to(source))[:200]}...): hand in a flat folder")
+        seen += 1
+        if seen > max_entries:
+            raise SubmissionError(f"{label}/ holds more than {max_entries} folders: hand in the files asked for only")
+        dirnames, filenames = [], []
+        with os.scandir(here) as entries:
+            for entry in entries:
+                (dirnames if entry.is_dir(follow_symlinks=False) else filenames).append(entry.name)
+        dirnames.sort()
+        filenames.sort()
+        yield here, dirnames, filenames
+        pending.extend((here / name, depth + 1) for name in reversed(dirnames))
 
 
 def _member_parts(info: zipfile.ZipInfo) -> tuple[str, ...]:
@@ -171,6 +199,9 @@ def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES, max_fi
                 parts = _member_parts(info)
                 if not parts:
                     continue
+                if len(parts) > MAX_DEPTH:
+                    raise SubmissionError(f"the zip holds a path {len(parts)} folders deep ({info.filename[:200]!r}...), "
+                                          f"more than {MAX_DEPTH}: zip the folder that holds {PACKAGE}/, nothing deeper")
                 kind = stat.S_IFMT(info.external_attr >> 16)
                 if kind == stat.S_IFLNK:
                     raise SubmissionError(f"the zip holds a symbolic link ({info.filename!r}): zip real files only")

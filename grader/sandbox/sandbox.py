@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from . import filesystem_view as view
+from .cleanup import remove_tree
 from .confinement import (
     KINDS,
     Confinement,
@@ -79,7 +80,7 @@ def _cleanup(process_box: list, workdir: str | None) -> None:
     if process_box and process_box[0] is not None:
         _kill_group(process_box[0])
     if workdir:
-        shutil.rmtree(workdir, ignore_errors=True)
+        remove_tree(workdir)
 
 
 def _number(value: object) -> float:
@@ -332,7 +333,7 @@ class Sandbox:
             raise SandboxError(f"the probes file {self.probes_module} could not be loaded in the sandbox: "
                                f"{detail or response}\n{stderr}")
         finally:
-            shutil.rmtree(call_dir, ignore_errors=True)
+            remove_tree(call_dir)
 
     # -- the channel to the zygote -----------------------------------------------------------------
 
@@ -465,9 +466,9 @@ class Sandbox:
         finally:
             if call_dir is None and self._workdir is not None:
                 for leftover in (self._workdir / "io").glob(f"{self._calls:04d}-*"):
-                    shutil.rmtree(leftover, ignore_errors=True)
+                    remove_tree(leftover)
             elif call_dir is not None:
-                shutil.rmtree(call_dir, ignore_errors=True)
+                remove_tree(call_dir)
 
     def _idle_at_backstop(self, response: dict) -> bool:
         """Whether a call stopped by the wall-clock backstop was idle (a sleep or a wait: the student's)

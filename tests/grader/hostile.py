@@ -141,6 +141,65 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
             _gd.GaussianDiffusion.p_sample_loop = lambda self, *args, **kwargs: _cheat()
             _gd.GaussianDiffusion.denoise_backward = lambda self, *args, **kwargs: Anything()
         """),
+        Hostile("sends_hostile_data_to_the_judges", "starter", prepend_init="""
+            # What comes back from a worker is the student's to choose: the probes are patched to send
+            # it. Each item gets another attack on the grading process (see tests/grader/test_hostile_outputs.py).
+            import sys, torch
+            _probes = sys.modules.get("grader_probes")
+
+            class _NotAnException(BaseException):  # escapes the probes' `except Exception`
+                pass
+
+            def _huge_empty(*names):
+                return lambda hw, inputs, params: {f"0.{n}": torch.empty(2**24, 0) for n in names}
+
+            def _raise_surrogates(hw, inputs, params):
+                raise _NotAnException("lone surrogates \\ud800 and \\udcff in a message")
+
+            _attacks = {
+                "beta_schedule": lambda hw, inputs, params: {"error": torch.tensor([2**62])},  # bytes() of it: 4 EiB
+                "diffusion_buffers": lambda hw, inputs, params: {"error": torch.tensor([1.5])},  # bytes([1.5]) raises
+                "q_sample": _raise_surrogates,
+                "p_losses": lambda hw, inputs, params: {f"{i}.{n}": torch.tensor(float("inf")) for i in range(16)
+                                                         for n in ("loss", "model_calls", "q_sample_calls", "t")},
+                "p_sample_loop_scripted": _huge_empty("step_inputs", "step_outputs", "visited_t"),  # days of looping
+                "ddim_chain": _huge_empty("trajectory.0", "trajectory.1"),
+                "fused_noise_estimate": lambda hw, inputs, params: {
+                    f"{i}.{n}": torch.tensor([float("inf")] * 4) for i in range(16)
+                    for n in ("result", "view_calls", "inverse_calls", "reduce_channels", "estimator_null_calls")},
+                "view": lambda hw, inputs, params: {f"{i}.viewed_error": torch.tensor([2**40, -1]) for i in range(8)},
+            }
+            if _probes is not None:
+                _probes.PROBES.update({name: attack for name, attack in _attacks.items() if name in _probes.PROBES})
+
+            import os, stat  # and a line of JSON 5,000 deep down every pipe: the fork server reads one of them
+            for _fd in range(3, 256):
+                try:
+                    if stat.S_ISFIFO(os.fstat(_fd).st_mode):
+                        os.write(_fd, b"\n" + b"[" * 5000 + b"]" * 5000 + b"\n")
+                except OSError:
+                    pass
+        """),
+        Hostile("leaves_a_deep_tree_and_a_big_file_behind", "solution", zero_items=(), q_sample_prefix="""
+            # In the call directory (host disk): 1,500 nested folders, a 200 MB file at the bottom and a
+            # folder no one may enter; shutil.rmtree raised RecursionError on this. q_sample still works.
+            import os
+            _fd = os.open(".", os.O_RDONLY)
+            try:
+                for _ in range(1500):
+                    os.mkdir("d", dir_fd=_fd)
+                    _next = os.open("d", os.O_RDONLY, dir_fd=_fd)
+                    os.close(_fd)
+                    _fd = _next
+                _file = os.open("big", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=_fd)
+                os.ftruncate(_file, 200 << 20)
+                os.close(_file)
+                os.mkdir("locked", 0o000, dir_fd=_fd)
+            except OSError:  # made already, by an earlier case of this call
+                pass
+            finally:
+                os.close(_fd)
+        """),
         Hostile("reads_the_solution", "starter", prepend_init=f"""
             import os, sys
             _found = None

@@ -191,3 +191,33 @@ def test_ddim_eta_zero_judges_empty_trajectories_of_any_length_at_once():
 def test_a_visited_list_of_a_million_steps_is_judged_at_once():
     verdict = _judge_real("p_sample_loop.visits_t_from_T_minus_1_down_to_0", {"visited_t": torch.zeros(2**20, dtype=torch.long)})
     assert not verdict.passed
+
+
+# ---------------------------------------------------------------------------- the worker's messages
+
+
+def _zygote():
+    import importlib.util
+    from pathlib import Path
+
+    import grader.sandbox
+
+    spec = importlib.util.spec_from_file_location("zygote_under_test", Path(grader.sandbox.__file__).with_name("zygote.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("depth", [900, 5000, 30000])
+def test_a_deeply_nested_report_line_is_garbage_not_a_crash_of_the_fork_server(depth):
+    deep = b"[" * depth + b"]" * depth
+    wrapped = b'{"status": ' + b"[" * depth + b"]" * depth + b"}"
+    messages, garbage = _zygote()._parse_reports(b'{"phase": "probe"}\n' + deep + b"\n" + wrapped + b'\n{"status": "ok"}\n')
+    assert messages == [{"phase": "probe"}, {"status": "ok"}]
+    assert garbage == len(deep) + len(wrapped)
+
+
+def test_brackets_inside_strings_do_not_count_as_nesting():
+    line = json.dumps({"status": "error", "message": "[" * 5000 + '\\" {' * 100}).encode()
+    messages, garbage = _zygote()._parse_reports(line)
+    assert messages and messages[0]["message"].startswith("[[[") and garbage == 0
