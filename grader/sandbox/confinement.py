@@ -145,7 +145,9 @@ def zygote_config(*, mode: str, kind: str, root_plan: dict | None, submission: s
         "memory_bytes": memory_bytes,
         "max_processes": max_processes,
         "max_file_bytes": max_file_bytes,
-        "tmp_bytes": tmp_bytes,
+        "tmp_bytes": tmp_bytes,  # /tmp and /dev/shm together, per call
+        "call_bytes": max_file_bytes,  # the call's directory (a tmpfs in the confined kinds)
+        "tmpfs_budget": tmp_bytes + (max_file_bytes if kind != "none" else 0),
         "device": device,
         "package": package,
         "preload": list(PRELOAD),

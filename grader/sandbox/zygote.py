@@ -31,6 +31,7 @@ import platform
 import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import time
@@ -236,26 +237,82 @@ def enter_worker_jail(cfg: dict, iso: dict, call_id: str | None) -> str:
         mount(None, "/", None, MS_REC | MS_PRIVATE)
         if iso["pid_ns"]:
             mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)  # only this call's PIDs
-        tmp_size = cfg["tmp_bytes"]
+        tmp_size, shm_size = cfg["tmp_bytes"] * 3 // 4, cfg["tmp_bytes"] // 4  # one budget for both
         runtime_in_tmp = _runtime_trees_under_tmp()
         held = [(tree, os.open(tree, os.O_PATH | os.O_DIRECTORY)) for tree in runtime_in_tmp]
-        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
+        mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size},nr_inodes=4096")
         for tree, fd in held:  # a runtime under /tmp (a clone in /tmp/x and its .venv) stays visible
             os.makedirs(tree, mode=0o755, exist_ok=True)
             mount(f"/proc/self/fd/{fd}", tree, None, MS_BIND | MS_REC)
             mount(None, tree, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
             os.close(fd)
         if os.path.isdir("/dev/shm"):
-            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={tmp_size}")
+            mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, f"mode=1777,size={shm_size},nr_inodes=1024")
         if call_dir is not None:
-            mount(call_dir, cfg["call_mount"], None, MS_BIND)
-            call_dir = cfg["call_mount"]
+            call_dir = cfg["call_mount"]  # the call's own tmpfs, mounted by the zygote (prepare_call_directory)
         # Earlier and later calls' directories disappear from view.
         mount("tmpfs", cfg["io_dir"], "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, "mode=0555,size=4k")
+        return call_dir
     uid = iso["uid"]
     if uid is not None and call_dir is not None:
         os.chown(call_dir, uid, uid)
     return call_dir
+
+
+_CALL_INPUTS = ("inputs.safetensors", "params.json")
+_CALL_OUTPUTS = ("stdout.txt", "stderr.txt", "outputs.safetensors")
+
+
+def prepare_call_directory(cfg: dict, iso: dict, call_id: str) -> None:
+    """Mount the call's directory as a tmpfs of bounded size and inode count (it is memory, counted
+    in the worker's budget), owned by the worker, with the call's inputs bound in read-only from
+    the host. Whatever the code leaves there (a deep tree, a huge file) vanishes with one unmount."""
+    host, target = os.path.join(cfg["io_dir"], call_id), cfg["call_mount"]
+    owner = iso["uid"]
+    options = f"mode=0700,size={cfg['call_bytes']},nr_inodes=256" + (f",uid={owner},gid={owner}" if owner is not None else "")
+    mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
+    for name in _CALL_INPUTS:
+        source, inside = os.path.join(host, name), os.path.join(target, name)
+        if os.path.isfile(source):
+            os.close(os.open(inside, os.O_WRONLY | os.O_CREAT, 0o444))
+            mount(source, inside, None, MS_BIND)
+            mount(None, inside, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def collect_call_directory(cfg: dict, call_id: str) -> None:
+    """Copy the call's outputs (regular files only, never following a link, at most the tmpfs's
+    size) to the host's call directory, where the grader reads them; then unmount the tmpfs."""
+    host, target = os.path.join(cfg["io_dir"], call_id), cfg["call_mount"]
+    try:
+        for name in _CALL_OUTPUTS:
+            try:
+                source = os.open(os.path.join(target, name), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            except OSError:
+                continue
+            try:
+                if not stat.S_ISREG(os.fstat(source).st_mode):
+                    continue
+                copy = os.open(os.path.join(host, name), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+                try:
+                    left = cfg["call_bytes"]
+                    while left > 0:
+                        chunk = os.read(source, min(left, 1 << 20))
+                        if not chunk:
+                            break
+                        os.write(copy, chunk)
+                        left -= len(chunk)
+                finally:
+                    os.close(copy)
+            finally:
+                os.close(source)
+    finally:
+        try:
+            _call("umount2", os.fsencode(target), MNT_DETACH)
+        except OSError:
+            pass
+
+
+_MAPPING_SLACK = 256 << 20
 
 
 def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | None = None) -> None:
@@ -279,12 +336,16 @@ def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | 
                 raise
 
     # Memory is limited relative to what the preloaded runtime already uses (~1 GB with torch).
-    memory = cfg["memory_bytes"]
+    # tmpfs pages (/tmp, /dev/shm, the call's directory) are memory that rlimits do not see: their
+    # sizes come out of the same budget, so that every kind of allocation together stays within it.
+    # Shared anonymous mappings are not data but are address space: RLIMIT_AS bounds them, with
+    # _MAPPING_SLACK for new mappings (libraries, thread stacks) also taken from the budget.
+    memory = max(cfg["memory_bytes"] - cfg.get("tmpfs_budget", 0) - _MAPPING_SLACK, cfg["memory_bytes"] // 4)
     data_kib, size_kib = _read_status_kib("VmData"), _read_status_kib("VmSize")
     if data_kib is not None:
         cap("RLIMIT_DATA", data_kib * 1024 + memory)
     if size_kib is not None and not cfg["device"].startswith("cuda"):  # CUDA reserves terabytes of address space
-        cap("RLIMIT_AS", size_kib * 1024 + memory + (512 << 20))
+        cap("RLIMIT_AS", size_kib * 1024 + memory + _MAPPING_SLACK)
     cap("RLIMIT_FSIZE", cfg["max_file_bytes"])
     cap("RLIMIT_CORE", 0)
     cap("RLIMIT_NOFILE", 1024)
@@ -1055,6 +1116,20 @@ class CallClock:
 
 
 def serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> dict:
+    scratch = bool(iso["mount_ns"])  # the call directory is a tmpfs (the confined kinds)
+    if scratch:
+        try:
+            prepare_call_directory(cfg, iso, request["id"])
+        except OSError as exc:
+            return {"id": request["id"], "fork_error": f"preparing the call's directory: {exc}"}
+    try:
+        return _serve_call(cfg, iso, request, own_pidns)
+    finally:
+        if scratch:
+            collect_call_directory(cfg, request["id"])
+
+
+def _serve_call(cfg: dict, iso: dict, request: dict, own_pidns: int | None) -> dict:
     read_end, write_end = os.pipe()
     started = time.monotonic()
     try:

@@ -8,7 +8,7 @@ NAMES = (
     "double", "raise_value_error", "loop_forever", "sleep", "exit_now", "sys_exit", "segfault",
     "allocate", "allocate_shared", "fork_bomb", "try_writes", "try_reads", "try_connect",
     "set_state", "get_state", "return_value", "print_fake_status", "print_lots", "scribble_fds",
-    "kill_everything", "whoami", "burn_cpu", "try_escapes",
+    "kill_everything", "whoami", "burn_cpu", "try_escapes", "fill_memory",
 )
 
 

@@ -214,3 +214,15 @@ def test_threads_follow_the_limit(sandbox):
     result = sandbox.call("whoami")
     assert result.ok
     assert result.outputs["threads"].item() == TEST_LIMITS.threads
+
+
+def test_every_kind_of_allocation_together_stays_within_the_memory_limit(sandbox):
+    """Anonymous and shared memory, files in /tmp, /dev/shm and the call's directory, memfd: what the
+    code can hold of all of them at once fits in Limits.memory_bytes (tmpfs pages count too)."""
+    result = sandbox.call("fill_memory", {}, {"cap": 3 << 30})
+    assert result.ok, result.message
+    held = {kind: int(value.item()) for kind, value in result.outputs.items()}
+    step = 16 << 20
+    assert sum(held.values()) <= TEST_LIMITS.memory_bytes + step, held
+    assert held["memfd"] == 0 and held["anonymous"] > 0, held
+    assert sandbox.call("double", {"x": torch.ones(1)}).ok

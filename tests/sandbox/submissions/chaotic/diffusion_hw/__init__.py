@@ -95,6 +95,61 @@ def allocate_shared(inputs, params):
     return {"length": torch.tensor(len(region))}
 
 
+def fill_memory(inputs, params):
+    """Hold as much memory as every kind of allocation gives (anonymous, shared anonymous, /tmp,
+    /dev/shm, the call's own directory, memfd), in 16 MB steps up to params["cap"] bytes each;
+    return how many bytes each kind held at once."""
+    import mmap
+
+    step, cap = 16 << 20, params.get("cap", 4 << 30)
+    held, totals = [], {}
+
+    def take(kind, action):
+        total = 0
+        try:
+            while total < cap:
+                held.append(action())
+                total += step
+        except (MemoryError, OSError, ValueError):
+            pass
+        totals[kind] = torch.tensor(total, dtype=torch.int64)
+
+    def anonymous():
+        block = bytearray(step)
+        block[::4096] = b"x" * len(block[::4096])
+        return block
+
+    def shared():
+        region = mmap.mmap(-1, step)
+        region[::4096] = b"x" * len(region[::4096])
+        return region
+
+    def filler(folder):
+        count = iter(range(1 << 30))
+
+        def write():
+            with open(os.path.join(folder, f"fill-{next(count)}"), "wb") as handle:
+                handle.write(b"x" * step)
+            return None
+        return write
+
+    def memfd():
+        fd = os.memfd_create("fill")
+        os.write(fd, b"x" * step)
+        return fd
+
+    take("anonymous", anonymous)
+    take("shared", shared)
+    take("tmp", filler("/tmp"))
+    take("shm", filler("/dev/shm"))
+    take("call_dir", filler(os.getcwd()))
+    take("memfd", memfd)
+    for name in os.listdir(os.getcwd()):  # room again for the outputs, after everything was held at once
+        if name.startswith("fill-"):
+            os.unlink(name)
+    return totals
+
+
 def fork_bomb(inputs, params):
     """Bounded on purpose: at most params["attempts"] forks, children just sleep."""
     import time
