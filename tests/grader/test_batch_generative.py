@@ -78,7 +78,7 @@ def read_gradebook(path: Path) -> dict[str, dict]:
 
 
 def metric_tests(out: Path, name: str) -> dict[str, dict]:
-    results = json.loads((out / name / "results.json").read_text())
+    results = json.loads((batch.results_folder(out, name) / "results.json").read_text())
     return {t["extra_data"]["check"]: t for t in results["tests"] if "metrics" in t["tags"]}
 
 

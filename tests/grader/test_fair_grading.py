@@ -13,7 +13,7 @@ import pytest
 from corpus import CORPUS, SOLUTION
 from grader import cli
 from grader.api import grade_submission
-from grader.batch import grade_batch
+from grader.batch import grade_batch, results_folder
 from grader.bench import cpu_burners
 from grader.results import GradeReport, results_status
 
@@ -112,8 +112,8 @@ def test_regrade_incomplete_grades_only_the_incomplete_and_keeps_the_rest(tmp_pa
         solution_copy(hand_ins / name)
     out = tmp_path / "grades"
     for name, status in (("ada", "incomplete"), ("bo", "complete")):
-        (out / name).mkdir(parents=True)
-        (out / name / "results.json").write_text(json.dumps({
+        results_folder(out, name).mkdir(parents=True)
+        (results_folder(out, name) / "results.json").write_text(json.dumps({
             "score": 7, "output": f"{name}: 7 / 130", "tests": [],
             "extra_data": {"status": status, "incomplete_items": ["2.1 q_sample"] if status == "incomplete" else []}}))
     lines: list[str] = []
