@@ -33,6 +33,11 @@ from .filesystem_view import MountOp, build_view, write_etc
 Kind = Literal["bubblewrap", "unshare", "none"]
 KINDS: tuple[str, ...] = ("bubblewrap", "unshare", "none")
 UNPRIVILEGED_UID = 65534
+# The fork server's capabilities under bubblewrap: mounts and namespaces for each worker, switching
+# it to UNPRIVILEGED_UID and emptying its capability sets, handing it its directory, signalling it;
+# CAP_SETFCAP lets a worker map uid 0 into its child user namespace (the user-namespace kinds).
+FORK_SERVER_CAPABILITIES = ("CAP_SYS_ADMIN", "CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP", "CAP_CHOWN", "CAP_KILL",
+                            "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_SETFCAP")
 ZYGOTE_SOURCE = Path(__file__).with_name("zygote.py")
 
 
@@ -55,10 +60,11 @@ def launcher_prefix(kind: str, ops: list[MountOp], new_root: Path) -> tuple[list
     if kind == "bubblewrap":
         args = [bwrap_path() or "bwrap", "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts",
                 "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--hostname", "sandbox"]
-        if os.geteuid() == 0:
-            args += ["--cap-add", "ALL"]  # the zygote needs them to confine workers; workers drop them
-        else:
-            args += ["--unshare-user", "--uid", "0", "--gid", "0", "--cap-add", "ALL"]
+        if os.geteuid() != 0:
+            args += ["--unshare-user", "--uid", "0", "--gid", "0"]
+        args += ["--cap-drop", "ALL"]
+        for capability in FORK_SERVER_CAPABILITIES:  # what the zygote needs to confine workers, who drop them all
+            args += ["--cap-add", capability]
         for op in ops:
             if op.kind in ("ro-bind", "bind", "dev-bind"):
                 args += [f"--{op.kind}", op.src, op.dst]
