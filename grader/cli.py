@@ -43,7 +43,9 @@ class _Parser(argparse.ArgumentParser):
 def _grade_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grade",
-        description="Grade a diffusion_hw submission in a sandbox; `grade batch DIR` grades a folder of them.",
+        description="Grade a diffusion_hw submission in a sandbox. Other commands: `grade batch DIR --out OUT` grades "
+                    "a whole class into a gradebook; `grade calibrate DATASET` prints the numbers to set the metric "
+                    "bands from (each has its own --help).",
         epilog="Exit status 0 whenever grading completed, whatever the score; 3 if some items could not be "
                "graded because the grading machine failed (grade again); 2 if the grader could not run.",
     )

@@ -1,0 +1,31 @@
+"""`python3 tasks.py grade ...` is `grade ...`: arguments pass through unchanged, exit status too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def tasks(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "tasks.py"), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
+def test_tasks_grade_passes_paths_with_spaces_and_out_through_unchanged(tmp_path):
+    hand_in = tmp_path / "First Last_123"
+    shutil.copytree(ROOT / "solution" / "diffusion_hw", hand_in / "diffusion_hw",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    out = tmp_path / "out dir" / "First Last_123"
+    done = tasks("grade", str(hand_in), "--public-only", "--quiet", "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("First Last_123: ") and (out / "results.json").is_file()
+
+
+def test_tasks_grade_without_a_submission_exits_2_like_grade():
+    done = tasks("grade")
+    assert done.returncode == 2
+    assert "required: submission" in done.stderr
