@@ -99,6 +99,47 @@ def _write_json(path: Path, results: dict) -> None:
     path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
+STAFF_ENTRY = "Staff only: the full report"
+PROVISIONAL = ("This result is provisional: the grading machine could not confine the code, so the course "
+               "staff will confirm the score.")
+
+
+def student_view(results: dict) -> dict:
+    """results.json as students may see it before grades are published.
+
+    Gradescope shows the top-level `output` to students at once, so it is rebuilt from the visible
+    checks only (their points per item, their sum); the hidden checks keep their own visibility, and
+    everything else the full output held (hidden totals, the sandbox's description, informational
+    notes for staff) moves into one entry that only staff ever see. A run that was not confined says
+    so, to staff in that entry and to students as "provisional"."""
+    full = str(results.get("output", ""))
+    tests = [dict(test) for test in results.get("tests", [])]
+    visible = [test for test in tests if test.get("visibility") == "visible"]
+    lines = [line for line in full.splitlines()[:3]
+             if line.startswith(("INCOMPLETE", "The submission could not be graded:"))]
+    items: dict[str, tuple[float, float]] = {}
+    for test in visible:
+        extra = test.get("extra_data") or {}
+        label = f"{extra.get('item', '?')} {extra.get('function', '?')}"
+        got, out_of = items.get(label, (0.0, 0.0))
+        items[label] = (got + float(test.get("score", 0)), out_of + float(test.get("max_score", 0)))
+    got = sum(v[0] for v in items.values())
+    out_of = sum(v[1] for v in items.values())
+    header = f"Visible checks: {got:g} / {out_of:g}"
+    if len(visible) < len(tests):
+        header += " (the hidden checks are graded too; their results appear when grades are published)"
+    body = [f"  {label}: {a:g} / {b:g}" for label, (a, b) in items.items()]
+    unconfined = "NOT CONFINED" in full
+    student_lines = [header, *lines, *body] + ([PROVISIONAL] if unconfined else [])
+    tests.append({"name": STAFF_ENTRY, "score": 0, "max_score": 0, "status": "passed", "output": full,
+                  "visibility": "hidden", "tags": ["staff"], "extra_data": {"staff": True}})
+    extra = dict(results.get("extra_data") or {})
+    if unconfined:
+        extra["provisional"] = True
+    return dict(results, output="\n".join(student_lines), tests=tests, extra_data=extra, visibility="visible",
+                stdout_visibility="hidden")
+
+
 def run_autograder(root: Path) -> dict:
     """Grade root/submission; write root/results/results.json (and the reports beside it); return it."""
     from grader.api import grade_submission
@@ -114,9 +155,7 @@ def run_autograder(root: Path) -> dict:
         return results
     try:
         grade_submission(handed_in, out=results_dir)  # also writes report.md and report.html
-        results = json.loads((results_dir / "results.json").read_text(encoding="utf-8"))
-        results["visibility"] = "visible"
-        results["stdout_visibility"] = "hidden"
+        results = student_view(json.loads((results_dir / "results.json").read_text(encoding="utf-8")))
         _write_json(results_dir / "results.json", results)
         return results
     except Exception as exc:  # GraderError or a bug: never leave Gradescope without a results.json

@@ -144,8 +144,40 @@ def test_run_autograder_gives_a_solved_notebook_full_marks_with_valid_results_an
     assert gradescope_spec_errors(results) == []
     rubric = load_rubric()
     every_point = sum(c.points for c in rubric.checks())
-    assert len(results["tests"]) == len(rubric.checks())
+    assert len(results["tests"]) == len(rubric.checks()) + 1  # and the staff-only full report
     assert results["score"] == every_point, [t["name"] for t in results["tests"] if t["status"] != "passed"]
-    assert {t["visibility"] for t in results["tests"]} == {"visible", rubric.hidden_visibility}
+    assert {t["visibility"] for t in results["tests"]} == {"visible", rubric.hidden_visibility, "hidden"}
     assert (root / "results" / "report.md").read_text().startswith(f"# homework: {every_point:g} / {every_point:g}")
     assert (root / "results" / "report.html").is_file()
+
+
+def test_students_see_nothing_of_hidden_checks_before_publication():
+    from grader.gradescope import STAFF_ENTRY, student_view
+
+    def check(item, function, score, max_score, visibility):
+        return {"name": f"{item} {function}", "score": score, "max_score": max_score,
+                "status": "passed" if score == max_score else "failed", "output": "", "visibility": visibility, "tags": [],
+                "extra_data": {"item": item, "function": function}}
+
+    full = {"score": 7, "output": "alice: 7 / 14\n  1.2 cosine_beta_schedule: 3 / 7\nCLIP score: not computed (set "
+                                  "DIFFUSION_HW_CLIP)\nSandbox: confined by bubblewrap ...",
+            "tests": [check("1.2", "cosine_beta_schedule", 3, 3, "visible"),
+                      check("1.2", "cosine_beta_schedule", 0, 4, "after_published"),
+                      check("2.1", "q_sample", 4, 4, "after_published")]}
+    shown = student_view(full)
+    assert shown["output"].splitlines()[0].startswith("Visible checks: 3 / 3")
+    assert "1.2 cosine_beta_schedule: 3 / 3" in shown["output"]
+    for secret in ("7 / 14", "3 / 7", "q_sample", "CLIP", "Sandbox", "bubblewrap"):
+        assert secret not in shown["output"], secret
+    staff = [t for t in shown["tests"] if t["name"] == STAFF_ENTRY]
+    assert len(staff) == 1 and staff[0]["visibility"] == "hidden" and staff[0]["output"] == full["output"]
+    assert [t["visibility"] for t in shown["tests"][:3]] == ["visible", "after_published", "after_published"]
+    assert gradescope_spec_errors(shown) == []
+
+
+def test_an_unconfined_run_is_provisional_for_students_and_says_why_to_staff():
+    from grader.gradescope import PROVISIONAL, student_view
+
+    shown = student_view({"score": 0, "output": "bo: 0 / 0\nSandbox: NOT CONFINED: student code runs ...", "tests": []})
+    assert PROVISIONAL in shown["output"] and shown["extra_data"]["provisional"] is True
+    assert "NOT CONFINED" in shown["tests"][-1]["output"] and "NOT CONFINED" not in shown["output"]
