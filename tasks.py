@@ -73,11 +73,13 @@ def _python(c, args: str, **kwargs):
     return c.run(f"{sys.executable} {args}", pty=False, **kwargs)
 
 
-@task(help={"args": "extra pytest arguments, e.g. '-k q_sample -x'"})
-def test(c, args=""):
-    """Run the whole test suite (what CI runs)."""
+@task(help={"args": "extra pytest arguments, e.g. '-k q_sample -x'",
+            "fast": "leave out the tests marked slow (pytest -m 'not slow'): the edit-test loop"})
+def test(c, args="", fast=False):
+    """Run the whole test suite (what CI runs); --fast runs the tier without the slow tests."""
     c.config.run.echo = True
-    result = _python(c, f"-m pytest {args}", warn=True)
+    tier = "-m 'not slow' " if fast else ""
+    result = _python(c, f"-m pytest {tier}{args}", warn=True)
     sys.exit(result.exited)
 
 

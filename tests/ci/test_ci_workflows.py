@@ -70,6 +70,16 @@ def test_every_task_the_workflows_call_exists():
     assert called <= task_names()
 
 
+@pytest.mark.parametrize(("flags", "expected"), [([], "-m pytest -k q_sample"),
+                                                (["--fast"], "-m pytest -m 'not slow' -k q_sample")])
+def test_the_test_task_runs_pytest_with_its_args_and_fast_leaves_out_the_slow_tier(flags, expected):
+    done = subprocess.run([sys.executable, str(ROOT / "tasks.py"), "--dry", "test", *flags, "--args", "-k q_sample"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert expected in done.stdout, done.stdout
+    assert ("not slow" in done.stdout) == ("--fast" in flags), done.stdout
+
+
 def _results(*scores: tuple[float, float]) -> dict:
     tests = [{"name": f"check {i}", "score": got, "max_score": out_of, "status": "passed" if got == out_of else "failed",
               "output": "why"} for i, (got, out_of) in enumerate(scores)]
