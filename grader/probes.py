@@ -682,6 +682,184 @@ def probe_fused_noise_estimate(hw: Any, inputs: dict[str, Tensor], params: dict)
     return _per_case(params, run)
 
 
+# ---------------------------------------------------------------------------- the docstrings' contracts
+
+
+OTHER_DEVICE = "meta"  # holds no data, and refuses to mix with CPU tensors just as a GPU does
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+def _changed(name: str, given: Tensor, original: Tensor) -> bool:
+    """Whether the caller's tensor `given` no longer equals the copy `original` taken before the call."""
+    if given.shape != original.shape or given.dtype != original.dtype:
+        return True
+    if given.device.type == OTHER_DEVICE:
+        return False  # a meta tensor has no values to compare
+    return not torch.equal(given, original)
+
+
+def _untouched(function: str, given: dict[str, Tensor], originals: dict[str, Tensor]) -> list[str]:
+    return [
+        f"{function} modified its argument {name} in place: the caller still needs it, so compute the "
+        "result into a new tensor (no mul_/add_/+=/[...] = on the inputs)"
+        for name in given if _changed(name, given[name], originals[name])
+    ]
+
+
+def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: bool) -> list[str]:
+    """What the module docstring promises the network: x_t (B', C, H, W) in x's dtype and device,
+    t (B',) int64 and class_labels (B',) int64 on the same device, B' = B (or 2B with guidance)."""
+    problems: list[str] = []
+    for x_seen, t_seen, labels_seen in model.calls:
+        batch = int(x_seen.shape[0]) if x_seen.dim() else -1
+        if tuple(x_seen.shape[1:]) != tuple(x.shape[1:]) or x_seen.dtype != x.dtype or x_seen.device != x.device:
+            problems.append(f"{function} handed the model x_t of shape {tuple(x_seen.shape)}, {_dtype_name(x_seen.dtype)} on "
+                            f"{x_seen.device.type} for x of shape {tuple(x.shape)}, {_dtype_name(x.dtype)} on {x.device.type}: "
+                            "pass x_t as it is")
+        if tuple(t_seen.shape) != (batch,) or t_seen.dtype != torch.long or t_seen.device != x.device:
+            problems.append(f"{function} handed the model t of shape {tuple(t_seen.shape)}, {_dtype_name(t_seen.dtype)} on "
+                            f"{t_seen.device.type} with x_t of batch {batch} on {x.device.type}: t must be ({batch},) int64 "
+                            "on x's device, one timestep per sample (torch.full((B,), t, device=x.device, dtype=torch.long))")
+        if labelled and (labels_seen is None or tuple(labels_seen.shape) != (batch,) or labels_seen.dtype != torch.long
+                         or labels_seen.device != x.device):
+            got = "None" if labels_seen is None else f"of shape {tuple(labels_seen.shape)}, {_dtype_name(labels_seen.dtype)}"
+            problems.append(f"{function} handed the model class_labels {got} with x_t of batch {batch}: pass the (B,) "
+                            "int64 class_labels through")
+    return problems
+
+
+def _on_other_device(diffusion: Any, model: ScriptedModel) -> None:
+    """Move the model, its scripted output and the diffusion's buffers to OTHER_DEVICE."""
+    model.to(OTHER_DEVICE)
+    model.scripted_output = model.scripted_output.to(OTHER_DEVICE)
+    for name, value in list(vars(diffusion).get("_buffers", {}).items()):
+        if isinstance(value, torch.Tensor):
+            setattr(diffusion, name, value.to(OTHER_DEVICE))
+    for name, value in list(vars(diffusion).items()):
+        if isinstance(value, torch.Tensor):
+            setattr(diffusion, name, value.to(OTHER_DEVICE))
+
+
+def _device_hint(function: str, exc: BaseException) -> str:
+    return (f"{function} raised {_describe(exc)} when the model and x live on another device than the CPU (as on "
+            "a GPU): create every new tensor on the inputs' device (device=x.device, torch.randn_like, torch.full_like)")
+
+
+def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
+    dtype = getattr(torch, case["dtype"])
+    x0, t, noise = tensors["x0"].to(dtype), tensors["t"], tensors["noise"].to(dtype)
+    model = ScriptedModel(torch.zeros_like(x0))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    given = {"x_start": x0.clone(), "t": t.clone(), "noise": noise.clone()}
+    x_t = diffusion.q_sample(given["x_start"], given["t"], given["noise"])
+    if not isinstance(x_t, torch.Tensor):
+        raise TypeError(f"q_sample returned {type(x_t).__name__}, not a torch.Tensor")
+    problems = _untouched("q_sample", given, {"x_start": x0, "t": t, "noise": noise})
+    if x_t.dtype != dtype:
+        problems.append(f"q_sample returned {_dtype_name(x_t.dtype)} for {_dtype_name(dtype)} input: return x_start's "
+                        "dtype (compute in float64 if you like, then cast back with .to(x_start.dtype))")
+    return problems
+
+
+def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
+    x, model_out, noise = tensors["x"], tensors["model_out"], tensors["noise"]
+    labels = tensors.get("class_labels")
+    model = ScriptedModel(model_out.clone(), num_classes=case.get("num_classes"))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    originals = {"x": x, "noise": noise}
+    if labels is not None:
+        originals["class_labels"] = labels
+    if case.get("device") == OTHER_DEVICE:
+        _on_other_device(diffusion, model)
+        originals = {name: value.to(OTHER_DEVICE) for name, value in originals.items()}
+    given = {name: value.clone() for name, value in originals.items()}
+    kwargs: dict[str, Any] = {"noise": given["noise"]}
+    if labels is not None:
+        kwargs.update(class_labels=given["class_labels"], guidance_scale=float(case["guidance_scale"]))
+    try:
+        result = diffusion.p_sample(given["x"], int(case["t"]), **kwargs)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        if case.get("device") == OTHER_DEVICE:
+            return [_device_hint("p_sample", exc)]
+        raise
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(f"p_sample returned {type(result).__name__}; expected a pair (x_prev, x0_hat)")
+    problems = _untouched("p_sample", given, originals)
+    problems += _seen_by_model("p_sample", model, originals["x"], labels is not None)
+    for name, value in zip(("x_prev", "x0_hat"), result):
+        if isinstance(value, torch.Tensor) and value.device != originals["x"].device:
+            problems.append(f"p_sample returned {name} on {value.device.type} for x on {originals['x'].device.type}: "
+                            "keep every tensor on x's device")
+    return problems
+
+
+def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
+    shape = tuple(int(s) for s in case["shape"])
+    model = ScriptedModel(torch.zeros(shape), num_classes=case.get("num_classes"))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    device = torch.device(case.get("device", "cpu"))
+    if device.type == OTHER_DEVICE:
+        _on_other_device(diffusion, model)
+    seen: list[Tensor] = []
+    T = int(tensors["buffers.betas"].shape[0])
+
+    def recording_p_sample(x: Tensor, t: Any, class_labels: Tensor | None = None,
+                           guidance_scale: float = 1.0, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if len(seen) >= 4 * T:
+            raise RuntimeError(f"p_sample_loop called p_sample more than {4 * T} times (expected T = {T})")
+        seen.append(x)
+        return 0.5 * x, x
+
+    diffusion.p_sample = recording_p_sample
+    try:
+        result = diffusion.p_sample_loop(shape)
+    except NotImplementedError:
+        raise
+    except Exception as exc:
+        if device.type == OTHER_DEVICE:
+            return [_device_hint("p_sample_loop", exc)]
+        raise
+    problems: list[str] = []
+    if seen and (seen[0].device != device or tuple(seen[0].shape) != shape or seen[0].dtype != torch.float32):
+        problems.append(f"p_sample_loop drew its starting noise as {tuple(seen[0].shape)}, {_dtype_name(seen[0].dtype)} on "
+                        f"{seen[0].device.type} while the model lives on {device.type}: draw it with "
+                        "torch.randn(shape, device=self.device), as a GPU needs")
+    if isinstance(result, torch.Tensor) and result.device != device:
+        problems.append(f"p_sample_loop returned images on {result.device.type} while the model lives on {device.type}: "
+                        "keep them on self.device")
+    return problems
+
+
+CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], list[str]]] = {
+    "q_sample": _contract_q_sample,
+    "p_sample": _contract_p_sample,
+    "p_sample_loop": _contract_p_sample_loop,
+}
+
+
+def probe_contract(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """Whether params["item"] keeps its docstring's contract beyond the values, case by case.
+
+    The contract: returned tensors in the dtype (and on the device) the docstring gives; no input
+    tensor modified (each is compared with a copy taken before the call); the network handed x_t,
+    t and class_labels of the documented shapes and dtypes (recorded by ScriptedModel); and, with
+    case["device"] = "meta", the same call with the model and every input on a device other than
+    the CPU, where a tensor created without device= fails as it would on a GPU. Returns
+    "violations", the broken promises as text, one a line ("" when there are none).
+    """
+    contract = CONTRACTS[params["item"]]
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        return {"violations": _text("\n".join(contract(hw, _case_inputs(inputs, index), case)))}
+
+    return _per_case(params, run)
+
+
 # ---------------------------------------------------------------------------- several calls in one process
 
 
@@ -717,5 +895,6 @@ PROBES: dict[str, Callable[[Any, dict[str, Tensor], dict], dict[str, Tensor]]] =
     "view": probe_view,
     "classifier_free_guidance": probe_classifier_free_guidance,
     "fused_noise_estimate": probe_fused_noise_estimate,
+    "contract": probe_contract,
     "many": probe_many,
 }

@@ -21,6 +21,7 @@ from grader.checks._cases import (
     uniform,
 )
 from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_tensor, close
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "p_sample"
@@ -202,3 +203,22 @@ class PSampleDrawsNoiseWhenNone(Check):
                          run.expected_case(0, index)["x_prev_seed_a"], FLOAT32, show_values=False, hint=hint)
 
         return each_case(run.calls[0].params["cases"], judge_case)
+
+
+@register
+class PSampleKeepsTheContract(ContractCheck):
+    item = ITEM
+    title = ("p_sample hands the model x_t, a (B,) int64 t and the (B,) labels on x's device, leaves its inputs "
+             "untouched, and runs with everything on a device other than the CPU")
+
+    def call(self, reference: Reference) -> Call:
+        specs = [
+            {"schedule": "linear", "T": 50, "shape": (4, 3, 4, 4), "seed": 41, "objective": "pred_noise", "t": 20},
+            {"schedule": "cosine", "T": 20, "shape": (3, 2, 4, 4), "seed": 42, "objective": "pred_v", "t": 7,
+             "guidance_scale": 3.0},
+            {"schedule": "linear", "T": 50, "shape": (4, 3, 4, 4), "seed": 43, "objective": "pred_noise", "t": 20},
+        ]
+        call = p_sample_call(reference, specs)
+        devices = ("cpu", "cpu", "meta")
+        cases = [dict(case, device=device) for case, device in zip(call.params["cases"], devices)]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

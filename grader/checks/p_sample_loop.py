@@ -11,6 +11,7 @@ import torch
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import buffer_inputs, reference_buffers, uniform
 from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, fmt_values
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "p_sample_loop"
@@ -196,3 +197,16 @@ class OracleLoopReturnsX0(Check):
                          hint="the loop must end with the step t = 0 and return unnormalize of the x it returned")
 
         return each_case(call.params["cases"], judge_case)
+
+
+@register
+class PSampleLoopKeepsTheContract(ContractCheck):
+    item = ITEM
+    title = ("p_sample_loop draws its starting noise on the model's device: it runs with the model on a device "
+             "other than the CPU")
+
+    def call(self, reference: Reference) -> Call:
+        specs = [{"schedule": "linear", "T": 10, "shape": (2, 3, 4, 4), "seed": 91}]
+        call = scripted_call(reference, specs)
+        cases = [dict(case, device="meta") for case in call.params["cases"]]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -18,6 +18,7 @@ from grader.checks._cases import (
     uniform,
 )
 from grader.checks._compare import FLOAT32, check_tensor, close
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "q_sample"
@@ -106,3 +107,16 @@ class QSampleDrawsNoiseWhenNone(Check):
         check_tensor("q_sample(x_start, t) with noise=None, under a fixed torch seed", drawn,
                      expected["x_t_default_noise"], FLOAT32, show_values=False, hint=hint)
         return passed()
+
+
+@register
+class QSampleKeepsTheContract(ContractCheck):
+    item = ITEM
+    title = "q_sample returns x_start's dtype (float32 and float64) and leaves x_start, t and noise untouched"
+
+    def call(self, reference: Reference) -> Call:
+        dtypes = ("float32", "float64")
+        specs = [("linear", 100, (3, 2, 4, 4), 31, torch.float32), ("cosine", 20, (2, 3, 4, 4), 32, torch.float64)]
+        call = q_sample_call(reference, specs)
+        cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], dtypes)]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

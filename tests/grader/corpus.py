@@ -169,6 +169,109 @@ MISTAKES = [
     ),
 ]
 
+# ---------------------------------------------------------------------------- the docstrings' contracts (issue 14)
+
+Q_SAMPLE_SOLUTION = (
+    "        return (\n            extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n"
+    "            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise\n        )"
+)
+P_SAMPLE_T = "batched_t = torch.full((x.shape[0],), t, device=x.device, dtype=torch.long)"
+LOOP_AFTER_START = "\n        imgs = [img]\n        for t in reversed(range(self.num_timesteps)):"
+P_SAMPLE_LOOP_START = "img = torch.randn(shape, device=self.device)" + LOOP_AFTER_START
+P_SAMPLE_RETURN = "return mean + (0.5 * log_variance).exp() * noise, x_start"
+
+
+def q_sample_returning(expression: str) -> tuple[str, str, str]:
+    """The edit that makes q_sample's body (after the noise default) `expression`."""
+    return (DIFFUSION, Q_SAMPLE_SOLUTION, expression)
+
+
+MISTAKES += [
+    mutation(
+        "q_sample_returns_float64_for_float32_input",
+        q_sample_returning(
+            "        return (\n            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
+            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n        )"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "q_sample_with_float64_buffers_returns_float64",
+        (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
+         "self.register_buffer(name, value, persistent=False)"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "q_sample_writes_x_t_into_x_start",
+        q_sample_returning(
+            "        x_start.mul_(extract(self.sqrt_alphas_bar, t, x_start.shape))\n"
+            "        return x_start.add_(extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise)"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "q_sample_scales_the_callers_noise_in_place",
+        q_sample_returning(
+            "        noise *= extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape)\n"
+            "        return extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start + noise"),
+        loses=("q_sample",),
+    ),
+    mutation(
+        "p_sample_passes_t_as_a_one_element_tensor",
+        (DIFFUSION, P_SAMPLE_T, "batched_t = torch.full((1,), t, device=x.device, dtype=torch.long)"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_creates_t_on_the_cpu",
+        (DIFFUSION, P_SAMPLE_T, "batched_t = torch.full((x.shape[0],), t, dtype=torch.long)"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_writes_x_prev_into_x",
+        (DIFFUSION, P_SAMPLE_RETURN, "return x.copy_(mean + (0.5 * log_variance).exp() * noise), x_start"),
+        loses=("p_sample",),
+    ),
+    mutation(
+        "p_sample_loop_draws_its_start_on_the_cpu",
+        (DIFFUSION, P_SAMPLE_LOOP_START, "img = torch.randn(shape)" + LOOP_AFTER_START),
+        loses=("p_sample_loop",),
+    ),
+]
+
+CONTRACT_KEEPING_VARIANTS = [
+    mutation(
+        "q_sample_computes_in_float64_and_casts_back",
+        q_sample_returning(
+            "        x_t = (\n            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
+            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n        )\n"
+            "        return x_t.to(x_start.dtype)"),
+    ),
+    mutation(
+        "q_sample_with_gather_and_einsum",
+        q_sample_returning(
+            "        a = self.sqrt_alphas_bar.gather(0, t).to(x_start.dtype)  # (B,)\n"
+            "        s = self.sqrt_one_minus_alphas_bar.gather(0, t).to(x_start.dtype)\n"
+            "        return torch.einsum('b,b...->b...', a, x_start) + torch.einsum('b,b...->b...', s, noise)"),
+    ),
+    mutation(
+        "q_sample_with_an_explicit_loop_and_in_place_writes_to_its_own_tensor",
+        q_sample_returning(
+            "        x_t = torch.empty_like(x_start)\n"
+            "        for i in range(x_start.shape[0]):\n"
+            "            x_t[i] = self.sqrt_alphas_bar[t[i]] * x_start[i]\n"
+            "            x_t[i] += self.sqrt_one_minus_alphas_bar[t[i]] * noise[i]\n"
+            "        return x_t"),
+    ),
+    mutation(
+        "p_sample_t_with_new_full_and_loop_start_moved_to_the_device",
+        (DIFFUSION, P_SAMPLE_T, "batched_t = x.new_full((x.shape[0],), t, dtype=torch.long)"),
+        (DIFFUSION, P_SAMPLE_LOOP_START, "img = torch.randn(shape).to(self.device)" + LOOP_AFTER_START),
+    ),
+    mutation(
+        "p_sample_t_from_a_list_and_an_out_of_place_update",
+        (DIFFUSION, P_SAMPLE_T, "batched_t = torch.tensor([t] * x.shape[0], device=x.device)"),
+        (DIFFUSION, P_SAMPLE_RETURN, "x_prev = mean.clone()\n        x_prev += (0.5 * log_variance).exp() * noise\n        return x_prev, x_start"),
+    ),
+]
+
 # ---------------------------------------------------------------------------- correct variants
 
 P_SAMPLE_DIFFUSERS_STYLE = '''        # diffusers' DDPMScheduler.step, from alphas_cumprod only
@@ -200,6 +303,7 @@ CORRECT_VARIANTS = [
         "float64_buffers",
         (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
          "self.register_buffer(name, value, persistent=False)"),
+        (DIFFUSION, Q_SAMPLE_SOLUTION, Q_SAMPLE_SOLUTION.replace("* noise\n        )", "* noise\n        ).to(x_start.dtype)")),
     ),
     mutation(
         "diffusers_style_formulas",
@@ -233,7 +337,7 @@ CORRECT_VARIANTS = [
         (DIFFUSION, "return mean + (0.5 * log_variance).exp() * noise, x_start",
          "return mean + extract(self.posterior_variance, batched_t, x.shape).sqrt() * noise, x_start"),
         (DIFFUSION, "        img = torch.randn(shape, device=self.device)\n        imgs = [img]\n        for t in reversed(range(self.num_timesteps)):",
-         "        img = torch.randn(*shape)\n        imgs = [img]\n        for t in range(self.num_timesteps - 1, -1, -1):"),
+         "        img = torch.randn(*shape, device=self.device)\n        imgs = [img]\n        for t in range(self.num_timesteps - 1, -1, -1):"),
         (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)",
          "img = self.p_sample(img, t, class_labels=class_labels, guidance_scale=guidance_scale)[0]"),
     ),
@@ -356,5 +460,7 @@ CORRECT_VARIANTS += [
         (ILLUSIONS, FUSED_LOOP, guidance_after_averaging("eps_uncond", "eps_cond")),
     ),
 ]
+
+CORRECT_VARIANTS += CONTRACT_KEEPING_VARIANTS
 
 CORPUS = MISTAKES + CORRECT_VARIANTS

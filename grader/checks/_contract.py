@@ -1,0 +1,53 @@
+"""Checks of a TODO's docstring contract beyond its values: dtypes, untouched inputs, what the model
+is handed, and devices (the probe is grader/probes.py's `probe_contract`).
+
+A submission can compute the right numbers and still break real training or sampling: return float64
+for float32 input, overwrite the caller's x_0 in place, hand a U-Net a (1,) t for a batch of 4, or
+draw a tensor on the CPU while the model sits on a GPU. The probe runs the item on inputs like the
+other checks' (reference buffers, stand-in networks, so the item is graded on its own) and reports
+each broken promise as a line of text; one case runs with the model and every input on the `meta`
+device, which refuses to mix with CPU tensors just as a GPU does.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
+from grader.untrusted import error_text
+
+
+def describe(case: dict) -> str:
+    """'float32 inputs on the CPU', 'inputs on the meta device (as on a GPU)', ..."""
+    inputs = f"{case['dtype']} inputs" if "dtype" in case else "inputs"
+    device = case.get("device", "cpu")
+    return f"{inputs} on the CPU" if device == "cpu" else f"{inputs} on the {device} device (as on a GPU)"
+
+
+class ContractCheck(Check):
+    """Subclasses set `item` and `call(reference)`; the check passes when no case reports a violation."""
+
+    name: ClassVar[str] = "keeps_the_docstring_contract"
+    uses_reference = False
+
+    def call(self, reference) -> Call:
+        raise NotImplementedError
+
+    def plan(self, reference) -> list[Call]:
+        return [self.call(reference)]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        call = run.calls[0]
+
+        def judge_case(index: int, case: dict) -> None:
+            got = run.case(0, index, self.item, f" ({describe(case)})")
+            violations = got.get("violations")
+            if violations is None:
+                raise Fail(f"{self.item}'s contract could not be checked ({describe(case)})")
+            text = error_text(violations).strip()
+            if text:
+                lines = text.splitlines()
+                more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
+                raise Fail(f"{lines[0]} [{describe(case)}]{more}")
+
+        return each_case(call.params["cases"], judge_case)
