@@ -24,7 +24,6 @@ import torch
 ENV = "DIFFUSION_HW_CLIP"
 IMAGE_FILE = "anagram.png"
 PROMPTS_FILE = "anagram_prompts.txt"
-MAX_PIXELS = 4096 * 4096  # a student's file is read by the grader: refuse decompression bombs
 NO_WEIGHTS = (
     "CLIP score: not computed — no CLIP weights found locally "
     f"(set {ENV}=<path to a local open_clip/transformers CLIP folder>)"
@@ -52,8 +51,13 @@ def load_clip(path: str) -> tuple[Any, Any]:
 
 
 def read_anagram(folder: Path) -> tuple[Any, list[str]] | str:
-    """(the RGB image, [prompt 1, prompt 2]) from folder, or why they cannot be read."""
+    """(the RGB image, [prompt 1, prompt 2]) from folder, or why they cannot be read.
+
+    The image is the student's file: it is decoded in the sandbox (grader/generative/student_images.py,
+    at most its MAX_PIXELS), and only its pixels come back to be made a PIL image here."""
     from PIL import Image
+
+    from grader.generative.student_images import DecodingIncomplete, decode_images
 
     image_path, prompts_path = folder / IMAGE_FILE, folder / PROMPTS_FILE
     if not image_path.is_file() or not prompts_path.is_file():
@@ -62,13 +66,12 @@ def read_anagram(folder: Path) -> tuple[Any, list[str]] | str:
     if len(prompts) != 2:
         return f"{PROMPTS_FILE} must hold exactly 2 prompts, one per line (it has {len(prompts)})"
     try:
-        with Image.open(image_path) as opened:
-            if opened.width * opened.height > MAX_PIXELS:
-                return f"{IMAGE_FILE} is {opened.width} x {opened.height} pixels, more than the {MAX_PIXELS} read"
-            image = opened.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        return f"{IMAGE_FILE} is not a readable image ({type(exc).__name__})"
-    return image, prompts
+        pixels = decode_images(folder, [image_path])  # (1, 3, H, W) uint8
+    except DecodingIncomplete as exc:
+        return f"the grading machine could not decode {IMAGE_FILE} ({exc})"
+    except (OSError, ValueError) as exc:
+        return f"{IMAGE_FILE} is not a readable image ({' '.join(str(exc).split())[:300]})"
+    return Image.fromarray(pixels[0].permute(1, 2, 0).numpy()), prompts
 
 
 def clip_score_line(submission_root: Path, environ: Mapping[str, str] = os.environ, loader=load_clip) -> str:

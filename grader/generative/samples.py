@@ -14,6 +14,7 @@ MetricRefused on the real data) is recorded with 0 points out of 0, since it is 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,20 +96,18 @@ def warm_reference_caches(dataset: DatasetMetrics, reference: ReferenceData) -> 
 def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics, where: str | None = None) -> torch.Tensor:
     """The submitted samples as (N, 3, S, S) uint8; ValueError with what to fix when they are unusable.
 
-    `where` names them in messages ("the samples folder samples/ of your submission"); by default the
-    folder's path.
+    A folder's files are the student's: they are decoded in the sandbox (student_images.py), never in
+    this process; DecodingIncomplete when the grading machine could not do that. `where` names them in
+    messages ("the samples folder samples/ of your submission"); by default the folder's path.
     """
-    from PIL import UnidentifiedImageError
-
+    from grader.generative.student_images import decode_images
     from grader.metrics.images import load_images
 
     where = where or (f"the samples folder {samples}" if isinstance(samples, Path) else "the regenerated samples")
     try:
-        images = load_images(samples, name="samples")
+        images = decode_images(samples) if isinstance(samples, Path) else load_images(samples, name="samples")
     except FileNotFoundError:
         raise ValueError(f"{where} does not exist: pass --samples DIR, a folder of your generated PNG images") from None
-    except UnidentifiedImageError as exc:
-        raise ValueError(f"{where} holds a file that is not a readable image ({exc}): remove or re-save it") from None
     except (OSError, ValueError, TypeError) as exc:
         raise ValueError(f"{where} cannot be scored: {' '.join(str(exc).split())}") from None
     size = dataset.image_size
@@ -149,11 +148,16 @@ def score_samples(
 
     fid_title = f"FID against {dataset.name}"
     afd_title = f"anime-face detection rate (AFD) on {dataset.name}"
+    from grader.generative.student_images import DecodingIncomplete
+
     started = time.monotonic()
     try:
         images = load_samples(samples, dataset, where)
     except ValueError as exc:
         return unscored(dataset, f"no metric was computed: {exc}")
+    except DecodingIncomplete as exc:
+        message = f"not graded: {exc}. This is the grading machine's failure, not the submission's"
+        return [dataclasses.replace(entry, incomplete=True) for entry in unscored(dataset, message)]
 
     n = len(images)
     results: list[CheckResult] = []
