@@ -91,7 +91,11 @@ def results_folder(out: Path, name: str) -> Path:
 
 
 def find_submissions(directory: Path) -> list[tuple[str, Path]]:
-    """(name, path) of every submission folder or .zip in `directory`, sorted; names are unique."""
+    """(name, path) of every hand-in in `directory`, sorted; names are unique.
+
+    Every entry is one student's hand-in, whatever its kind: a folder, a .zip, a .ipynb (named without
+    the suffix) or any other file, which `grade` then rejects with the reason, so that it still gets
+    its gradebook row. Names starting with "." or "_" are skipped (.DS_Store, __MACOSX)."""
     if not directory.is_dir():
         raise GraderError(f"{directory} is not a folder of submissions")
     found: list[tuple[str, Path]] = []
@@ -99,12 +103,13 @@ def find_submissions(directory: Path) -> list[tuple[str, Path]]:
     for path in sorted(directory.iterdir()):
         if path.name.startswith((".", "_")):
             continue
-        if path.is_dir() or (path.is_file() and path.suffix.lower() == ".zip"):
-            name = path.stem if path.is_file() else path.name
-            if name in taken:
-                name = path.name
-            taken.add(name)
-            found.append((name, path))
+        name = path.stem if path.is_file() and path.suffix.lower() in (".zip", ".ipynb") else path.name
+        if name in taken:
+            name = path.name
+        taken.add(name)
+        found.append((name, path))
+    if not found:
+        raise GraderError(f"{directory} holds no hand-ins: put each student's folder, .zip or .ipynb in it")
     return found
 
 

@@ -112,3 +112,23 @@ def test_gradebook_cells_are_text_a_spreadsheet_shows_as_text():
     assert spreadsheet_text("-0") == "-0" and spreadsheet_text("130") == "130" and spreadsheet_text("-inf") == "'-inf"
     assert spreadsheet_text("line one\r\n=line two") == "line one =line two"
     assert spreadsheet_text("x\udcff" * 1000).count("\ufffd") <= 500
+
+
+def test_every_kind_of_hand_in_gets_a_row_and_an_empty_class_is_an_error(tmp_path):
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    (submissions / "fay.ipynb").write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    (submissions / "gus.tar.gz").write_bytes(b"\x1f\x8b not really")
+    (submissions / "views.py").write_text("print('a loose file')\n")
+    (submissions / ".DS_Store").write_bytes(b"")
+    out = tmp_path / "out"
+    run = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
+    assert run.returncode == 0, run.stderr
+    rows = {row["submission"]: row for row in read_gradebook(out / "gradebook.csv")}
+    assert list(rows) == ["fay", "gus.tar.gz", "views.py"]
+    assert all(row["status"] == "rejected" and row["note"] and row["total"] == "0" for row in rows.values()), rows
+    assert "not a .zip" in rows["gus.tar.gz"]["note"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    run = run_grade("batch", str(empty), "--out", str(tmp_path / "out2"))
+    assert run.returncode == 2 and "holds no hand-ins" in run.stderr
