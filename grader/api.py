@@ -85,7 +85,7 @@ def grade_submission(
                 results = results + extra.run(opened.root, solution, opened.source)
             report = GradeReport(opened.name, results, 0.0, confinement, public_only,
                                  hidden_visibility=rubric.hidden_visibility, items=items,
-                                 notes=[clip_score_line(opened.root)])
+                                 notes=[*opened.warnings, clip_score_line(opened.root)])
     except SubmissionError as exc:
         report = GradeReport(submission_name(path), [_rejected(c, str(exc)) for c in checks], 0.0,
                              "not started (the submission was rejected)", public_only, rejected=str(exc),

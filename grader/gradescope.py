@@ -67,8 +67,9 @@ def _root(argument: str | None) -> Path:
 
 
 def find_handed_in(submission_dir: Path) -> Path:
-    """What to grade in Gradescope's submission folder: the folder itself when it holds diffusion_hw/,
-    else its one .zip or its one .ipynb."""
+    """What to grade in Gradescope's submission folder: the folder itself when it holds diffusion_hw/
+    or loose .py files (grader/submission.py grades those over the starter), else its one .zip or its
+    one .ipynb."""
     from grader.errors import SubmissionError
     from grader.submission import find_package
 
@@ -84,6 +85,8 @@ def find_handed_in(submission_dir: Path) -> Path:
             if len(found) > 1:
                 raise SubmissionError(f"the submission holds {len(found)} {suffix} files "
                                       f"({', '.join(p.name for p in found[:4])}): hand in exactly one") from None
+        if any(p.suffix.lower() == ".py" for p in files):  # TODO files dragged in loose: graded over the starter
+            return submission_dir
         raise no_package
 
 
@@ -115,8 +118,8 @@ def student_view(results: dict) -> dict:
     full = str(results.get("output", ""))
     tests = [dict(test) for test in results.get("tests", [])]
     visible = [test for test in tests if test.get("visibility") == "visible"]
-    lines = [line for line in full.splitlines()[:3]
-             if line.startswith(("INCOMPLETE", "The submission could not be graded:"))]
+    lines = [line for line in full.splitlines()
+             if line.startswith(("INCOMPLETE", "The submission could not be graded:", "Hand-in:"))]
     items: dict[str, tuple[float, float]] = {}
     for test in visible:
         extra = test.get("extra_data") or {}

@@ -6,10 +6,10 @@ comment or as Jupyter's cell magic (the way students write files from Colab or K
     # diffusion_hw/schedules.py                   the whole cell is the file
     %%writefile diffusion_hw/schedules.py         the rest of the cell is the file
 
-Every file of the starter that holds a TODO must be marked exactly once; other files of the package
-may be marked (at most once) to replace the starter's copy; every file not marked comes from the
-starter. Anything else (a missing or repeated mark, a file the package does not have) is refused with
-a message that says which cell to add or remove.
+Each file may be marked at most once; every file not marked comes from the starter, so a notebook
+that solves only some TODO files is graded on those (the others' items score 0, and the report names
+the files that were missing: `missing_todo_files`). A notebook with no marked cell at all, a repeated
+mark or a file the package does not have is refused with a message that says which cell to fix.
 """
 
 from __future__ import annotations
@@ -121,12 +121,11 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
             f"{name} is marked in {len(numbers)} cells (cells {', '.join(map(str, numbers))}): "
             "keep exactly one cell per file, the one with your final code"
         )
-    missing = [name for name in todo_files(starter_package) if name not in cells]
-    if missing:
+    if not cells:
+        first = (todo_files(starter_package) or [f"{PACKAGE}/schedules.py"])[0]
         raise SubmissionError(
-            f"no cell of the notebook is marked {missing[0]}"
-            + (f" (nor {', '.join(missing[1:])})" if len(missing) > 1 else "")
-            + f": add a code cell whose first line is `# {missing[0]}` followed by that file's complete code"
+            f"no cell of the notebook is marked as a file of {PACKAGE}/: start each code cell that holds one of "
+            f"your files with a line naming it, e.g. `# {first}`, followed by that file's complete code"
         )
     shutil.copytree(starter_package, target_package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     for name, [(number, text)] in cells.items():
@@ -137,3 +136,8 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
                                   "remove them, or download the notebook again with File > Download > .ipynb") from None
         (target_package / Path(name).relative_to(PACKAGE)).write_bytes(data)
     return sorted(cells)
+
+
+def missing_todo_files(taken: list[str], starter_package: Path) -> list[str]:
+    """The starter's TODO files (as "diffusion_hw/<file>") that `taken` does not provide."""
+    return [name for name in todo_files(starter_package) if name not in taken]

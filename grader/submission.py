@@ -30,6 +30,7 @@ PACKAGE = "diffusion_hw"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 64 << 20  # what a submission may unpack to (the package is a few hundred kB)
 MAX_FILES = 2000
+MAX_LOOSE_FILE_BYTES = 4 << 20  # one source file handed in loose
 SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
 SEARCH_DEPTH = 4
 MAX_DEPTH = 32  # folders nested in a hand-in (the package and a samples folder need 3 or 4)
@@ -41,6 +42,7 @@ class Submission:
     origin: Path  # what was handed in
     root: Path  # a private folder holding diffusion_hw/
     source: Path | None = None  # the folder holding diffusion_hw/ as handed in (or unpacked); only inside the with
+    warnings: tuple[str, ...] = ()  # what the report should tell about the hand-in ("Hand-in: ...")
 
 
 def resolve_path(argument: str | Path) -> Path:
@@ -75,24 +77,61 @@ def open_submission(
     path = resolve_path(argument)
     scratch = Path(tempfile.mkdtemp(prefix="grade-submission-"))
     try:
+        warnings: list[str] = []
         if path.is_dir():
-            source = find_package(path)
+            source = _package_or_loose_files(path, scratch, warnings)
         elif path.suffix.lower() == ".ipynb":  # marked cells over the starter: grader/notebook_submission.py
-            from grader.notebook_submission import extract_notebook
+            from grader.notebook_submission import extract_notebook, missing_todo_files
 
             source = scratch / "notebook"
-            extract_notebook(path, source / PACKAGE, REPO_ROOT / "starter" / PACKAGE, max_bytes)
+            starter = REPO_ROOT / "starter" / PACKAGE
+            taken = extract_notebook(path, source / PACKAGE, starter, max_bytes)
+            missing = missing_todo_files(taken, starter)
+            if missing:
+                warnings.append(f"Hand-in: the notebook has no cell for {', '.join(missing)}; the starter's copies "
+                                "were graded, so their TODO items score 0")
         elif zipfile.is_zipfile(path):
             unpacked = scratch / "unpacked"
             safe_extract(path, unpacked, max_bytes + extra_bytes, MAX_FILES + extra_files)
-            source = find_package(unpacked)
+            source = _package_or_loose_files(unpacked, scratch, warnings)
         else:
             raise SubmissionError(f"{path.name} is not a .zip archive: hand in a zip of the folder holding {PACKAGE}/")
         root = scratch / "submission"
         copy_package(source / PACKAGE, root / PACKAGE, max_bytes)
-        yield Submission(submission_name(path), path, root, source)
+        yield Submission(submission_name(path), path, root, source, tuple(warnings))
     finally:
         remove_tree(scratch)  # iterative: whatever was unpacked, removing it cannot raise
+
+
+def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) -> Path:
+    """find_package(folder); failing that, the TODO files handed in loose (schedules.py, views.py, ...
+    dragged in without their folder, at the top or in the one folder there) over a copy of the
+    starter, with a warning naming the files that came from the starter."""
+    try:
+        return find_package(folder)
+    except SubmissionError as no_package:
+        starter = REPO_ROOT / "starter" / PACKAGE
+        if not (starter / "__init__.py").is_file():
+            raise no_package
+        from grader.notebook_submission import todo_files
+
+        names = [name.split("/", 1)[1] for name in todo_files(starter)]
+        entries = [p for p in folder.iterdir() if not p.name.startswith((".", "_"))]
+        top = entries[0] if len(entries) == 1 and entries[0].is_dir() and not entries[0].is_symlink() else folder
+        loose = [name for name in names if (top / name).is_file() and not (top / name).is_symlink()]
+        if not loose:
+            raise no_package
+        built = scratch / "loose"
+        shutil.copytree(starter, built / PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for name in loose:
+            if (top / name).stat().st_size > MAX_LOOSE_FILE_BYTES:
+                raise SubmissionError(f"{name} is larger than {MAX_LOOSE_FILE_BYTES >> 20} MB: hand in the source code only")
+            shutil.copyfile(top / name, built / PACKAGE / name)
+        missing = [name for name in names if name not in loose]
+        warnings.append(f"Hand-in: {', '.join(loose)} handed in without their {PACKAGE}/ folder, graded inside the "
+                        "starter's package" + (f"; {', '.join(missing)} came from the starter, so their TODO items "
+                                               "score 0" if missing else ""))
+        return built
 
 
 def find_package(folder: Path) -> Path:

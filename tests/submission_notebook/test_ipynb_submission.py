@@ -68,10 +68,19 @@ def test_writefile_marker_drops_the_magic_line_and_comment_marker_keeps_the_comm
     assert (target / "schedules.py").read_text().startswith("# diffusion_hw/schedules.py\n")
 
 
-def test_a_missing_marked_cell_is_refused_naming_the_file(tmp_path):
+def test_a_todo_file_without_a_cell_comes_from_the_starter_and_is_named(tmp_path):
+    from grader.notebook_submission import missing_todo_files
+
     cells = [c for c in solved_cells() if "diffusion_hw/schedules.py" not in c.source.splitlines()[0]]
-    with pytest.raises(SubmissionError, match=r"no cell of the notebook is marked diffusion_hw/schedules.py: add a code cell"):
-        extract_notebook(write(tmp_path, cells), tmp_path / "out", STARTER_PACKAGE, MAX_BYTES)
+    target = tmp_path / "out"
+    taken = extract_notebook(write(tmp_path, cells), target, STARTER_PACKAGE, MAX_BYTES)
+    assert missing_todo_files(taken, STARTER_PACKAGE) == ["diffusion_hw/schedules.py"]
+    assert (target / "schedules.py").read_bytes() == (STARTER_PACKAGE / "schedules.py").read_bytes()
+
+
+def test_a_notebook_with_no_marked_cell_is_refused_saying_how_to_mark_one(tmp_path):
+    with pytest.raises(SubmissionError, match=r"no cell of the notebook is marked as a file of diffusion_hw/.*# diffusion_hw/"):
+        extract_notebook(write(tmp_path, [new_code_cell("print('hello')")]), tmp_path / "out", STARTER_PACKAGE, MAX_BYTES)
 
 
 def test_a_duplicated_marked_cell_is_refused_naming_both_cells(tmp_path):
@@ -103,11 +112,34 @@ def _grade(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def test_grade_scores_a_refused_notebook_0_and_says_why(tmp_path):
-    cells = [c for c in solved_cells() if "diffusion_hw/views.py" not in c.source.splitlines()[0]]
-    done, results = _grade(str(write(tmp_path, cells)), "--public-only", "--quiet", "--out", str(tmp_path / "out"))
+    done, results = _grade(str(write(tmp_path, [new_code_cell("x = 1")])), "--public-only", "--quiet", "--out",
+                           str(tmp_path / "out"))
     assert done.returncode == 0, done.stderr
     assert results["score"] == 0
-    assert "no cell of the notebook is marked diffusion_hw/views.py" in results["output"]
+    assert "no cell of the notebook is marked as a file of diffusion_hw/" in results["output"]
+
+
+def test_a_notebook_with_only_the_schedules_cell_earns_the_schedule_items_and_names_the_rest(tmp_path):
+    cells = [c for c in solved_cells() if "diffusion_hw/schedules.py" in c.source.splitlines()[0]]
+    done, results = _grade(str(write(tmp_path, cells)), "--public-only", "--quiet", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    by_item: dict[str, float] = {}
+    for test in results["tests"]:
+        by_item[test["extra_data"]["function"]] = by_item.get(test["extra_data"]["function"], 0) + test["score"]
+    assert by_item["linear_beta_schedule"] > 0 and by_item["compute_diffusion_buffers"] > 0
+    assert by_item["q_sample"] == 0 and by_item["fused_noise_estimate"] == 0
+    assert "Hand-in: the notebook has no cell for diffusion_hw/gaussian_diffusion.py" in results["output"]
+
+
+def test_loose_todo_files_without_their_folder_are_graded_over_the_starter(tmp_path):
+    hand_in = tmp_path / "dragged"
+    hand_in.mkdir()
+    for name in ("schedules.py", "gaussian_diffusion.py", "views.py", "illusions.py"):
+        (hand_in / name).write_text((ROOT / "solution" / "diffusion_hw" / name).read_text())
+    done, results = _grade(str(hand_in), "--public-only", "--quiet", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    assert results["score"] == sum(t["max_score"] for t in results["tests"]) > 0
+    assert "handed in without their diffusion_hw/ folder" in results["output"]
 
 
 # A solved notebook graded to full marks, end to end: tests/gradescope/test_gradescope_package.py.
