@@ -158,6 +158,7 @@ def test_a_missing_reference_folder_stops_the_grader_before_grading(tmp_path):
         prepare(load_rubric(), GenerativeOptions(samples=tmp_path, reference_data=tmp_path / "nowhere"))
 
 
+@pytest.mark.slow
 def test_grade_smoke_with_bad_samples_keeps_the_numerical_results(tmp_path, faces):
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -212,6 +213,7 @@ def digits_reference(tmp_path: Path) -> tuple[Path, DatasetMetrics]:
     return reference, dataset
 
 
+@pytest.mark.slow
 def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path, tiny_checkpoint):
     reference, dataset = digits_reference(tmp_path)
     prepared = prepare(load_rubric(), GenerativeOptions(checkpoint=tiny_checkpoint, reference_data=reference,
@@ -232,6 +234,7 @@ def test_a_checkpoint_regenerates_samples_in_the_sandbox_and_is_scored(tmp_path,
     assert results["metrics.fid"].score == 0 and results["metrics.fid"].max_score == 10
 
 
+@pytest.mark.slow
 def test_a_checkpoint_handed_in_beside_the_package_is_found_regenerated_and_scored(tmp_path, tiny_checkpoint):
     """--checkpoint-in REL: the file at REL beside the submission's diffusion_hw/ (here `source`)."""
     reference, dataset = digits_reference(tmp_path)
@@ -255,6 +258,7 @@ def test_a_checkpoint_handed_in_beside_the_package_is_found_regenerated_and_scor
 # ---------------------------------------------------------------------------- smoke run
 
 
+@pytest.mark.slow
 def test_the_smoke_run_passes_on_the_solution_and_fails_when_q_sample_is_wrong(tmp_path):
     assert smoke.default_profile() is smoke.CPU_PROFILE  # no GPU here: the CPU profile is the one tested
     student, reference, profile = smoke.run_smoke(ROOT / "solution", ROOT / "solution")
@@ -279,6 +283,7 @@ def test_a_crashing_submission_fails_every_smoke_check_with_the_reason(tmp_path)
 
 
 
+@pytest.mark.slow
 def test_the_gpu_profiles_path_runs_end_to_end_on_the_cpu_when_shrunk():
     """The GPU profile (64 x 64 RGB faces read from ../shared, FID as the distance) has no GPU to run on
     here: run its code path on the CPU with the sizes cut down, so that only its sizes and the device
