@@ -709,7 +709,8 @@ def _untouched(function: str, given: dict[str, Tensor], originals: dict[str, Ten
     ]
 
 
-def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: bool) -> list[str]:
+def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: bool,
+                   t_hint: str = "torch.full((B,), t, device=x.device, dtype=torch.long)") -> list[str]:
     """What the module docstring promises the network: x_t (B', C, H, W) in x's dtype and device,
     t (B',) int64 and class_labels (B',) int64 on the same device, B' = B (or 2B with guidance)."""
     problems: list[str] = []
@@ -722,7 +723,7 @@ def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: boo
         if tuple(t_seen.shape) != (batch,) or t_seen.dtype != torch.long or t_seen.device != x.device:
             problems.append(f"{function} handed the model t of shape {tuple(t_seen.shape)}, {_dtype_name(t_seen.dtype)} on "
                             f"{t_seen.device.type} with x_t of batch {batch} on {x.device.type}: t must be ({batch},) int64 "
-                            "on x's device, one timestep per sample (torch.full((B,), t, device=x.device, dtype=torch.long))")
+                            f"on x's device, one timestep per sample ({t_hint})")
         if labelled and (labels_seen is None or tuple(labels_seen.shape) != (batch,) or labels_seen.dtype != torch.long
                          or labels_seen.device != x.device):
             got = "None" if labels_seen is None else f"of shape {tuple(labels_seen.shape)}, {_dtype_name(labels_seen.dtype)}"
@@ -762,6 +763,20 @@ def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
         problems.append(f"q_sample returned {_dtype_name(x_t.dtype)} for {_dtype_name(dtype)} input: return x_start's "
                         "dtype (compute in float64 if you like, then cast back with .to(x_start.dtype))")
     return problems
+
+
+def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
+    originals = {name: tensors[name] for name in ("x0", "t", "noise", "class_labels") if name in tensors}
+    model = ScriptedModel(tensors["model_out"].clone(), num_classes=case.get("num_classes"))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    diffusion.q_sample = lambda x_start, t, noise=None: tensors["x_t"].clone().to(x_start.dtype)  # graded on its own
+    given = {name: value.clone() for name, value in originals.items()}
+    kwargs = {"class_labels": given["class_labels"]} if "class_labels" in given else {}
+    diffusion.p_losses(given["x0"], given["t"], given["noise"], **kwargs)
+    problems = _untouched("p_losses", {"x_start" if k == "x0" else k: v for k, v in given.items()},
+                          {"x_start" if k == "x0" else k: v for k, v in originals.items()})
+    return problems + _seen_by_model("p_losses", model, originals["x0"], "class_labels" in originals,
+                                     t_hint="pass the given t through as it is")
 
 
 def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
@@ -837,6 +852,7 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
 
 CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], list[str]]] = {
     "q_sample": _contract_q_sample,
+    "p_losses": _contract_p_losses,
     "p_sample": _contract_p_sample,
     "p_sample_loop": _contract_p_sample_loop,
 }

@@ -23,6 +23,7 @@ from grader.checks._cases import (
     uniform,
 )
 from grader.checks._compare import FLOAT32, SCALAR_LOSS, check_tensor
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "p_losses"
@@ -186,3 +187,14 @@ class ReturnsDifferentiableScalar(Check):
             raise Fail("the loss does not require grad: keep it a tensor computed from the model's output (no .item(), no torch.no_grad)")
         check_tensor("the loss", loss, run.expected_case(0, 0)["loss"], SCALAR_LOSS, show_values=False)
         return passed()
+
+
+@register
+class PLossesKeepsTheContract(ContractCheck):
+    item = ITEM
+    title = "p_losses hands the model x_t, the (B,) int64 t and the (B,) labels as given, and leaves its inputs untouched"
+
+    def call(self, reference: Reference) -> Call:
+        specs = [("linear", 100, (3, 2, 4, 4), 51, "pred_noise", "l2", False), ("cosine", 30, (2, 3, 4, 4), 52, "pred_v", "l1", True)]
+        call = p_losses_call(reference, specs)
+        return Call("contract", {"item": ITEM, "cases": call.params["cases"]}, call.inputs)

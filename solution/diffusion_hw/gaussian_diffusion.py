@@ -222,7 +222,7 @@ class GaussianDiffusion(nn.Module):
             x_t = sqrt(alpha_bar_t) x_0 + sqrt(1 - alpha_bar_t) eps,      eps ~ N(0, I)
 
         Args:
-            x_start: x_0, (B, C, H, W) float in [-1, 1].
+            x_start: x_0, (B, C, H, W) float in [-1, 1]; left as it is (p_losses still needs x_0).
             t: (B,) int64, each in 0 .. T-1; every sample has its own timestep.
             noise: eps, (B, C, H, W); drawn with torch.randn_like(x_start) when None.
         Returns:
@@ -313,7 +313,8 @@ class GaussianDiffusion(nn.Module):
 
         Args:
             x: x_t, (B, C, H, W).
-            t: the current timestep, a Python int in 0 .. T-1 (the same for the whole batch).
+            t: the current timestep, a Python int in 0 .. T-1 (the same for the whole batch); the
+                network gets it as a (B,) int64 tensor on x's device, one entry per sample.
             class_labels, guidance_scale: passed to model_predictions.
             noise: z, (B, C, H, W); torch.randn_like(x) when None. Ignored at t = 0: the last
                 step adds no noise.
@@ -339,7 +340,7 @@ class GaussianDiffusion(nn.Module):
     ) -> torch.Tensor:
         """Generate images with T ancestral steps, from pure noise x_{T-1} ~ N(0, I) down to x_0.
 
-            x = randn(shape)
+            x = randn(shape)                 on self.device: the model's device, a GPU when it has one
             for t = T-1, T-2, ..., 0:   x, _ = p_sample(x, t, ...)
             return unnormalize(x)
 

@@ -215,6 +215,11 @@ MISTAKES += [
         loses=("q_sample",),
     ),
     mutation(
+        "p_losses_hands_the_model_float_timesteps",
+        (DIFFUSION, "out = self.model(x_t, t, class_labels)", "out = self.model(x_t, t.float(), class_labels)"),
+        loses=("p_losses",),
+    ),
+    mutation(
         "p_sample_passes_t_as_a_one_element_tensor",
         (DIFFUSION, P_SAMPLE_T, "batched_t = torch.full((1,), t, device=x.device, dtype=torch.long)"),
         loses=("p_sample",),
@@ -237,6 +242,10 @@ MISTAKES += [
 ]
 
 CONTRACT_KEEPING_VARIANTS = [
+    mutation(
+        "p_losses_casts_t_to_long_for_the_model",
+        (DIFFUSION, "out = self.model(x_t, t, class_labels)", "out = self.model(x_t, t.long(), class_labels)"),
+    ),
     mutation(
         "q_sample_computes_in_float64_and_casts_back",
         q_sample_returning(
