@@ -762,7 +762,7 @@ def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
     if x_t.dtype != dtype:
         problems.append(f"q_sample returned {_dtype_name(x_t.dtype)} for {_dtype_name(dtype)} input: return x_start's "
                         "dtype (compute in float64 if you like, then cast back with .to(x_start.dtype))")
-    return problems
+    return problems, {"x_t": _tensor(x_t, "q_sample")}
 
 
 def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
@@ -772,11 +772,12 @@ def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
     diffusion.q_sample = lambda x_start, t, noise=None: tensors["x_t"].clone().to(x_start.dtype)  # graded on its own
     given = {name: value.clone() for name, value in originals.items()}
     kwargs = {"class_labels": given["class_labels"]} if "class_labels" in given else {}
-    diffusion.p_losses(given["x0"], given["t"], given["noise"], **kwargs)
+    loss = _tensor(diffusion.p_losses(given["x0"], given["t"], given["noise"], **kwargs), "p_losses")
     problems = _untouched("p_losses", {"x_start" if k == "x0" else k: v for k, v in given.items()},
                           {"x_start" if k == "x0" else k: v for k, v in originals.items()})
-    return problems + _seen_by_model("p_losses", model, originals["x0"], "class_labels" in originals,
-                                     t_hint="pass the given t through as it is")
+    problems += _seen_by_model("p_losses", model, originals["x0"], "class_labels" in originals,
+                               t_hint="pass the given t through as it is")
+    return problems, {"loss": loss}
 
 
 def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
@@ -800,7 +801,7 @@ def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
         raise
     except Exception as exc:
         if case.get("device") == OTHER_DEVICE:
-            return [_device_hint("p_sample", exc)]
+            return [_device_hint("p_sample", exc)], {}
         raise
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise TypeError(f"p_sample returned {type(result).__name__}; expected a pair (x_prev, x0_hat)")
@@ -810,7 +811,8 @@ def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
         if isinstance(value, torch.Tensor) and value.device != originals["x"].device:
             problems.append(f"p_sample returned {name} on {value.device.type} for x on {originals['x'].device.type}: "
                             "keep every tensor on x's device")
-    return problems
+    values = {} if originals["x"].device.type == OTHER_DEVICE else {"x_prev": _tensor(result[0], "p_sample (x_prev)")}
+    return problems, values
 
 
 def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
@@ -837,7 +839,7 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
         raise
     except Exception as exc:
         if device.type == OTHER_DEVICE:
-            return [_device_hint("p_sample_loop", exc)]
+            return [_device_hint("p_sample_loop", exc)], {}
         raise
     problems: list[str] = []
     if seen and (seen[0].device != device or tuple(seen[0].shape) != shape or seen[0].dtype != torch.float32):
@@ -847,10 +849,10 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
     if isinstance(result, torch.Tensor) and result.device != device:
         problems.append(f"p_sample_loop returned images on {result.device.type} while the model lives on {device.type}: "
                         "keep them on self.device")
-    return problems
+    return problems, {"p_sample_calls": torch.tensor(len(seen))}
 
 
-CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], list[str]]] = {
+CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], dict[str, Tensor]]]] = {
     "q_sample": _contract_q_sample,
     "p_losses": _contract_p_losses,
     "p_sample": _contract_p_sample,
@@ -866,12 +868,15 @@ def probe_contract(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str
     t and class_labels of the documented shapes and dtypes (recorded by ScriptedModel); and, with
     case["device"] = "meta", the same call with the model and every input on a device other than
     the CPU, where a tensor created without device= fails as it would on a GPU. Returns
-    "violations", the broken promises as text, one a line ("" when there are none).
+    "violations", the broken promises as text, one a line ("" when there are none), and the call's
+    values (x_t, the loss, ...), compared with the reference's: the contract is only worth points
+    on code that also computes the item.
     """
     contract = CONTRACTS[params["item"]]
 
     def run(index: int, case: dict) -> dict[str, Tensor]:
-        return {"violations": _text("\n".join(contract(hw, _case_inputs(inputs, index), case)))}
+        problems, values = contract(hw, _case_inputs(inputs, index), case)
+        return {"violations": _text("\n".join(problems)), **values}
 
     return _per_case(params, run)
 

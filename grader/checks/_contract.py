@@ -14,7 +14,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
+from grader.checks._compare import FLOAT32, close
 from grader.untrusted import error_text
+
+
+def _as_float(value):
+    return value.double() if value is not None and hasattr(value, "double") else value
 
 
 def describe(case: dict) -> str:
@@ -25,10 +30,12 @@ def describe(case: dict) -> str:
 
 
 class ContractCheck(Check):
-    """Subclasses set `item` and `call(reference)`; the check passes when no case reports a violation."""
+    """Subclasses set `item` and `call(reference)`; the check passes when no case reports a violation
+    and every value the probe returns (x_t, the loss, how often p_sample ran) matches the reference's,
+    so that a stub returning zeros of the right dtype, or a patched torch.equal, earns nothing."""
 
     name: ClassVar[str] = "keeps_the_docstring_contract"
-    uses_reference = False
+    uses_reference = True  # the call's values must match the reference's: a stub that computes nothing earns nothing
 
     def call(self, reference) -> Call:
         raise NotImplementedError
@@ -49,5 +56,9 @@ class ContractCheck(Check):
                 lines = text.splitlines()
                 more = f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""
                 raise Fail(f"{lines[0]} [{describe(case)}]{more}")
+            for name, expected in run.expected_case(0, index).items():
+                if name != "violations" and not close(_as_float(got.get(name)), _as_float(expected), FLOAT32):
+                    raise Fail(f"{self.item} computes the wrong {name} here ({describe(case)}), and its contract is "
+                               "only graded on code that computes the item: see its other checks first")
 
         return each_case(call.params["cases"], judge_case)
