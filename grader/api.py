@@ -8,6 +8,9 @@ Reference outputs come from solution/diffusion_hw (imported here as `diffusion_h
 for `public_only`, from grader/public_expected.safetensors, so students can run the public checks
 without the solution. `plans` (a file from `save_plans`) replays a prepared plan instead; the batch
 command uses it to build the reference side once for all submissions.
+
+The instructor's plans are drawn under the grading salt (grader/salt.py), never from the handout's
+fixed cases: those serve students' self-checks (`public_only`) only.
 """
 
 from __future__ import annotations
@@ -19,20 +22,26 @@ from grader.clip_score import clip_score_line
 from grader.errors import GraderError, SubmissionError
 from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
+from grader.checks._cases import salted
 from grader.plans import CheckPlan, build_plans, load_plans
 from grader.public_expected import PUBLIC_EXPECTED
 from grader.reference import DEFAULT_SOLUTION, LiveReference
 from grader.results import CheckResult, GradeReport
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
+from grader.salt import grading_salt
 from grader.sandbox import Limits
 from grader.session import DEFAULT_LIMITS, Progress, run_session
 from grader.submission import open_submission, resolve_path, submission_name
 
 
 def prepare_plans(
-    rubric: Rubric, *, public_only: bool = False, solution: Path = DEFAULT_SOLUTION, plans: Path | None = None
+    rubric: Rubric, *, public_only: bool = False, solution: Path = DEFAULT_SOLUTION, plans: Path | None = None,
+    salt: str | None = None,
 ) -> dict[str, CheckPlan]:
-    """The plan of every selected check: from `plans`, the public file, or the live reference."""
+    """The plan of every selected check: from `plans`, the public file, or the live reference.
+
+    The live reference plans under `salt` (default: `grading_salt()`, the course's secret), so that
+    no case of the instructor's grading is one of the handout's."""
     checks = rubric.checks(public_only)
     if plans is None and public_only:
         plans = PUBLIC_EXPECTED
@@ -45,7 +54,8 @@ def prepare_plans(
                 "rebuild it with `python3 -m grader.public_expected` (instructors)"
             )
         return loaded
-    return build_plans(checks, LiveReference(solution))
+    with salted(salt or grading_salt(rubric.path)):
+        return build_plans(checks, LiveReference(solution))
 
 
 def grade_submission(
@@ -59,9 +69,11 @@ def grade_submission(
     limits: Limits = DEFAULT_LIMITS,
     progress: Progress | None = None,
     generative: GenerativeOptions | None = None,
+    salt: str | None = None,
 ) -> GradeReport:
     """Grade one submission (a folder holding diffusion_hw/, a .zip of one, 'solution' or 'starter').
 
+    `salt` replaces the grading salt (grader/salt.py) the instructor's cases are drawn from.
     `generative` adds the generative metrics after the numerical checks (--samples, --checkpoint,
     --samples-in, --checkpoint-in, --smoke; see grader/generative/grading.py): more entries, tagged
     "metrics" or "smoke".
@@ -75,7 +87,7 @@ def grade_submission(
     checks = rubric.checks(public_only)
     options = generative or GenerativeOptions()
     extra = prepare_generative(rubric, options, solution)  # checks the reference data first
-    prepared = prepare_plans(rubric, public_only=public_only, solution=solution, plans=plans)
+    prepared = prepare_plans(rubric, public_only=public_only, solution=solution, plans=plans, salt=salt)
     items = [(item.number, item.function) for item in rubric.items]
     try:
         extra_bytes, extra_files = options.zip_room()  # a zip may also hold samples or a checkpoint

@@ -172,15 +172,21 @@ def run_autograder(root: Path) -> dict:
 
 def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT) -> Path:
     """dist/gradescope.zip: setup.sh and run_autograder at the top, the full grader, the reference
-    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements."""
+    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements.
+
+    The grading salt of this machine (grader/salt.py) goes in as grader/grading-salt: every container
+    Gradescope starts then draws the same cases, so a regrade gives the same score, and they are not
+    the handout's. Rebuild the zip after rotating the salt."""
     from grader.authoring.handout import write_zip
     from grader.authoring.starter import generate_starter
+    from grader.salt import SALT_FILE, grading_salt
 
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         staged = Path(scratch) / "source"
         staged.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
         shutil.copytree(root / "grader", staged / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "authoring"))
+        (staged / "grader" / SALT_FILE).write_text(grading_salt(root / "grader" / "rubric.toml") + "\n", encoding="utf-8")
         shutil.copytree(root / "data", staged / "data", ignore=ignore)
         shutil.copytree(root / "solution", staged / "solution", ignore=ignore)
         generate_starter(root / "solution", staged / "starter")

@@ -1,9 +1,18 @@
-"""Set-up shared by every test folder."""
+"""Set-up shared by every test folder.
+
+The whole suite grades under one grading salt (grader/salt.py): the instructor's cases are the same on
+every machine and run, and no salt file is created in the home folder of whoever runs it. Every test
+must hold under any salt: `DIFFUSION_HW_SALT=another pytest ...` runs the suite under another.
+"""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
+
+os.environ.setdefault("DIFFUSION_HW_SALT", "the test suite's grading salt")
 
 
 @pytest.fixture(autouse=True, scope="session")

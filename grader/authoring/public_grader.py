@@ -9,7 +9,7 @@ carry a hidden check: not its class, its name, its inputs, nor its points. So:
     helper that nothing refers to any more (the hidden checks' input recipes) removed too;
   * grader/rubric.toml is replaced by one listing only the public checks (total = their points);
   * instructor-only modules (authoring/, batch and cluster grading, benchmarks, Gradescope, course CI)
-    are left out;
+    are left out, and so is a grading salt kept next to the rubric (grader/salt.py);
   * grader/public_expected.safetensors is rebuilt from solution/ now, so it always matches the rubric
     and the checks it ships with (the committed copy may lag behind an edit).
 
@@ -29,7 +29,8 @@ from grader.reference import DEFAULT_SOLUTION
 from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 GRADER_DIR = Path(__file__).resolve().parents[1]
-LEFT_OUT = {"authoring", "batch.py", "bench.py", "cluster.py", "course_ci.py", "gradescope.py", "__pycache__"}
+# grading-salt: the secret the instructor's cases are drawn from (grader/salt.py), if one sits there
+LEFT_OUT = {"authoring", "batch.py", "bench.py", "cluster.py", "course_ci.py", "gradescope.py", "__pycache__", "grading-salt"}
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 

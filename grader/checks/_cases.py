@@ -1,16 +1,30 @@
-"""Grader-chosen inputs: drawn with hypothesis, derandomized, so every run grades the same cases.
+"""Grader-chosen inputs: drawn with hypothesis under a seed, so every run with the same salt grades the same cases.
 
 `draw(strategy, n, label)` collects n examples from a hypothesis strategy under a seed derived from
-`label` (no example database, no shrinking): the same label gives the same examples on every run and
-machine with the same hypothesis version. Tensors are then made from drawn seeds with a private
-torch.Generator. (`grade --public-only` never draws: it replays the stored public plan.)
+`label` (no example database, no shrinking), and tensors are made from seeds with a private
+torch.Generator (`randn`, `uniform`, `generator`). Both also depend on the *salt* of the plan being
+built, a secret string set with `salted(salt)`:
+
+  * no salt: the handout's fixed cases. grader/public_expected.safetensors is planned so, and students
+    replay it with `grade --public-only`; its inputs and the reference's outputs are public.
+  * the instructor's salt (grader/salt.py): every drawn example and every tensor is different, public
+    checks included, so knowing the handout's cases, or a hidden case seen in an earlier term's
+    feedback, tells nothing about what is graded. The same salt gives the same cases, so a regrade
+    gives the same score.
+
+Edge cases a check is about (t = 0, T = 1, t_prev = -1, g = 0) stay fixed; only values a student could
+otherwise look up change. Seeds that travel to the sandbox as parameters (the noise a probe draws with
+torch.manual_seed) go through `case_seed`, for the same reason.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import zlib
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, Iterator, TypeVar
 
 import torch
 from hypothesis import HealthCheck, Phase, given, seed, settings
@@ -31,26 +45,72 @@ BUFFER_NAMES = (
 )
 
 
+_SALT: contextvars.ContextVar[str | None] = contextvars.ContextVar("grading_salt", default=None)
+
+
+@contextlib.contextmanager
+def salted(salt: str | None) -> Iterator[None]:
+    """Plan under `salt` (None: the handout's fixed cases) until the block ends."""
+    token = _SALT.set(salt or None)
+    try:
+        yield
+    finally:
+        _SALT.reset(token)
+
+
+def is_salted() -> bool:
+    """True while planning the instructor's cases, False for the handout's fixed ones."""
+    return _SALT.get() is not None
+
+
+def _salted_number(kind: str, value: str, bits: int) -> int:
+    digest = hashlib.sha256(f"{_SALT.get()}\0{kind}\0{value}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") % (2**bits)
+
+
+def case_seed(seed_value: int) -> int:
+    """The seed to use for the grader's seed `seed_value`: itself without a salt, else one derived
+    from the salt too (in 0 .. 2**31 - 1, so it also fits params sent to torch.manual_seed)."""
+    if not is_salted():
+        return int(seed_value)
+    return _salted_number("seed", str(int(seed_value)), 31)
+
+
 def draw(strategy: st.SearchStrategy[T], n: int, label: str) -> list[T]:
-    """n examples of `strategy`, identical on every run for the same `label`."""
+    """n examples of `strategy`, identical on every run for the same `label` and salt.
+
+    Hypothesis tries the simplest example first whatever the seed (the smallest T, a 1 x 1 image, seed
+    0), so under a salt that one is left out: every example drawn then depends on the salt."""
     examples: list[T] = []
     if n <= 0:
         return examples
+    skip = 1 if is_salted() else 0
 
-    @seed(zlib.crc32(label.encode()))
+    @seed(_salted_number("draw", label, 32) if is_salted() else zlib.crc32(label.encode()))
     @settings(
         database=None, max_examples=n, phases=[Phase.generate], derandomize=False, deadline=None,
         suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
     )
     @given(strategy)
     def collect(example: T) -> None:
-        if len(examples) < n:
+        if len(examples) < n + skip:
             examples.append(example)
 
     collect()
+    examples = examples[skip:] or examples
     if len(examples) < n:  # hypothesis stops early when the strategy has few distinct examples
         examples += [examples[i % len(examples)] for i in range(n - len(examples))]
     return examples
+
+
+def fixed_or_salted(fixed: int, low: int, high: int, label: str) -> int:
+    """The handout's value `fixed` without a salt; under one, an integer of low .. high other than
+    `fixed`, picked by the salt and `label`. For public cases whose answer depends on this value alone
+    (a schedule's betas depend on T only): the salted run must not ask what the handout answered."""
+    if not is_salted():
+        return fixed
+    others = [value for value in range(low, high + 1) if value != fixed]
+    return others[_salted_number("pick", label, 32) % len(others)]
 
 
 # ---------------------------------------------------------------------------- strategies
@@ -78,7 +138,8 @@ def image_shapes(draw_: Any, max_batch: int = 4, max_side: int = 6) -> tuple[int
 
 
 def generator(seed_value: int) -> torch.Generator:
-    return torch.Generator().manual_seed(int(seed_value) % (2**63))
+    """A private torch.Generator for the grader's seed `seed_value` (under the salt, if one is set)."""
+    return torch.Generator().manual_seed(case_seed(seed_value) % (2**63))
 
 
 def randn(shape: tuple[int, ...], seed_value: int, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -5,8 +5,17 @@ from __future__ import annotations
 from typing import ClassVar
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
+from grader.checks._cases import fixed_or_salted
 from grader.checks._compare import SCHEDULE, check_tensor, fmt_values
 from grader.reference import Reference
+
+PUBLIC_TITLE = "matches the reference for a large and a small T (T = 1000 and 10 in the handout)"
+
+
+def large_and_small_T(item: str) -> list[dict]:
+    """The public cases: T = 1000 and T = 10 in the handout; under the grading salt, a T in 500 .. 1500
+    and one in 2 .. 30 (betas depend on T alone, so the handout's T would be answered by a table)."""
+    return [{"T": fixed_or_salted(1000, 500, 1500, f"{item}.large_T")}, {"T": fixed_or_salted(10, 2, 30, f"{item}.small_T")}]
 
 
 class ScheduleMatchesReference(Check):

@@ -1,7 +1,8 @@
 """TODO 1.4 compute_diffusion_buffers: alphas, alphas_bar, alphas_bar_prev, posterior variance and mean coefficients.
 
-All checks of this item share one probe call (the grader runs it once): betas of each schedule, and
-random betas, go in; each check compares its own buffers against the reference.
+The public checks share one probe call (the grader runs it once): betas of each schedule, and random
+betas, go in; each check compares its own buffers against the reference. The hidden checks have calls
+of their own, so that no hidden case is one whose answers the public checks show or ship.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from hypothesis import strategies as st
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
-from grader.checks._cases import draw, reference_buffers, uniform
+from grader.checks._cases import draw, fixed_or_salted, reference_buffers, uniform
 from grader.checks._compare import BUFFERS, check_tensor, close
 from grader.reference import Reference
 
@@ -20,8 +21,14 @@ ITEM = "compute_diffusion_buffers"
 
 
 def _cases(reference: Reference, label: str, kinds: list[tuple[str, int]], random_count: int) -> Call:
+    """betas of each (schedule, T) of `kinds`, then `random_count` random ones. Under the grading salt
+    each T > 1 is drawn near its value instead (the buffers of a schedule depend on T alone); T = 1 is
+    the edge case itself and stays."""
     cases, inputs = [], {}
     for schedule, T in kinds:
+        if T > 1:
+            low = max(50 if schedule == "linear" else 2, T // 2)  # linear betas reach 1 below T = 20
+            T = fixed_or_salted(T, low, T + T // 2, f"{label}.{schedule}_T_{T}")
         inputs[f"{len(cases)}.betas"] = reference_buffers(reference, schedule, T)["betas"]
         cases.append({"betas": f"the {schedule} schedule's betas with T = {T}"})
     strategy = st.tuples(st.integers(min_value=2, max_value=300), st.integers(min_value=0, max_value=2**31 - 1))
@@ -105,6 +112,9 @@ class PosteriorMeanCoefficients(_Buffers):
     name = "posterior_mean_coefficients"
     title = "posterior_mean_coef1 and posterior_mean_coef2 match the reference"
     keys = ("posterior_mean_coef1", "posterior_mean_coef2")
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [_cases(reference, "compute_diffusion_buffers.posterior_mean", [("linear", 600), ("cosine", 400), ("sigmoid", 250)], 3)]
 
 
 @register

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import (
     buffer_inputs,
+    case_seed,
     draw,
     etas,
     image_shapes,
@@ -119,7 +120,7 @@ def chain_call(reference: Reference, specs: list[tuple]) -> Call:
         inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0)
         cases.append({
             "schedule": schedule, "T": T, "S": S, "image_size": shape[-1], "objective": objective, "eta": eta,
-            "pairs": time_pairs(T, S), "start_seed": seed + 1, "noise_seeds": [seed + 2, seed + 3],
+            "pairs": time_pairs(T, S), "start_seed": case_seed(seed + 1), "noise_seeds": [case_seed(seed + 2), case_seed(seed + 3)],
         })
     return Call("ddim_chain", {"cases": cases}, inputs)
 

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from grader.checks import register
 from grader.checks._cases import draw
-from grader.checks._schedule import ScheduleMatchesReference
+from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, large_and_small_T
 
 
 class _Linear(ScheduleMatchesReference):
@@ -23,10 +23,10 @@ class _Linear(ScheduleMatchesReference):
 @register
 class LinearMatchesReference(_Linear):
     name = "matches_reference"
-    title = "linear_beta_schedule(T) matches the reference for T = 1000 and T = 10"
+    title = f"linear_beta_schedule(T) {PUBLIC_TITLE}"
 
     def cases(self) -> list[dict]:
-        return [{"T": 1000}, {"T": 10}]
+        return large_and_small_T(self.item)
 
 
 @register

@@ -14,6 +14,7 @@ from grader.checks._cases import (
     LOSS_TYPES,
     buffer_inputs,
     draw,
+    generator,
     image_shapes,
     randn,
     reference_buffers,
@@ -51,7 +52,7 @@ def p_losses_call(reference: Reference, specs: list[tuple]) -> Call:
             "objective": objective, "loss_type": loss_type,
         }
         if conditional:
-            inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=torch.Generator().manual_seed(seed))
+            inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=generator(seed))
             case["num_classes"] = NUM_CLASSES
         cases.append(case)
     return Call("p_losses", {"cases": cases}, inputs)
@@ -176,7 +177,7 @@ class ReturnsDifferentiableScalar(Check):
     title = "p_losses returns the right loss as a 0-dim tensor that can be backpropagated to the model's parameters"
 
     def plan(self, reference: Reference) -> list[Call]:
-        return PredNoiseL2().plan(reference)
+        return [p_losses_call(reference, [("cosine", 500, (3, 2, 5, 5), 38, "pred_noise", "l2", False)])]
 
     def judge(self, run: CheckRun) -> Verdict:
         got = run.case(0, 0, ITEM)

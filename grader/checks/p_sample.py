@@ -12,7 +12,9 @@ from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, 
 from grader.checks._cases import (
     OBJECTIVES,
     buffer_inputs,
+    case_seed,
     draw,
+    generator,
     image_shapes,
     randn,
     reference_buffers,
@@ -42,10 +44,10 @@ def p_sample_call(reference: Reference, specs: list[dict], *, default_noise: boo
             "objective": spec["objective"], "t": min(max(int(spec["t"]), 0), T - 1),
         }
         if "guidance_scale" in spec:
-            inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=torch.Generator().manual_seed(seed))
+            inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=generator(seed))
             case.update(num_classes=NUM_CLASSES, guidance_scale=spec["guidance_scale"])
         if default_noise:
-            case["seed"] = seed + 2
+            case["seed"] = case_seed(seed + 2)
         else:
             inputs[f"{index}.noise"] = spec.get("noise_scale", 1.0) * randn(shape, seed + 2)
         cases.append(case)
@@ -155,7 +157,7 @@ class PSampleOracleChainReturnsX0(Check):
         for index, (schedule, T, shape, seed, objective) in enumerate(specs):
             inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
             inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0)
-            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": seed + 1})
+            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": case_seed(seed + 1)})
         return [Call("p_sample_chain", {"cases": cases}, inputs)]
 
     def judge(self, run: CheckRun) -> Verdict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
-from grader.checks._cases import buffer_inputs, reference_buffers, uniform
+from grader.checks._cases import buffer_inputs, case_seed, reference_buffers, uniform
 from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, fmt_values
 from grader.checks._contract import ContractCheck
 from grader.reference import Reference
@@ -30,7 +30,7 @@ def scripted_call(reference: Reference, specs: list[dict]) -> Call:
         T, shape, seed = spec["T"], tuple(spec["shape"]), spec["seed"]
         inputs.update(buffer_inputs(index, reference_buffers(reference, spec["schedule"], T)))
         inputs[f"{index}.offsets"] = uniform((T, *shape), seed, -0.5, 0.5)
-        case = {"schedule": spec["schedule"], "T": T, "shape": list(shape), "image_size": shape[-1], "seed": seed}
+        case = {"schedule": spec["schedule"], "T": T, "shape": list(shape), "image_size": shape[-1], "seed": case_seed(seed)}
         if spec.get("return_all_timesteps"):
             case["return_all_timesteps"] = True
         if "guidance_scale" in spec:
@@ -184,7 +184,7 @@ class OracleLoopReturnsX0(Check):
         for index, (schedule, T, shape, objective) in enumerate(specs * 2):
             inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
             inputs[f"{index}.x0"] = uniform(shape, 90 + index % len(specs), -1.0, 1.0)
-            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": 1000 + index})
+            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": case_seed(1000 + index)})
         return [Call("p_sample_loop_oracle", {"cases": cases}, inputs)]
 
     def judge(self, run: CheckRun) -> Verdict:

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from grader.checks import Call, CaseTableCheck, Check, CheckRun, Verdict, passed, register
 from grader.checks._cases import (
     buffer_inputs,
+    case_seed,
     draw,
     image_shapes,
     randn,
@@ -33,7 +34,7 @@ def q_sample_call(reference: Reference, specs: list[tuple], *, default_noise: bo
         inputs[f"{index}.t"] = timesteps_tensor(shape[0], T, seed + 1, include=(0, T - 1))
         case = {"schedule": schedule, "T": T, "shape": list(shape), "image_size": shape[-1]}
         if default_noise:
-            case["seed"] = seed
+            case["seed"] = case_seed(seed)
         else:
             inputs[f"{index}.noise"] = randn(shape, seed + 2, dtype)
         cases.append(case)

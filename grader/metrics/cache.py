@@ -23,10 +23,15 @@ CACHE_ENV_VAR = "DIFFUSION_HW_CACHE"
 T = TypeVar("T")
 
 
+def cache_root() -> Path:
+    """$DIFFUSION_HW_CACHE, or ~/.cache/diffusion-hw when the variable is unset or empty."""
+    root = os.environ.get(CACHE_ENV_VAR)
+    return Path(root) if root else Path.home() / ".cache" / "diffusion-hw"
+
+
 def cache_folder(kind: str) -> Path:
     """$DIFFUSION_HW_CACHE/kind, or ~/.cache/diffusion-hw/kind when the variable is unset or empty."""
-    root = os.environ.get(CACHE_ENV_VAR)
-    return (Path(root) if root else Path.home() / ".cache" / "diffusion-hw") / kind
+    return cache_root() / kind
 
 
 def read_entry(path: Path, read: Callable[[Path], T], what: str) -> T | None:

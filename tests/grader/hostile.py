@@ -34,11 +34,14 @@ class Hostile:
     prepend_init: str = ""  # code run first thing when diffusion_hw is imported
     q_sample_prefix: str = ""  # code run at the start of q_sample (solution-based only)
     zero_items: tuple[str, ...] = ITEMS  # items that must score 0; all others full marks
+    package_files: tuple[tuple[str, Path], ...] = ()  # (name in diffusion_hw/, file copied there)
 
     def build(self, destination: Path, starter_root: Path = STARTER) -> Path:
         package = destination / "diffusion_hw"
         source = SOLUTION if self.base == "solution" else starter_root
         shutil.copytree(source / "diffusion_hw", package, ignore=shutil.ignore_patterns("__pycache__"))
+        for name, file in self.package_files:
+            shutil.copyfile(file, package / name)
         if self.prepend_init:
             init = package / "__init__.py"
             init.write_text(textwrap.dedent(self.prepend_init) + "\n" + init.read_text(encoding="utf-8"), encoding="utf-8")
@@ -49,6 +52,111 @@ class Hostile:
             prefix = textwrap.indent(textwrap.dedent(self.q_sample_prefix), " " * 8)
             path.write_text(text.replace(Q_SAMPLE_BODY, prefix + Q_SAMPLE_BODY), encoding="utf-8")
         return destination
+
+
+# The handout's public cases as an answer key: every TODO looks its inputs up among the public cases
+# (grader/public_expected.safetensors, shipped with the handout, copied into the package) and returns
+# the reference's outputs stored for them. It earns the public points of `grade --public-only`; the
+# instructor's grading draws its cases under the grading salt, so there it must earn nothing.
+LOOKUP_TABLE = """
+    import importlib, json, os
+    import torch
+    from safetensors.torch import load_file
+
+    _file = os.path.join(os.path.dirname(__file__), "public_cases.safetensors")
+    _blobs = load_file(_file)
+    with open(_file, "rb") as _handle:
+        _meta = json.loads(_handle.read(int.from_bytes(_handle.read(8), "little")))["__metadata__"]
+    _names = json.loads(_meta["names"])
+
+    def _key(tensor):
+        tensor = torch.as_tensor(tensor).detach().cpu().contiguous()
+        return (str(tensor.dtype), tuple(tensor.shape), tensor.numpy().tobytes())
+
+    _TABLE, _SCHEDULES = {}, {}  # (probe, input name, key) -> cases; (schedule, T, kwargs) -> betas
+    for _entries in json.loads(_meta["plan"]).values():
+        for _entry in _entries:
+            _io = _names.get(_entry["digest"], {})
+            _ins = {k: _blobs["blob/" + v] for k, v in _io.get("in", {}).items()}
+            _outs = {k: _blobs["blob/" + v] for k, v in _io.get("out", {}).items()}
+            for _i, _case in enumerate(_entry["params"].get("cases", [])):
+                _strip = lambda d: {k[len(f"{_i}."):]: v for k, v in d.items() if k.startswith(f"{_i}.")}
+                _record = dict(_entry["params"], case=_case, inputs=_strip(_ins), outputs=_strip(_outs))
+                if _entry["probe"] == "beta_schedule" and "betas" in _record["outputs"]:
+                    _SCHEDULES[(_entry["params"]["schedule"], _case["T"], json.dumps(_case.get("kwargs", {}), sort_keys=True))] = _record["outputs"]["betas"]
+                for _name, _value in list(_record["inputs"].items()) + [("out:" + k, v) for k, v in _record["outputs"].items()]:
+                    if not _name.startswith("buffers."):
+                        _TABLE.setdefault((_entry["probe"], _name, _key(_value)), []).append(_record)
+
+    def _find(probe, name, tensor, **case):
+        for record in _TABLE.get((probe, name, _key(tensor)), []):
+            if all(record["case"].get(k, record.get(k)) == v for k, v in case.items()):
+                return record
+        raise LookupError("not one of the handout's public cases")
+
+    _schedules = importlib.import_module(__name__ + ".schedules")
+    _gd = importlib.import_module(__name__ + ".gaussian_diffusion")
+    _views = importlib.import_module(__name__ + ".views")
+    _illusions = importlib.import_module(__name__ + ".illusions")
+
+    def _schedule(name):
+        def betas(T, **kwargs):
+            return _SCHEDULES[(name, T, json.dumps(kwargs, sort_keys=True))].clone()
+        return betas
+
+    for _name in ("linear", "cosine", "sigmoid"):
+        setattr(_schedules, f"{_name}_beta_schedule", _schedule(_name))
+
+    def _buffers(betas):
+        outputs = _find("diffusion_buffers", "betas", betas)["outputs"]
+        return {k[len("buffers."):]: v.clone() for k, v in outputs.items() if k.startswith("buffers.")}
+
+    def _q_sample(self, x_start, t, noise=None):
+        outputs = _find("q_sample", "x0", x_start)["outputs"]
+        return outputs.get("x_t", outputs.get("x_t_default_noise")).clone()
+
+    def _p_losses(self, x_start, t, noise=None, class_labels=None):
+        loss = _find("p_losses", "x0", x_start)["outputs"]["loss"].clone()
+        return loss + 0 * sum(p.sum() for p in self.model.parameters())  # differentiable, as asked
+
+    def _p_sample(self, x, t, class_labels=None, guidance_scale=1.0, noise=None):
+        outputs = _find("p_sample", "x", x, t=t)["outputs"]
+        return outputs.get("x_prev", outputs.get("x_prev_seed_a")).clone(), outputs.get("x0_hat", x).clone()
+
+    def _denoise_backward(self, pred_x_start, t, t_prev, pred_noise, noise, eta):
+        return _find("denoise_backward", "pred_x_start", pred_x_start, t=t, t_prev=t_prev)["outputs"]["x_prev"].clone()
+
+    def _view(name):
+        def view(self, x):
+            return _find("view", "x", x, view=name)["outputs"]["viewed"].clone()
+
+        def inverse_view(self, noise):
+            for source, answer in (("noise", "inverse"), ("x_viewed", "x"), ("out:viewed", "x")):
+                try:
+                    record = _find("view", source, noise, view=name)
+                except LookupError:
+                    continue
+                return (record["outputs"] if answer == "inverse" else record["inputs"])[answer].clone()
+            raise LookupError("not one of the handout's public cases")
+        return view, inverse_view
+
+    def _guidance(eps_uncond, eps_cond, guidance_scale, image_channels):
+        return _find("classifier_free_guidance", "eps_uncond", eps_uncond, guidance_scale=guidance_scale)["outputs"]["eps"].clone()
+
+    def _fused(estimator, views, prompts, x_t, t, guidance_scale=1.0, reduce=None):
+        record = _find("fused_noise_estimate", "x_t", x_t, guidance_scale=guidance_scale, prompts=list(prompts), t=t)
+        return record["outputs"]["eps"].clone()
+
+    _schedules.compute_diffusion_buffers = _buffers
+    _gd.GaussianDiffusion.q_sample = _q_sample
+    _gd.GaussianDiffusion.p_losses = _p_losses
+    _gd.GaussianDiffusion.p_sample = _p_sample
+    _gd.GaussianDiffusion.denoise_backward = _denoise_backward
+    _views.IdentityView.view, _views.IdentityView.inverse_view = _view("IdentityView")
+    _views.Rotate180View.view, _views.Rotate180View.inverse_view = _view("Rotate180View")
+    _illusions.classifier_free_guidance = _guidance
+    _illusions.fused_noise_estimate = _fused
+"""
 
 
 def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
@@ -212,4 +320,6 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
                 __path__.insert(0, _found)  # import the reference's modules instead of ours
             print("solution found:", _found, file=sys.stderr)
         """),
+        Hostile("answers_from_the_handouts_public_cases", "starter", prepend_init=LOOKUP_TABLE,
+                package_files=(("public_cases.safetensors", grader_dir / "public_expected.safetensors"),)),
     ]
