@@ -14,6 +14,7 @@ grader/probes.py, and an `[[item]]` with the checks' points in grader/rubric.tom
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import importlib
 import json
@@ -24,7 +25,7 @@ from typing import Callable, ClassVar
 import torch
 
 from grader.reference import Reference
-from grader.untrusted import error_text
+from grader.untrusted import error_text, safe_text
 
 Tensor = torch.Tensor
 
@@ -100,11 +101,23 @@ class CheckRun:
             _check_output_size(self.calls[call], outcome.outputs)
             return outcome.outputs
         words = STATUS_WORDS.get(outcome.status, outcome.status)
+        if not self.public:  # the message and output are the submission's own text: see error_text
+            detail = f" ({error_type(outcome.message)})" if outcome.status == "error" and outcome.message else ""
+            raise Fail(f"the code under test {words}{detail}{HIDDEN_NOTE}")
         detail = f": {_one_line(outcome.message)}" if outcome.message else ""
         hint = ""
         if outcome.stderr and outcome.status in ("crash", "error"):
             hint = f" (last output: {_one_line(outcome.stderr[-300:])})"
         raise Fail(f"the code under test {words}{detail}{hint}")
+
+    def shown_error(self, error: Tensor) -> str:
+        """What feedback may say of an error a probe reported ("<Type>: <message>" as UTF-8 bytes).
+
+        The message is the submission's own text. A public check shows it (one line, bounded); a
+        hidden check names the exception's type only, and only a built-in one, so that its feedback
+        cannot carry out what the submission saw of the hidden inputs."""
+        message = error_text(error)
+        return _one_line(message) if self.public else f"{error_type(message)}{HIDDEN_NOTE}"
 
     def case(self, call: int, index: int, function: str, where: str = "") -> dict[str, Tensor]:
         """Outputs of case `index` of call `call`, with the "<index>." prefix removed; Fail on its error."""
@@ -112,7 +125,7 @@ class CheckRun:
         prefix = f"{index}."
         error = outputs.get(f"{prefix}error")
         if error is not None:
-            raise Fail(f"{function} raised {_one_line(error_text(error))}{where}")
+            raise Fail(f"{function} raised {self.shown_error(error)}{where}")
         return {name[len(prefix):]: value for name, value in outputs.items() if name.startswith(prefix)}
 
     def expected_case(self, call: int, index: int) -> dict[str, Tensor]:
@@ -150,6 +163,16 @@ def _check_output_size(call: Call, outputs: dict[str, Tensor]) -> None:
                        "the shapes the docstring gives")
 
 
+HIDDEN_NOTE = " (hidden checks show no error messages)"
+_BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
+
+
+def error_type(message: str) -> str:
+    """The built-in exception type a "<Type>: <message>" text names, or words saying it is another."""
+    name = str(message).split(":", 1)[0].strip()
+    return name if name in _BUILTIN_ERRORS else "an exception of a class of its own"
+
+
 def _one_line(text: str, limit: int = 400) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -179,12 +202,15 @@ class Check:
         raise NotImplementedError
 
     def verdict(self, run: CheckRun) -> Verdict:
-        """judge(), with `Fail` turned into a failed verdict."""
+        """judge(), with `Fail` turned into a failed verdict, and so is a judge that breaks on odd outputs."""
         try:
             return self.judge(run)
         except Fail as failure:
             return Verdict(False, str(failure))
-
+        except Exception as exc:  # noqa: BLE001 - odd outputs (shapes, int(inf), ...) fail the check, never the grader
+            detail = f"{type(exc).__name__}: {_one_line(safe_text(exc, 400), 200)}" if run.public else type(exc).__name__
+            return Verdict(False, f"the result could not be checked ({detail}); the outputs are missing something "
+                                  "or have an unexpected form")
 
 
 class CaseTableCheck(Check):

@@ -15,7 +15,6 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import Tolerance, check_shape, check_tensor
 from grader.reference import Reference
-from grader.untrusted import error_text
 
 Tensor = torch.Tensor
 EXACT = Tolerance(rtol=0.0, atol=0.0)  # a permutation of pixels moves values, it never rounds them
@@ -47,10 +46,10 @@ def hidden_view_call(item: str) -> Call:
     return view_call(item, shapes, draw(seeds, 1, f"{item}.hidden_seed")[0] % 100_000)
 
 
-def output(got: dict[str, Tensor], key: str, what: str) -> Tensor:
+def output(run: CheckRun, got: dict[str, Tensor], key: str, what: str) -> Tensor:
     error = got.get(f"{key}_error")
     if error is not None:
-        raise Fail(f"{what} raised {' '.join(error_text(error).split())[:400]}")
+        raise Fail(f"{what} raised {run.shown_error(error)}")
     value = got.get(key)
     if value is None:
         raise Fail(f"{what} returned nothing")
@@ -108,7 +107,7 @@ class ViewMatchesReference(_ViewCheck):
     name = "view_matches_reference"
 
     def judge_case(self, run, index, case, got, x, noise):
-        viewed = output(got, "viewed", f"{self.item}().view(x) ({shape_text(case)})")
+        viewed = output(run, got, "viewed", f"{self.item}().view(x) ({shape_text(case)})")
         mistake = describe_view(x, viewed) if viewed.shape == x.shape else ""
         hint = f"view(x) returned {mistake}; {self.hint}" if mistake else self.hint
         check_tensor(f"{self.item}().view(x) ({shape_text(case)})", viewed, run.expected_case(0, index)["viewed"], EXACT,
@@ -120,8 +119,8 @@ class InverseViewUndoesView(_ViewCheck):
     uses_reference = False
 
     def judge_case(self, run, index, case, got, x, noise):
-        output(got, "viewed", f"{self.item}().view(x) ({shape_text(case)})")
-        round_trip = output(got, "round_trip", f"{self.item}().inverse_view(view(x)) ({shape_text(case)})")
+        output(run, got, "viewed", f"{self.item}().view(x) ({shape_text(case)})")
+        round_trip = output(run, got, "round_trip", f"{self.item}().inverse_view(view(x)) ({shape_text(case)})")
         mistake = describe_view(x, round_trip) if round_trip.shape == x.shape else ""
         came_back = f"inverse_view(view(x)) came back as {mistake}, not x: " if mistake else ""
         check_tensor(f"{self.item}().inverse_view(view(x)) ({shape_text(case)})", round_trip, x, EXACT, show_values=run.public,
@@ -135,7 +134,7 @@ class ViewPermutesTheEntries(_ViewCheck):
 
     def judge_case(self, run, index, case, got, x, noise):
         what = f"{self.item}().view(x) ({shape_text(case)})"
-        viewed = output(got, "viewed", what)
+        viewed = output(run, got, "viewed", what)
         check_shape(what, viewed, tuple(x.shape), "a view only moves pixels: it keeps the batch, channel and image sizes")
         b, c = x.shape[:2]
         for i in range(b):
@@ -154,7 +153,7 @@ class InverseViewKeepsVarianceChannels(_ViewCheck):
     def judge_case(self, run, index, case, got, x, noise):
         c = x.shape[1]
         what = f"{self.item}().inverse_view(noise) on a ({noise.shape[0]}, {2 * c}, H, W) estimate with {c} noise channels"
-        inverse = output(got, "inverse", what)
+        inverse = output(run, got, "inverse", what)
         expected = run.expected_case(0, index)["inverse"]
         if inverse.dim() == 4 and inverse.shape[1] == c and inverse.shape[0] == noise.shape[0]:
             raise Fail(f"{what} returned only {c} channels: the {c} variance channels after the noise were dropped; "

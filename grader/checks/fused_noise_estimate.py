@@ -15,7 +15,7 @@ import torch
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import generator, randn, uniform
-from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, close, fmt_values
+from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, close
 from grader.reference import Reference
 
 ITEM = "fused_noise_estimate"
@@ -113,7 +113,7 @@ def diagnose(got: dict[str, Tensor], case: dict) -> str:
                 "eps_cond: its arguments are (eps_uncond, eps_cond, guidance_scale, C)")
     seen_t = got.get("estimator_t")
     if seen_t is not None and seen_t.numel() and bool((seen_t != case["t"]).any()):
-        return f"the estimator was called with t = {fmt_values(seen_t)} but t = {case['t']} was given: pass t on unchanged"
+        return f"the estimator was called with another t than the t = {case['t']} given: pass t on unchanged"
     if g != 1 and int(got.get("estimator_null_calls", k)) < k:
         return (f"with g = {g:g} every view needs the unconditional estimate as well as the conditional one: "
                 "estimator(x_i, t, None) and estimator(x_i, t, prompts[i])")
@@ -123,7 +123,7 @@ def diagnose(got: dict[str, Tensor], case: dict) -> str:
         if int(got.get("reduce_calls", 1)) == 0:
             return "the reduce argument was ignored: combine the k estimates with reduce(estimates, C) (mean_over_views when None)"
         if int(got.get("reduce_channels", c)) != c:
-            return f"reduce was given C = {int(got['reduce_channels'])}; it needs the image's channel count x_t.shape[1] = {c}"
+            return f"reduce was given another C than the image's channel count x_t.shape[1] = {c}, which it needs"
     eps = got.get("eps")
     if case["extra"] and isinstance(eps, Tensor) and eps.dim() == 4 and eps.shape[1] == c:
         return "the variance channels were dropped: return every channel of the reduced estimate (B, C', H, W)"

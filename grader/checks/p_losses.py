@@ -146,7 +146,7 @@ class FeedsTheModelQSample(Check):
                 raise Fail(f"p_losses never called the model{context}")
             if int(got["q_sample_calls"]) > 0:
                 check_tensor("the x_start p_losses passed to q_sample", got.get("q_sample_x_start"), given["x0"], FLOAT32, show_values=False)
-                _check_t("the t p_losses passed to q_sample", got.get("q_sample_t"), given["t"])
+                _check_t("the t p_losses passed to q_sample", got.get("q_sample_t"), given["t"], run.public)
                 if "q_sample_noise" not in got:
                     raise Fail(f"p_losses called q_sample without its noise: pass noise=noise so that the target uses the same eps{context}")
                 check_tensor("the noise p_losses passed to q_sample", got["q_sample_noise"], given["noise"], FLOAT32, show_values=False)
@@ -154,7 +154,7 @@ class FeedsTheModelQSample(Check):
                 "the x_t the model received", got.get("model_x"), given["x_t"], FLOAT32, show_values=False,
                 hint="the model must see q_sample(x_start, t, noise)",
             )
-            _check_t("the t the model received", got.get("model_t"), given["t"])
+            _check_t("the t the model received", got.get("model_t"), given["t"], run.public)
             labels = call.inputs.get(f"{index}.class_labels")
             if labels is not None:
                 seen = got.get("model_class_labels")
@@ -164,10 +164,11 @@ class FeedsTheModelQSample(Check):
         return each_case(call.params["cases"], judge_case)
 
 
-def _check_t(what: str, got: torch.Tensor | None, expected: torch.Tensor) -> None:
+def _check_t(what: str, got: torch.Tensor | None, expected: torch.Tensor, public: bool) -> None:
     if got is None or got.numel() != expected.numel() or not torch.equal(got.reshape(-1).long(), expected):
-        shown = None if got is None else got.reshape(-1).tolist()
-        raise Fail(f"{what} is {shown}, not the t p_losses was called with ({expected.tolist()})")
+        shown = "missing" if got is None else f"{got.reshape(-1).tolist()}" if public else "other values"
+        raise Fail(f"{what} is {shown}, not the t p_losses was called with"
+                   + (f" ({expected.tolist()})" if public else ""))
 
 
 @register

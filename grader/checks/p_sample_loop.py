@@ -123,7 +123,8 @@ class StartsFromStandardNormalNoise(_Scripted):
         check_shape(f"the x p_sample_loop starts from{context}", start, tuple(case["shape"]))
         mean, std = float(start.mean()), float(start.std())
         if not (abs(mean) < 0.25 and 0.8 < std < 1.2):
-            raise Fail(f"the starting x has mean {mean:.3g} and std {std:.3g}; x_T should be drawn from N(0, I) with torch.randn(shape){context}")
+            measured = f" has mean {mean:.3g} and std {std:.3g}" if run.public else " is not standard normal noise"
+            raise Fail(f"the starting x{measured}; x_T should be drawn from N(0, I) with torch.randn(shape){context}")
 
 
 @register
@@ -168,7 +169,9 @@ class PassesClassLabelsAndGuidance(_Scripted):
             raise Fail(f"p_sample received class labels other than those given to p_sample_loop{context}")
         guidance = got["guidance"]
         if not bool(torch.all(guidance == case["guidance_scale"])):
-            raise Fail(f"p_sample received guidance_scale {fmt_values(guidance, 4)}, not {case['guidance_scale']}{context}")
+            received = f" {fmt_values(guidance, 4)}" if run.public else " values"
+            raise Fail(f"p_sample received guidance_scale{received} other than {case['guidance_scale']}, the one given to "
+                       f"p_sample_loop{context}")
 
 
 @register
