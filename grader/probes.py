@@ -81,24 +81,35 @@ class OracleModel(nn.Module):
     Given x_t it answers with what the objective asks for, computed by the diffusion object's own
     given conversions (`predict_noise_from_start`, `predict_v`): the noise eps that turns x0 into
     x_t, x0 itself, or v. Any correct sampler driven by it must end exactly at x0.
+
+    x0 is held by a closure, not an attribute: code under test asks the model, as a sampler does,
+    and finds no `model._clean` to return instead of sampling. (What a process can dig out of its own
+    memory is no secret, so the loop check also records every step in the grader's stand-in
+    p_sample and scores only a result that came out of those steps.)
     """
 
     def __init__(self, x0: Tensor, objective: str) -> None:
         super().__init__()
         self.channels = int(x0.shape[1])
         self.num_classes = None
-        self._clean = x0
-        self._objective = objective
         self.diffusion: Any = None  # set once the GaussianDiffusion around it exists
+        self._answer = _oracle_answer(x0.clone(), objective, self)
 
     def forward(self, x: Tensor, t: Tensor, class_labels: Tensor | None = None) -> Tensor:
-        clean = self._clean.to(x.dtype)
-        if self._objective == "pred_x0":
+        return self._answer(x, t)
+
+
+def _oracle_answer(x0: Tensor, objective: str, model: OracleModel) -> Callable[[Tensor, Tensor], Tensor]:
+    def answer(x: Tensor, t: Tensor) -> Tensor:
+        clean = x0.to(x.dtype)
+        if objective == "pred_x0":
             return clean.clone()
-        eps = self.diffusion.predict_noise_from_start(x, t, clean)
-        if self._objective == "pred_v":
-            return self.diffusion.predict_v(clean, t, eps)
+        eps = model.diffusion.predict_noise_from_start(x, t, clean)
+        if objective == "pred_v":
+            return model.diffusion.predict_v(clean, t, eps)
         return eps
+
+    return answer
 
 
 # ---------------------------------------------------------------------------- building blocks
@@ -284,6 +295,7 @@ def probe_p_losses(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str
         out = {
             "loss": _tensor(loss, "p_losses"),
             "loss_requires_grad": torch.tensor(bool(loss.requires_grad)),
+            "loss_gain_grad": _gain_gradient(loss, model),
             "model_calls": torch.tensor(len(model.calls)),
             "q_sample_calls": torch.tensor(len(q_calls)),
         }
@@ -302,6 +314,18 @@ def probe_p_losses(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str
         return out
 
     return _per_case(params, run)
+
+
+def _gain_gradient(loss: Tensor, model: ScriptedModel) -> Tensor:
+    """d loss / d gain (float64; 0 when the loss does not depend on the model's output, NaN when it
+    cannot be computed): whether the loss is made from what the model said."""
+    if not loss.requires_grad:
+        return torch.tensor(0.0, dtype=torch.float64)
+    try:
+        (grad,) = torch.autograd.grad(loss.sum(), model.gain, allow_unused=True, retain_graph=True)
+        return torch.tensor(0.0 if grad is None else float(grad), dtype=torch.float64)
+    except Exception:
+        return torch.tensor(float("nan"), dtype=torch.float64)
 
 
 # ---------------------------------------------------------------------------- Part 2: DDPM sampling
@@ -424,10 +448,8 @@ def probe_p_sample_loop_scripted(hw: Any, inputs: dict[str, Tensor], params: dic
             kwargs["return_all_timesteps"] = True
         torch.manual_seed(int(case["seed"]))
         result = _tensor(diffusion.p_sample_loop(shape, **kwargs), "p_sample_loop")
-        out = {"result": result, "visited_t": torch.tensor(record["t"], dtype=torch.long)}
+        out = {"result": result, **_loop_record(record)}
         if record["x"]:
-            out["step_inputs"] = torch.stack(record["x"])
-            out["step_outputs"] = torch.stack(record["out"])
             out["guidance"] = torch.tensor(record["guidance"], dtype=torch.float64)
             labels = [lab for lab in record["labels"] if lab is not None]
             out["labels_passed"] = torch.tensor(len(labels))
@@ -438,13 +460,23 @@ def probe_p_sample_loop_scripted(hw: Any, inputs: dict[str, Tensor], params: dic
     return _per_case(params, run)
 
 
+def _loop_record(record: dict[str, list]) -> dict[str, Tensor]:
+    """What a recording p_sample saw: the t of each call, and each call's x and returned x_prev."""
+    out = {"visited_t": torch.tensor(record["t"], dtype=torch.long)}
+    if record["x"]:
+        out["step_inputs"] = torch.stack(record["x"])
+        out["step_outputs"] = torch.stack(record["out"])
+    return out
+
+
 def probe_p_sample_loop_oracle(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
-    """diffusion.p_sample_loop(shape) with the oracle network and an idealised p_sample.
+    """diffusion.p_sample_loop(shape) with the oracle network and an idealised, recording p_sample.
 
     The stand-in step moves x toward the network's x0 estimate (the given `model_predictions`),
     x_prev = x0_hat + (t / T) (x - x0_hat + 0.1): it lands on x0 at t = 0 whatever x was, and
     nowhere else. A loop that ends with t = 0 and returns that last x (unnormalized) yields
-    unnormalize(x0) for every seed.
+    unnormalize(x0) for every seed. The steps it took come back too (visited_t, step_inputs,
+    step_outputs), so that the result is judged together with how it was reached.
     """
 
     def run(index: int, case: dict) -> dict[str, Tensor]:
@@ -459,9 +491,10 @@ def probe_p_sample_loop_oracle(hw: Any, inputs: dict[str, Tensor], params: dict)
             x0_hat = diffusion.model_predictions(x, batched_t, clip_x_start=True).pred_x_start
             return x0_hat + (t / T) * (x - x0_hat + 0.1), x0_hat
 
-        _install_p_sample(diffusion, step, limit=4 * T)
+        record = _install_p_sample(diffusion, step, limit=4 * T)
         torch.manual_seed(int(case["seed"]))
-        return {"result": _tensor(diffusion.p_sample_loop(tuple(x0.shape)), "p_sample_loop")}
+        result = _tensor(diffusion.p_sample_loop(tuple(x0.shape)), "p_sample_loop")
+        return {"result": result, **_loop_record(record)}
 
     return _per_case(params, run)
 
@@ -536,10 +569,11 @@ def _attempt(out: dict[str, Tensor], key: str, compute: Callable[[], Tensor]) ->
 
 
 def probe_view(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
-    """For view = hw.<params["view"]>(): view(x), inverse_view(view(x)) and inverse_view(noise).
+    """For view = hw.<params["view"]>(): view(x), inverse_view(view(x)), inverse_view(noise) and, when
+    the grader gives x_viewed (the expected view of x), inverse_view(x_viewed).
 
-    noise may carry variance channels after the image's (B, 2C, H, W). Each of the three results
-    comes back on its own ("<name>_error" when that method raised).
+    noise may carry variance channels after the image's (B, 2C, H, W). Each result comes back on its
+    own ("<name>_error" when that method raised).
     """
     name = params["view"]
     if name not in VIEW_CLASSES:
@@ -553,6 +587,8 @@ def probe_view(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Te
         if viewed is not None:
             _attempt(out, "round_trip", lambda: _tensor(view.inverse_view(viewed.clone()), f"{name}.inverse_view"))
         _attempt(out, "inverse", lambda: _tensor(view.inverse_view(tensors["noise"].clone()), f"{name}.inverse_view"))
+        if "x_viewed" in tensors:
+            _attempt(out, "undone", lambda: _tensor(view.inverse_view(tensors["x_viewed"].clone()), f"{name}.inverse_view"))
         return out
 
     return _per_case(params, run)

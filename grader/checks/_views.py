@@ -4,6 +4,10 @@ A view is an orthogonal map of images, here a permutation of pixels: view(x) mus
 reference's, inverse_view must undo it exactly, no value may change on the way (each (b, c) slice is
 a permutation of itself), and the denoiser's extra variance channels (B, 2C, H, W) move with their
 pixels in inverse_view, never negated or dropped.
+
+The two properties have gates that the identity cannot pass when the view is not the identity:
+inverse_view must also undo the reference's view (given as the input x_viewed; a stub that is its own
+inverse undoes only itself), and a view that moves pixels must not leave x as it is.
 """
 
 from __future__ import annotations
@@ -22,8 +26,9 @@ EXACT = Tolerance(rtol=0.0, atol=0.0)  # a permutation of pixels moves values, i
 PUBLIC_SHAPES = [(2, 3, 4, 4), (1, 3, 5, 7), (3, 1, 6, 6)]
 
 
-def view_call(item: str, shapes: list[tuple[int, int, int, int]], seed: int) -> Call:
-    """x (B, C, H, W) and noise (B, 2C, H, W): C noise channels, then C variance channels in (0, 1)."""
+def view_call(reference: Reference, item: str, shapes: list[tuple[int, int, int, int]], seed: int) -> Call:
+    """x (B, C, H, W) and noise (B, 2C, H, W): C noise channels, then C variance channels in (0, 1);
+    x_viewed, the reference's view of x, for inverse_view to undo."""
     cases, inputs = [], {}
     for index, shape in enumerate(shapes):
         b, c, h, w = shape
@@ -32,7 +37,11 @@ def view_call(item: str, shapes: list[tuple[int, int, int, int]], seed: int) -> 
         variance = uniform(shape, seed + 10 * index + 2, 0.05, 1.0)
         inputs[f"{index}.noise"] = torch.cat([noise, variance], dim=1)
         cases.append({"shape": list(shape)})
-    return Call("view", {"view": item, "cases": cases}, inputs)
+    params = {"view": item, "cases": cases}
+    viewed = reference.run("view", inputs, params)
+    for index in range(len(cases)):
+        inputs[f"{index}.x_viewed"] = viewed[f"{index}.viewed"]
+    return Call("view", params, inputs)
 
 
 @st.composite
@@ -41,9 +50,9 @@ def view_shapes(draw_, max_side: int = 7) -> tuple[int, int, int, int]:
     return (draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, max_side)), draw_(st.integers(1, max_side)))
 
 
-def hidden_view_call(item: str) -> Call:
+def hidden_view_call(reference: Reference, item: str) -> Call:
     shapes = draw(view_shapes(), 5, f"{item}.hidden_shapes") + [(2, 3, 8, 8)]
-    return view_call(item, shapes, draw(seeds, 1, f"{item}.hidden_seed")[0] % 100_000)
+    return view_call(reference, item, shapes, draw(seeds, 1, f"{item}.hidden_seed")[0] % 100_000)
 
 
 def output(run: CheckRun, got: dict[str, Tensor], key: str, what: str) -> Tensor:
@@ -88,7 +97,9 @@ class _ViewCheck(Check):
     hint: str = ""  # what a correct implementation does, said after a failure
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [hidden_view_call(self.item) if self.hidden else view_call(self.item, PUBLIC_SHAPES, 3100 if self.item == "IdentityView" else 3200)]
+        if self.hidden:
+            return [hidden_view_call(reference, self.item)]
+        return [view_call(reference, self.item, PUBLIC_SHAPES, 3100 if self.item == "IdentityView" else 3200)]
 
     def judge(self, run: CheckRun) -> Verdict:
         call = run.calls[0]
@@ -101,6 +112,11 @@ class _ViewCheck(Check):
 
     def judge_case(self, run: CheckRun, index: int, case: dict, got: dict, x: Tensor, noise: Tensor) -> None:
         raise NotImplementedError
+
+    @staticmethod
+    def x_viewed(run: CheckRun, index: int) -> Tensor:
+        """The reference's view of case `index`'s x."""
+        return run.calls[0].inputs[f"{index}.x_viewed"]
 
 
 class ViewMatchesReference(_ViewCheck):
@@ -125,6 +141,13 @@ class InverseViewUndoesView(_ViewCheck):
         came_back = f"inverse_view(view(x)) came back as {mistake}, not x: " if mistake else ""
         check_tensor(f"{self.item}().inverse_view(view(x)) ({shape_text(case)})", round_trip, x, EXACT, show_values=run.public,
                      hint=f"{came_back}inverse_view must undo view exactly and give x back; {self.hint}")
+        # the gate: any map is undone by itself when view does nothing, so inverse_view must also undo
+        # the view the homework asks for
+        undone = output(run, got, "undone", f"{self.item}().inverse_view on the expected view of x ({shape_text(case)})")
+        check_tensor(f"{self.item}().inverse_view(A x), A x being the view the homework asks for ({shape_text(case)})",
+                     undone, x, EXACT, show_values=run.public,
+                     hint=f"inverse_view(view(x)) == x holds for your view, but inverse_view does not undo the expected "
+                          f"view; {self.hint}")
 
 
 class ViewPermutesTheEntries(_ViewCheck):
@@ -136,6 +159,8 @@ class ViewPermutesTheEntries(_ViewCheck):
         what = f"{self.item}().view(x) ({shape_text(case)})"
         viewed = output(run, got, "viewed", what)
         check_shape(what, viewed, tuple(x.shape), "a view only moves pixels: it keeps the batch, channel and image sizes")
+        if _equal(viewed, x) and not _equal(self.x_viewed(run, index), x):  # the gate: the identity permutes too
+            raise Fail(f"{what} returned x unchanged, but this view moves pixels; {self.hint}")
         b, c = x.shape[:2]
         for i in range(b):
             for j in range(c):
@@ -147,7 +172,6 @@ class ViewPermutesTheEntries(_ViewCheck):
 
 class InverseViewKeepsVarianceChannels(_ViewCheck):
     name = "inverse_view_moves_variance_channels_with_their_pixels"
-    hidden = True
     hidden = True
 
     def judge_case(self, run, index, case, got, x, noise):

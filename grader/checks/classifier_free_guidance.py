@@ -119,21 +119,39 @@ class GuidanceKeepsConditionalVariance(_GuidanceMatches):
 @register
 class GuidanceScaleZeroAndOne(_GuidanceMatches):
     name = "guidance_0_is_unconditional_and_1_is_conditional"
-    title = "with g = 0 the noise channels are eps_uncond's, with g = 1 the whole result is eps_cond"
+    title = ("with g = 0 the noise channels are eps_uncond's, with g = 1 the whole result is eps_cond, and any other g "
+             "lies on the line through those two")
     uses_reference = False
+    OTHER_G = 2.5  # the gate: a function that knows only g = 0 and g = 1 is no guidance
 
     def specs(self) -> list[tuple]:
-        return [((2, 3, 4, 4), True, 0.0, 421), ((2, 3, 4, 4), True, 1.0, 422), ((1, 1, 4, 4), False, 0.0, 423),
-                ((1, 1, 4, 4), False, 1.0, 424)]
+        return [(shape, extra, g, seed) for shape, extra, seed in (((2, 3, 4, 4), True, 421), ((1, 1, 4, 4), False, 423))
+                for g in (0.0, 1.0, self.OTHER_G)]
 
     def judge_case(self, run, index, case, got, u, c):
         ch, g = case["image_channels"], case["guidance_scale"]
+        hint = diagnose(got, u, c, case) if isinstance(got, Tensor) else ""
+        if g not in (0.0, 1.0):
+            self.judge_other_g(run, index, case, got, hint)
+            return
         expected = c.clone() if g == 1 else torch.cat([u[:, :ch], c[:, ch:]], dim=1)
         which = "eps_cond (the conditional estimate), every channel" if g == 1 else \
             "eps_uncond on the noise channels (and eps_cond's variance channels)"
-        hint = diagnose(got, u, c, case) if isinstance(got, Tensor) else ""
         compare(f"classifier_free_guidance(...) ({describe(case)})", got, expected, show_values=False,
                 hint=f"with g = {g:g} the result must be {which}" + (f"; {hint}" if hint else ""))
+
+    def judge_other_g(self, run, index, case, got, hint) -> None:
+        """Case `index` (g not 0 or 1) must be result(0) + g (result(1) - result(0)), those two being the
+        student's own results for the same inputs (cases index - 2 and index - 1)."""
+        at_0, at_1 = (run.case(0, k, ITEM, f" ({describe(run.calls[0].params['cases'][k])})").get("eps") for k in (index - 2, index - 1))
+        g = case["guidance_scale"]
+        if not (isinstance(at_0, Tensor) and isinstance(at_1, Tensor) and at_0.shape == at_1.shape):
+            raise Fail(f"classifier_free_guidance(...) ({describe(case)}) cannot be compared with g = 0 and 1, "
+                       "whose results are missing")
+        line = at_0.to(torch.float64) + g * (at_1.to(torch.float64) - at_0.to(torch.float64))
+        compare(f"classifier_free_guidance(...) ({describe(case)})", got, line, show_values=False,
+                hint=f"guidance is eps_u + g (eps_c - eps_u) for every g, so the result for g = {g:g} lies on the line "
+                     "through those for g = 0 and g = 1" + (f"; {hint}" if hint else ""))
 
 
 @st.composite

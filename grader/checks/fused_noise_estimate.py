@@ -198,14 +198,30 @@ class FusedMapsEachEstimateBack(_FusedMatches):
 @register
 class FusedGuidanceZeroAndOne(_FusedMatches):
     name = "guidance_0_and_1_give_unconditional_and_conditional_estimates"
-    title = "with g = 0 fused_noise_estimate fuses the unconditional estimates, with g = 1 the conditional ones"
+    title = ("with g = 0 fused_noise_estimate fuses the unconditional estimates, with g = 1 the conditional ones, and "
+             "any other g lies on the line through those two")
+    OTHER_G = 2.5  # the gate: a function that knows only g = 0 and g = 1 does not guide
 
     def specs(self) -> list[dict]:
+        pair = {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "t": 300, "seed": 321}
         return [
-            {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "g": 0.0, "t": 300, "seed": 321},
-            {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "g": 1.0, "t": 300, "seed": 321},
+            dict(pair, g=0.0), dict(pair, g=1.0), dict(pair, g=self.OTHER_G),
             {"views": ["vertical_flip"], "prompts": [2], "shape": (1, 1, 4, 4), "g": 0.0, "t": 3, "seed": 322},
         ]
+
+    def compare(self, run, index, case, got):
+        if case["guidance_scale"] in (0.0, 1.0):
+            super().compare(run, index, case, got)
+            return
+        cases = run.calls[0].params["cases"]
+        at_0, at_1 = (run.case(0, k, ITEM, f" ({describe(cases[k])})").get("eps") for k in (index - 2, index - 1))
+        if not (isinstance(at_0, Tensor) and isinstance(at_1, Tensor) and at_0.shape == at_1.shape):
+            raise Fail(f"fused_noise_estimate(...) ({describe(case)}) cannot be compared with g = 0 and 1, whose results are missing")
+        g = case["guidance_scale"]
+        line = at_0.to(torch.float64) + g * (at_1.to(torch.float64) - at_0.to(torch.float64))
+        compare(f"fused_noise_estimate(...) ({describe(case)})", got.get("eps"), line, FLOAT32, show_values=False,
+                hint=diagnose(got, case) or f"the guided estimate is linear in g, so the fused one for g = {g:g} lies on the "
+                     "line through those for g = 0 and g = 1")
 
 
 @register
@@ -277,9 +293,8 @@ class FusedOracleClosedForm(Check):
 class FusedIdenticalViewsAndViewOrder(Check):
     item = ITEM
     name = "identical_views_reduce_to_one_and_view_order_does_not_matter"
-    title = ("fused_noise_estimate with the same view and prompt twice equals the single-view estimate, and swapping the "
-             "(view, prompt) pairs leaves the mean unchanged")
-    uses_reference = False
+    title = ("fused_noise_estimate with the same view and prompt twice equals the (right) single-view estimate, and "
+             "swapping the (view, prompt) pairs leaves the (right) mean unchanged")
 
     PAIRS = [  # (first, second, what the two must share)
         ({"views": ["rotate_180"], "prompts": [1]}, {"views": ["rotate_180", "rotate_180"], "prompts": [1, 1]},
@@ -301,6 +316,9 @@ class FusedIdenticalViewsAndViewOrder(Check):
             got_a = run.case(0, a, ITEM, f" ({describe(cases[a])})")
             got_b = run.case(0, b, ITEM, f" ({describe(cases[b])})")
             words = self.PAIRS[pair][2]
+            # the gate: a constant, or anything that ignores the views, has both properties
+            compare(f"fused_noise_estimate(...) ({describe(cases[a])})", got_a.get("eps"), run.expected_case(0, a)["eps"],
+                    FLOAT32, show_values=False, hint=diagnose(got_a, cases[a]))
             check_tensor(f"fused_noise_estimate(...) ({describe(cases[b])}) against ({describe(cases[a])})",
                          got_b.get("eps"), got_a.get("eps"), PROPERTY, show_values=False,
                          hint=diagnose(got_b, cases[b]) or diagnose(got_a, cases[a]) or words)

@@ -126,7 +126,8 @@ class PredX0AndPredVTargets(_LossMatches):
 class FeedsTheModelQSample(Check):
     item = ITEM
     name = "feeds_the_model_q_sample_of_x0_t_noise"
-    title = "p_losses gives the model x_t = q_sample(x_start, t, noise), the same t, and the class labels"
+    title = ("p_losses gives the model x_t = q_sample(x_start, t, noise), the same t and the class labels, and makes "
+             "its loss from what the model answers")
     tags = ("p_losses", "q_sample")
     uses_reference = False
 
@@ -160,6 +161,11 @@ class FeedsTheModelQSample(Check):
                 seen = got.get("model_class_labels")
                 if seen is None or seen.shape != labels.shape or not torch.equal(seen.long(), labels):
                     raise Fail(f"p_losses did not pass class_labels on to the model{context}")
+            # the gate: feeding the model right and returning a constant is no training loss
+            gradient = got.get("loss_gain_grad")
+            if gradient is None or not bool(torch.isfinite(gradient).all()) or float(gradient.reshape(-1)[0]) == 0.0:
+                raise Fail(f"the loss does not change with the model's output: compute it from the output of the "
+                           f"model call, as d(out, target), and return that tensor{context}")
 
         return each_case(call.params["cases"], judge_case)
 

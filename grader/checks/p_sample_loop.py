@@ -2,6 +2,8 @@
 
 p_sample itself is replaced by a recording stand-in, so this item is graded whatever the student's
 p_sample does. Images leave the loop through the given `unnormalize`: [-1, 1] -> [0, 1], (x + 1) / 2.
+Every check judges the result together with the steps the stand-in saw, so a loop earns nothing
+for a result it did not reach by stepping (reading the oracle's image, asking the network once).
 """
 
 from __future__ import annotations
@@ -76,13 +78,30 @@ class VisitsEveryTDownward(_Scripted):
     title = "p_sample_loop calls p_sample once for each t = T-1, T-2, ..., 0, in that order"
 
     def judge_case(self, got, case, context, run) -> None:
-        visited = got["visited_t"].tolist()
-        want = list(reversed(range(case["T"])))
-        if visited != want:
-            raise Fail(
-                f"p_sample_loop called p_sample with t = {fmt_values(visited, 6)} ({len(visited)} calls), "
-                f"but it should visit t = {fmt_values(want, 6)}: reversed(range(T)){context}"
-            )
+        check_visits(got, case["T"], context, run.public)
+
+
+def check_visits(got: dict, T: int, context: str, public: bool) -> None:
+    """Fail unless the recording p_sample was called for t = T-1, ..., 0, in that order."""
+    visited = got["visited_t"].tolist()
+    want = list(reversed(range(T)))
+    if visited != want:
+        seen = f"t = {fmt_values(visited, 6)} ({len(visited)} calls)" if public else f"{len(visited)} times, not for each t in turn"
+        raise Fail(f"p_sample_loop called p_sample with {seen}, but it should visit t = {fmt_values(want, 6)}: "
+                   f"reversed(range(T)){context}")
+
+
+def check_feeds(got: dict, T: int, context: str) -> None:
+    """Fail unless each p_sample call received the x the previous one returned."""
+    if "step_inputs" not in got:
+        raise Fail(f"p_sample_loop never called self.p_sample{context}")
+    inputs, outputs = got["step_inputs"], got["step_outputs"]
+    if inputs.dim() == 0 or inputs.shape != outputs.shape or inputs.shape[0] > 4 * T:
+        raise Fail(f"the recorded p_sample calls do not fit together (x of shape {tuple(inputs.shape)}, results of "
+                   f"shape {tuple(outputs.shape)}): p_sample_loop must call self.p_sample, at most 4 T times{context}")
+    for k in range(1, inputs.shape[0]):
+        if not torch.allclose(inputs[k].double(), outputs[k - 1].double(), rtol=1e-6, atol=1e-6):
+            raise Fail(f"call {k + 1} of p_sample did not receive the x returned by call {k}: feed each step's x_prev into the next step{context}")
 
 
 @register
@@ -92,15 +111,8 @@ class FeedsEachStepAndReturnsLastX(_Scripted):
 
     def judge_case(self, got, case, context, run) -> None:
         shape = tuple(case["shape"])
-        if "step_inputs" not in got:
-            raise Fail(f"p_sample_loop never called self.p_sample{context}")
-        inputs, outputs = got["step_inputs"], got["step_outputs"]
-        if inputs.dim() == 0 or inputs.shape != outputs.shape or inputs.shape[0] > 4 * case["T"]:
-            raise Fail(f"the recorded p_sample calls do not fit together (x of shape {tuple(inputs.shape)}, results of "
-                       f"shape {tuple(outputs.shape)}): p_sample_loop must call self.p_sample, at most 4 T times{context}")
-        for k in range(1, inputs.shape[0]):
-            if not torch.allclose(inputs[k].double(), outputs[k - 1].double(), rtol=1e-6, atol=1e-6):
-                raise Fail(f"call {k + 1} of p_sample did not receive the x returned by call {k}: feed each step's x_prev into the next step{context}")
+        check_feeds(got, case["T"], context)
+        outputs = got["step_outputs"]
         result = got["result"]
         check_shape(f"the result of p_sample_loop{context}", result, shape)
         hint = ""
@@ -178,7 +190,8 @@ class PassesClassLabelsAndGuidance(_Scripted):
 class OracleLoopReturnsX0(Check):
     item = ITEM
     name = "oracle_loop_returns_x0_for_any_seed"
-    title = "with a perfect denoiser and steps that land on its x_0 estimate at t = 0, p_sample_loop returns unnormalize(x0) for any seed"
+    title = ("with a perfect denoiser and steps that land on its x_0 estimate at t = 0, p_sample_loop steps from T-1 down "
+             "to 0 and returns unnormalize(x0), for any seed")
     uses_reference = False
 
     def plan(self, reference: Reference) -> list[Call]:
@@ -195,6 +208,8 @@ class OracleLoopReturnsX0(Check):
         def judge_case(index: int, case: dict) -> None:
             context = f" (T = {case['T']}, torch seed {case['seed']})"
             got = run.case(0, index, ITEM, context)
+            check_visits(got, case["T"], context, run.public)  # the gates: the result must come out of the T steps
+            check_feeds(got, case["T"], context)
             check_tensor(f"p_sample_loop's result{context}", got.get("result"), unnormalize(call.inputs[f"{index}.x0"]),
                          PROPERTY, show_values=False,
                          hint="the loop must end with the step t = 0 and return unnormalize of the x it returned")

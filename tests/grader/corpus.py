@@ -473,3 +473,77 @@ CORRECT_VARIANTS += [
 CORRECT_VARIANTS += CONTRACT_KEEPING_VARIANTS
 
 CORPUS = MISTAKES + CORRECT_VARIANTS
+
+# ---------------------------------------------------------------------------- degenerate stubs
+# Code that satisfies a property check without implementing its TODO: an identity that is its own
+# inverse, a loop that never loops, guidance that knows only g = 0 and g = 1, a loss that is always
+# 0, a constant estimate. Each must score 0 on its item (tests/grader/test_degenerate_stubs.py):
+# a property earns points only together with a gate that a degenerate function cannot pass.
+
+P_SAMPLE_LOOP_SOLUTION = (
+    "        img = torch.randn(shape, device=self.device)\n        imgs = [img]\n"
+    "        for t in reversed(range(self.num_timesteps)):\n"
+    "            img, _ = self.p_sample(img, t, class_labels, guidance_scale)\n            imgs.append(img)\n"
+    "        ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n        return self.unnormalize(ret)\n"
+)
+P_LOSSES_SOLUTION_TAIL = (
+    "        out = self.model(x_t, t, class_labels)\n        if self.objective == \"pred_noise\":\n"
+    "            target = noise\n"
+)
+GUIDANCE_SOLUTION = GUIDED_NOISE + "\n    " + GUIDED_RESULT
+
+DEGENERATE_STUBS = [
+    mutation(
+        "rotate180_is_the_identity_its_own_inverse",
+        (VIEWS, "        return x.flip(-2, -1)\n", "        return x\n"),
+        (VIEWS, "        return noise.flip(-2, -1)\n", "        return noise\n"),
+        loses=("Rotate180View",),
+    ),
+    mutation(
+        "p_sample_loop_reads_the_oracles_clean_image",
+        (DIFFUSION, P_SAMPLE_LOOP_SOLUTION, "        return self.unnormalize(self.model._clean)\n"),
+        loses=("p_sample_loop",),
+    ),
+    mutation(
+        "p_sample_loop_asks_the_model_once",
+        (DIFFUSION, P_SAMPLE_LOOP_SOLUTION,
+         "        x = torch.randn(shape)\n"
+         "        t = torch.zeros(shape[0], dtype=torch.long)\n"
+         "        return self.unnormalize(self.model_predictions(x, t, clip_x_start=True).pred_x_start)\n"),
+        loses=("p_sample_loop",),
+    ),
+    mutation(
+        "p_losses_calls_the_model_and_returns_0",
+        (DIFFUSION, P_LOSSES_SOLUTION_TAIL,
+         "        self.model(x_t, t, class_labels)\n        return torch.zeros(())\n"
+         "        if self.objective == \"pred_noise\":\n            target = noise\n"),
+        loses=("p_losses",),
+    ),
+    mutation(
+        "guidance_knows_only_g_0_and_1",
+        (ILLUSIONS, GUIDANCE_SOLUTION,
+         "if guidance_scale == 0:\n        return torch.cat([eps_uncond[:, :c], eps_cond[:, c:]], dim=1)\n"
+         "    if guidance_scale == 1:\n        return eps_cond.clone()\n"
+         "    return torch.zeros_like(eps_cond)"),
+        loses=("classifier_free_guidance",),
+    ),
+    mutation(
+        "fused_estimate_knows_only_g_0_and_1",
+        (ILLUSIONS, FUSED_LOOP,
+         "    c = image_channels\n    estimates = []\n    for view, prompt in zip(views, prompts):\n"
+         "        x_view = view.view(x_t)\n        eps_cond = estimator(x_view, t, prompt)\n"
+         "        if guidance_scale == 1.0:\n            eps_view = eps_cond\n"
+         "        elif guidance_scale == 0.0:\n"
+         "            eps_view = torch.cat([estimator(x_view, t, None)[:, :c], eps_cond[:, c:]], dim=1)\n"
+         "        else:\n            eps_view = torch.zeros_like(eps_cond)\n"
+         "        estimates.append(view.inverse_view(eps_view))\n    return reduce(estimates, c)\n"),
+        loses=("fused_noise_estimate",),
+    ),
+    mutation(
+        "fused_estimate_is_always_zero",
+        (ILLUSIONS, FUSED_LOOP, "    return torch.zeros(x_t.shape[0], 2 * x_t.shape[1], *x_t.shape[2:])\n"),
+        loses=("fused_noise_estimate",),
+    ),
+]
+
+CORPUS += DEGENERATE_STUBS
