@@ -135,9 +135,10 @@ class PreparedGenerative:
             message = (f"no samples were regenerated from the checkpoint ({result.status}): {result.message} "
                        "Hand in the model-*.pt that Trainer.save wrote, for the package you handed in.")
             return self._no_samples_regenerated(title, message, result.seconds)
-        samples = result.outputs.get("samples")
+        samples = result.outputs.get("samples")  # from the sandbox: score_samples checks it before use
+        count = samples.shape[0] if isinstance(samples, torch.Tensor) and samples.dim() else 0
         regenerated = CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, True,
-                                  f"regenerated {0 if samples is None else len(samples)} samples in the sandbox "
+                                  f"regenerated {count} samples in the sandbox "
                                   f"in {result.seconds:.1f} s ({device})", True, ("metrics", "checkpoint"), result.seconds)
         return [regenerated, *score_samples(samples, self.dataset, self.reference)]
 

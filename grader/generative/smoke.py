@@ -219,6 +219,16 @@ def _as_run(outputs: dict[str, torch.Tensor], seconds: float) -> SmokeRun:
     return run
 
 
+def _shape_mismatch(got: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str:
+    """Why the student's run cannot be judged against the reference's ("" when its shapes are the same):
+    its outputs come from the sandbox, and nothing is computed on them before this holds."""
+    for name in ("losses", "ddpm", "ddim"):
+        if tuple(got[name].shape) != tuple(expected[name].shape):
+            return (f"the run returned {name} of shape {tuple(got[name].shape)}, not {tuple(expected[name].shape)} "
+                    "like the reference's: train for the steps given and return the samples asked for")
+    return ""
+
+
 def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> tuple[SmokeRun, SmokeRun, SmokeProfile]:
     """The student's run (sandboxed) and the reference's (here), concurrently; GraderError if the reference fails."""
     from grader.reference import import_reference
@@ -254,6 +264,8 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
         raise GraderError(f"the reference solution fails the smoke run ({box['error']}): fix solution/ first")
     _REFERENCE_RUNS[key] = box
     reference = _as_run(box["outputs"], box["seconds"])
+    if not student.error:  # the student's outputs are judged only in the reference's shapes
+        student.error = _shape_mismatch(result.outputs, box["outputs"])
     reference_features = pixel_features(images) if profile.distance == "pixel_fd" else None
     for run in (student, reference):
         if run.error:

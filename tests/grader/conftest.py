@@ -73,7 +73,7 @@ def end_to_end(tmp_path_factory, starter_root) -> dict[str, CliRun]:
 
     def grade(job):
         name, submission = job
-        return name, run_grade(str(submission), "--out", str(base / "out" / name))
+        return name, run_grade(str(submission), "--out", str(base / "out" / name), private_tmp=True)
 
     with ThreadPoolExecutor(WORKERS) as pool:
         runs = dict(pool.map(grade, jobs))

@@ -8,11 +8,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from corpus import ROOT
+from grader.sandbox.cleanup import remove_tree
 
 REPEATED = "p_sample_forgets_to_clip_x0"  # graded twice: two runs must agree exactly
 
@@ -24,20 +26,32 @@ class CliRun:
     stderr: str
     seconds: float
     results: dict | None
+    leftovers: tuple[str, ...] = ()  # what the run left in its temp folder (run_grade(private_tmp=True))
 
 
-def run_grade(*args: str, timeout: float = 600) -> CliRun:
-    """`python -m grader ARGS` from the repository root, as a user would run `grade`."""
+def run_grade(*args: str, timeout: float = 600, private_tmp: bool = False) -> CliRun:
+    """`python -m grader ARGS` from the repository root, as a user would run `grade`. `private_tmp`: give
+    the run a temp folder of its own (TMPDIR) and report what it left there."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "solution")]), COLUMNS="120")
+    tmp = None
+    if private_tmp:
+        tmp = Path(tempfile.mkdtemp(prefix="grade-run-tmp-"))
+        tmp.chmod(0o711)  # like /tmp: the sandbox's scratch folders inside must stay reachable
+        env["TMPDIR"] = str(tmp)
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    try:
+        done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=timeout)
+    finally:
+        leftovers = tuple(sorted(os.listdir(tmp))) if tmp is not None else ()
+        if tmp is not None:
+            remove_tree(tmp)
     results = None
     if "--out" in args:
         path = Path(args[args.index("--out") + 1]) / "results.json"
         if path.is_file():
             results = json.loads(path.read_text())
-    return CliRun(done.returncode, done.stdout, done.stderr, time.monotonic() - started, results)
+    return CliRun(done.returncode, done.stdout, done.stderr, time.monotonic() - started, results, leftovers)
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

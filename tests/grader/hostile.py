@@ -288,9 +288,10 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
                 except OSError:
                     pass
         """),
-        Hostile("leaves_a_deep_tree_and_a_big_file_behind", "solution", zero_items=(), q_sample_prefix="""
-            # In the call directory (host disk): 1,500 nested folders, a 200 MB file at the bottom and a
-            # folder no one may enter; shutil.rmtree raised RecursionError on this. q_sample still works.
+        Hostile("leaves_a_deep_tree_and_a_big_file_behind", "starter", prepend_init="""
+            # In the call directory: 1,500 nested folders, a 200 MB file at the bottom and a folder no one
+            # may enter (shutil.rmtree raised RecursionError on this, on host disk). Where the call
+            # directory is a bounded tmpfs, the tree fills it first.
             import os
             _fd = os.open(".", os.O_RDONLY)
             try:
@@ -303,7 +304,7 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
                 os.ftruncate(_file, 200 << 20)
                 os.close(_file)
                 os.mkdir("locked", 0o000, dir_fd=_fd)
-            except OSError:  # made already, by an earlier case of this call
+            except OSError:  # the call directory is full
                 pass
             finally:
                 os.close(_fd)

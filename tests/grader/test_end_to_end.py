@@ -51,6 +51,7 @@ def test_hostile_submission_gains_nothing_and_breaks_nothing(end_to_end, hostile
         expected = 0.0 if item in hostile.zero_items else out_of
         assert got == expected, (item, [t["output"] for t in run.results["tests"] if t["extra_data"]["function"] == item])
     assert run.seconds < 180, f"{hostile.name} took {run.seconds:.0f} s to grade"
+    assert run.leftovers == (), f"grading {hostile.name} left {run.leftovers} in its temp folder"
 
 
 def test_hostile_code_cannot_write_next_to_the_grader(end_to_end):

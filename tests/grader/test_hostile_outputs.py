@@ -221,3 +221,12 @@ def test_brackets_inside_strings_do_not_count_as_nesting():
     line = json.dumps({"status": "error", "message": "[" * 5000 + '\\" {' * 100}).encode()
     messages, garbage = _zygote()._parse_reports(line)
     assert messages and messages[0]["message"].startswith("[[[") and garbage == 0
+
+
+def test_a_smoke_run_is_judged_only_in_the_references_shapes():
+    from grader.generative.smoke import _shape_mismatch
+
+    reference = {"losses": torch.zeros(30), "ddpm": torch.zeros(8, 1, 16, 16), "ddim": torch.zeros(8, 1, 16, 16)}
+    assert _shape_mismatch(dict(reference), reference) == ""
+    hostile = dict(reference, ddim=torch.empty(2**20, 0))
+    assert "ddim of shape (1048576, 0)" in _shape_mismatch(hostile, reference)
