@@ -26,7 +26,7 @@ from grader.plans import CheckPlan
 from grader.results import CheckResult
 from grader.rubric import RubricCheck
 from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
-from grader.untrusted import error_text, safe_text
+from grader.untrusted import error_text
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(
@@ -158,6 +158,6 @@ def _judge(rubric_check: RubricCheck, run: CheckRun, deadline_s: float = JUDGE_D
     except DeadlinePassed:
         return Verdict(False, f"the result could not be checked within {deadline_s:g} s: the outputs are far larger "
                               "or stranger than the ones asked for; return tensors of the shapes the docstring gives")
-    except Exception as exc:  # noqa: BLE001 - see the docstring
-        return Verdict(False, f"the result could not be checked ({type(exc).__name__}: {safe_text(exc, 400)}); "
+    except Exception as exc:  # noqa: BLE001 - see the docstring (Check.verdict names the message where it may)
+        return Verdict(False, f"the result could not be checked ({type(exc).__name__}); "
                               "the outputs are missing something or have an unexpected form")
