@@ -9,6 +9,8 @@
     reference.py        runs the same probes on solution/diffusion_hw, imported as diffusion_hw_reference
     plans.py            the calls and reference outputs of every check; public_expected.py stores the public ones
     session.py          one grading session: sandbox calls, then judging and scoring, in this process
+    deadline.py         a time limit on judging, in any thread
+    untrusted.py        text from student code or a hand-in, made writable and bounded (error messages too)
     results.py, report.py   Gradescope results.json and the terminal summary
     batch.py            `grade batch`: many submissions, a CSV gradebook
     authoring/          instructor tools (the starter generator)
