@@ -1,27 +1,24 @@
-"""Set-up shared by every test folder.
-
-The whole suite grades under one grading salt (grader/salt.py): the instructor's cases are the same on
-every machine and run, and no salt file is created in the home folder of whoever runs it. Every test
-must hold under any salt: `DIFFUSION_HW_SALT=another pytest ...` runs the suite under another.
-"""
+"""Set-up shared by every test folder."""
 
 from __future__ import annotations
 
-import os
+from pathlib import Path
 
 import pytest
 import torch
 
-os.environ.setdefault("DIFFUSION_HW_SALT", "the test suite's grading salt")
+TORCH_THREADS = torch.get_num_threads()  # torch's own choice, as the grader runs
+INCEPTION_TESTS = Path(__file__).resolve().parent / "metrics"
 
 
-@pytest.fixture(autouse=True, scope="session")
-def one_torch_thread():
-    # What the tests compute in this process (small networks, Inception on a few images) runs beside the
-    # grader's own processes: on a busy 2-core machine a second intra-op thread spins while it waits and
-    # makes a small convolution 10-100x slower, Inception about 2x slower; on idle cores it gains little.
-    # Sandboxed code sets its own thread limit.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """One torch thread in this process, set before each test's fixtures (session ones included).
+
+    What the tests compute here (small networks, Inception on a few images) runs beside the grader's
+    own processes: on a busy 2-core machine a second intra-op thread spins while it waits and makes a
+    small convolution 10-100x slower, Inception about 2x slower; on idle cores it gains little.
+    Sandboxed code sets its own limit. The metric tests keep torch's own count: Inception's features
+    differ in the last float bits between thread counts, and they pin features across batch sizes.
+    """
+    torch.set_num_threads(TORCH_THREADS if item.path.is_relative_to(INCEPTION_TESTS) else 1)
