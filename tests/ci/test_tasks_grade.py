@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -15,6 +17,7 @@ def tasks(*args: str) -> subprocess.CompletedProcess:
                           timeout=600)
 
 
+@pytest.mark.slow
 def test_tasks_grade_passes_paths_with_spaces_and_out_through_unchanged(tmp_path):
     hand_in = tmp_path / "First Last_123"
     shutil.copytree(ROOT / "solution" / "diffusion_hw", hand_in / "diffusion_hw",

@@ -57,6 +57,7 @@ def sleeping_now(scratch: Path) -> bool:
     return False
 
 
+@pytest.mark.slow
 def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every_other_item_graded(
         tmp_path, monkeypatch, plans_file):
     from grader.bench import kill_workers_when
@@ -82,6 +83,7 @@ def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every
     assert "NOT GRADED" in (tmp_path / "out" / "report.md").read_text()
 
 
+@pytest.mark.slow
 def test_a_worker_killed_once_is_retried_and_the_item_earns_its_points(tmp_path, monkeypatch, plans_file):
     from grader.bench import kill_workers_when
 
@@ -106,6 +108,7 @@ def test_grade_exits_3_and_says_why_when_the_grading_is_incomplete(monkeypatch, 
     assert "alice: 0 / 5 INCOMPLETE" in captured.out and "grading machine failed" in captured.err
 
 
+@pytest.mark.slow
 def test_regrade_incomplete_grades_only_the_incomplete_and_keeps_the_rest(tmp_path):
     hand_ins = tmp_path / "class"
     for name in ("ada", "bo"):

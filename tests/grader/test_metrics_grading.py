@@ -99,6 +99,7 @@ def test_metric_band_mistakes_are_reported_in_one_line(tmp_path, edit, message):
 # ---------------------------------------------------------------------------- samples
 
 
+@pytest.mark.slow
 def test_copied_training_images_are_flagged_and_earn_no_metric_points(faces):
     reference, _ = faces
     dataset = tiny_faces_dataset()
@@ -113,6 +114,7 @@ def test_copied_training_images_are_flagged_and_earn_no_metric_points(faces):
     assert all(r.tags[0] == "metrics" and r.item_number == "M" for r in results.values())
 
 
+@pytest.mark.slow
 def test_generated_looking_samples_earn_band_points_and_show_the_real_afd(faces):
     reference, fresh = faces
     dataset = tiny_faces_dataset()
@@ -274,6 +276,7 @@ def test_the_smoke_run_passes_on_the_solution_and_fails_when_q_sample_is_wrong(t
     assert failed == ["smoke.distance"], [r.message for r in broken]
 
 
+@pytest.mark.slow
 def test_a_crashing_submission_fails_every_smoke_check_with_the_reason(tmp_path):
     tiny = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)
     crashing = mutation("p_losses_raises", ("gaussian_diffusion.py", "x_t = self.q_sample(x_start, t, noise)\n        out = ",
@@ -320,6 +323,7 @@ def test_calibrate_measures_real_vs_real_fid_real_afd_and_the_reference_smoke_ru
     json.dumps(result)
 
 
+@pytest.mark.slow
 def test_grade_calibrate_prints_and_writes_json(tmp_path):
     run = run_grade("calibrate", "digits", "--limit", "8", "--no-smoke", "--out", str(tmp_path / "cal.json"))
     assert run.returncode == 0, run.stderr

@@ -42,6 +42,7 @@ def test_images_are_decoded_in_the_sandbox_as_rgb_uint8(tmp_path, grader_never_o
 
 
 @pytest.mark.parametrize("side", [5_000, 20_000])  # past the sandbox's MAX_PIXELS, past twice Pillow's own bound
+@pytest.mark.slow
 def test_a_decompression_bomb_is_refused_without_the_grader_decoding_it(tmp_path, grader_never_opens_images, side):
     folder = save_faces(tmp_path / "samples", count=1)
     Image.new("1", (side, side)).save(folder / "0001.png")  # kilobytes on disk, side**2 pixels decoded
@@ -117,6 +118,7 @@ def test_a_machine_that_cannot_decode_is_incomplete_not_the_students_fault(tmp_p
     assert "killed from outside" in results[0].message
 
 
+@pytest.mark.slow
 def test_the_anagram_is_decoded_in_the_sandbox(tmp_path, grader_never_opens_images):
     package = tmp_path / "diffusion_hw"
     package.mkdir()

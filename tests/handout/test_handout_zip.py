@@ -11,6 +11,8 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from grader.authoring.handout import PUBLIC_CHECK_COMMAND
 from grader.authoring.starter import BEGIN, END, strip_solutions
 from grader.rubric import load_rubric
@@ -122,6 +124,7 @@ def _public_checks(folder: Path) -> tuple[dict, str]:
     return json.loads((folder / "results" / "public" / "results.json").read_text()), done.stdout
 
 
+@pytest.mark.slow
 def test_public_checks_run_from_the_handout_score_0_on_the_starter_and_full_with_the_solution(unpack):
     public_total = sum(c.points for c in load_rubric().checks(public_only=True))
     folders = [unpack("student-starter"), unpack("student-solved", with_solution=True)]

@@ -84,6 +84,7 @@ def test_fid_matches_clean_fid_compute_fid_on_the_same_folders(blob_folders, fol
     assert (folder_fid_result.n_samples, folder_fid_result.n_reference) == (BLOB_SET_SIZE, BLOB_SET_SIZE)
 
 
+@pytest.mark.slow
 def test_tensor_input_gives_the_same_fid_and_kid_as_the_folders_written_from_it(
     blobs_a, blobs_b, folder_fid_result, session_fid_cache
 ):

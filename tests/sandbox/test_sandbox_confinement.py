@@ -204,6 +204,7 @@ def test_detection_prefers_bubblewrap_then_unshare():
     assert detect_confinement().kind == expected
 
 
+@pytest.mark.slow
 def test_unconfined_sandbox_says_so_and_the_checks_above_would_notice(tmp_path):
     """Under kind "none" the same probes read the secret and reach the listener: the confinement
     tests can fail, they do not pass vacuously."""
@@ -248,6 +249,7 @@ def test_refusal_to_run_student_code_as_root(kind, requested, worker_uid, euid, 
         assert "never runs as root" in reason and "chmod -R o+rX" in reason
 
 
+@pytest.mark.slow
 def test_a_fallback_that_would_run_student_code_as_root_refuses_to_start(tmp_path, monkeypatch):
     """Simulate a machine where no confinement works and the uid switch fails: the sandbox must not
     start (as root), unless "none" is asked for by name; as another user it starts, reported."""

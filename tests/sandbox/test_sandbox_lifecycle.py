@@ -31,6 +31,7 @@ def test_a_probes_file_with_a_syntax_error_raises(tmp_path):
         Sandbox(tmp_path, limits=TEST_LIMITS, probes_module=probes)
 
 
+@pytest.mark.slow
 def test_a_submission_without_the_package_gets_an_error_per_call_and_unknown_probes_raise(tmp_path):
     (tmp_path / "submission").mkdir()
     (tmp_path / "submission" / "README.md").write_text("forgot the code\n")
@@ -42,6 +43,7 @@ def test_a_submission_without_the_package_gets_an_error_per_call_and_unknown_pro
             sb.call("no_such_probe")
 
 
+@pytest.mark.slow
 def test_a_probes_file_that_fails_to_load_raises_at_open(tmp_path):
     probes = tmp_path / "probes.py"
     probes.write_text("import no_such_module_for_probes\nPROBES = {}\n")
@@ -51,6 +53,7 @@ def test_a_probes_file_that_fails_to_load_raises_at_open(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_the_fork_server_killed_mid_call_is_incomplete_not_the_code_and_the_next_call_restarts_it(tmp_path):
     alice = make_submission_tree(tmp_path)
     with Sandbox(alice, limits=TEST_LIMITS, probes_module=PROBES) as sb:
@@ -73,6 +76,7 @@ def test_the_fork_server_killed_mid_call_is_incomplete_not_the_code_and_the_next
         assert sb.call("get_state").outputs["counter"].item() == 0
 
 
+@pytest.mark.slow
 def test_once_the_total_budget_is_spent_calls_time_out_without_running(tmp_path):
     alice = make_submission_tree(tmp_path)
     limits = Limits(call_timeout_s=2.0, total_timeout_s=3.0, memory_bytes=1 << 30, max_processes=32)

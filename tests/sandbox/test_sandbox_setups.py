@@ -51,6 +51,7 @@ def _users() -> list[int | None]:
 
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("uid", _users(), ids=lambda uid: "this-user" if uid is None else f"uid-{uid}")
+@pytest.mark.slow
 def test_no_escape_works_in_this_set_up(kind, uid, shared_home):
     kind_or_skip(kind)
     make_submission_tree(shared_home)

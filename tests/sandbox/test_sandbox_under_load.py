@@ -43,6 +43,7 @@ def test_sleeping_past_the_limit_is_the_codes_timeout(tight_sandbox):
     assert result.student_seconds < 10  # stopped on its own time: not left to the wall-clock backstop
 
 
+@pytest.mark.slow
 def test_the_wall_clock_backstop_before_the_codes_time_runs_out_is_incomplete(tmp_path):
     # Backstop at 1 s of wall time, 10 s of the code's time: 3 s of CPU work can only meet the backstop.
     limits = Limits(call_timeout_s=10.0, wall_factor=0.1, wall_grace_s=0.0, memory_bytes=1 << 30, max_processes=16)

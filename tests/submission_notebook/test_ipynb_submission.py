@@ -119,6 +119,7 @@ def test_grade_scores_a_refused_notebook_0_and_says_why(tmp_path):
     assert "no cell of the notebook is marked as a file of diffusion_hw/" in results["output"]
 
 
+@pytest.mark.slow
 def test_a_notebook_with_only_the_schedules_cell_earns_the_schedule_items_and_names_the_rest(tmp_path):
     cells = [c for c in solved_cells() if "diffusion_hw/schedules.py" in c.source.splitlines()[0]]
     done, results = _grade(str(write(tmp_path, cells)), "--public-only", "--quiet", "--out", str(tmp_path / "out"))
@@ -131,6 +132,7 @@ def test_a_notebook_with_only_the_schedules_cell_earns_the_schedule_items_and_na
     assert "Hand-in: the notebook has no cell for diffusion_hw/gaussian_diffusion.py" in results["output"]
 
 
+@pytest.mark.slow
 def test_loose_todo_files_without_their_folder_are_graded_over_the_starter(tmp_path):
     hand_in = tmp_path / "dragged"
     hand_in.mkdir()
