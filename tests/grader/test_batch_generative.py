@@ -20,7 +20,7 @@ import pytest
 from corpus import ROOT, SOLUTION
 from grader_test_support import run_grade
 
-from grader import batch
+from grader import batch, cli
 from grader.errors import GraderError, SubmissionError
 from grader.generative import smoke
 from grader.generative.grading import GenerativeOptions
@@ -129,14 +129,18 @@ def test_a_batch_scores_each_submissions_own_samples_and_a_missing_folder_costs_
     (None, ["--samples-in", "../elsewhere"], "--samples-in '../elsewhere' must be a path inside each submission"),
     (None, ["--checkpoint-in", "model.pt"], "pass --samples-in or --checkpoint-in, not both"),
 ])
-def test_the_graders_own_problems_stop_a_batch_before_any_grading(tmp_path, edit, flags, reason):
+def test_the_graders_own_problems_stop_a_batch_before_any_grading(tmp_path, capsys, edit, flags, reason):
     submissions = tmp_path / "submissions"
     shutil.copytree(SOLUTION / "diffusion_hw", submissions / "ada" / "diffusion_hw")
     rubric = tmp_path / "rubric.toml"
     rubric.write_text(edit(DEFAULT_RUBRIC.read_text()) if edit else DEFAULT_RUBRIC.read_text())
     args = ["--samples-in", "samples", *flags] if "--samples-in" not in flags else flags
-    run = run_grade("batch", str(submissions), "--out", str(tmp_path / "out"), "--rubric", str(rubric), *args)
-    assert run.returncode == 2 and reason in run.stderr and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    try:  # `grade batch ...` in this process: what `python -m grader` exits with, without its start-up
+        status = cli.main(["batch", str(submissions), "--out", str(tmp_path / "out"), "--rubric", str(rubric), *args])
+    except SystemExit as exc:  # argparse
+        status = exc.code
+    stderr = capsys.readouterr().err
+    assert status == 2 and reason in stderr and len(stderr.strip().splitlines()) == 1, stderr
     assert not (tmp_path / "out").exists()
 
 
