@@ -189,6 +189,7 @@ def test_a_samples_batch_warms_the_fid_cache_before_grading_and_hands_each_proce
 # ---------------------------------------------------------------------------- the smoke run's reference, once
 
 
+@pytest.mark.slow
 def test_a_saved_reference_smoke_run_is_reused_instead_of_run_again(tmp_path, monkeypatch):
     monkeypatch.setattr(smoke, "_REFERENCE_RUNS", {})
     saved = tmp_path / "smoke-reference.safetensors"

@@ -68,6 +68,7 @@ def test_a_submission_without_an_anagram_says_what_to_hand_in(tmp_path):
     assert "exactly 2 prompts" in line
 
 
+@pytest.mark.slow
 def test_the_score_is_the_cosine_of_each_view_with_its_prompt(tmp_path):
     write_anagram(tmp_path / "sub")
     line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=lambda path: (TopLeftClip(), StubProcessor()))

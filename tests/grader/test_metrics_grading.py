@@ -144,8 +144,8 @@ def _wrong_size(folder: Path) -> Path:
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "does not exist"),
     (lambda p: (p.mkdir(), p)[1], "no image files"),
-    (_unreadable, "not a readable image"),
-    (_wrong_size, "holds 32x32 images, but anime-faces-64 is scored at 64x64"),
+    pytest.param(_unreadable, "not a readable image", marks=pytest.mark.slow),  # each decoded in a sandbox
+    pytest.param(_wrong_size, "holds 32x32 images, but anime-faces-64 is scored at 64x64", marks=pytest.mark.slow),
 ])
 def test_bad_samples_cost_the_metric_points_with_a_message(tmp_path, faces, make, message):
     dataset = tiny_faces_dataset()
@@ -312,6 +312,7 @@ def test_the_gpu_profiles_path_runs_end_to_end_on_the_cpu_when_shrunk():
 # ---------------------------------------------------------------------------- calibrate
 
 
+@pytest.mark.slow
 def test_calibrate_measures_real_vs_real_fid_real_afd_and_the_reference_smoke_run(tmp_path, faces):
     tiny = dataclasses.replace(smoke.CPU_PROFILE, steps=5, num_samples=8, timesteps=25, sampling_timesteps=2)
     result = calibrate(str(faces[0]), afd=True, smoke_profile=tiny)

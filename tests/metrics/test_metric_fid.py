@@ -58,6 +58,7 @@ def test_extractor_rejects_images_that_were_not_resized_to_299():
         clean_fid_extractor(CPU)(torch.zeros(1, 3, 64, 64))
 
 
+@pytest.mark.slow
 def test_features_are_2048_float64_and_equal_for_float_and_uint8_input(blobs_a, blob_features):
     features_a, _ = blob_features
     assert features_a.shape == (BLOB_SET_SIZE, 2048) and features_a.dtype == np.float64
@@ -94,6 +95,7 @@ def test_tensor_input_gives_the_same_fid_and_kid_as_the_folders_written_from_it(
     assert len(list(session_fid_cache.glob("reference-*.npz"))) == 1  # b as tensor hit b's folder entry
 
 
+@pytest.mark.slow
 def test_fid_of_a_set_with_itself_is_zero(blob_features):
     features_a, features_b = blob_features
     assert abs(fid_from_features(features_a, features_a)) < 1e-6 * fid_from_features(features_a, features_b)

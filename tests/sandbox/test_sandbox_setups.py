@@ -80,6 +80,7 @@ def test_the_escape_test_finds_escapes_where_nothing_confines_the_code(shared_ho
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="the refusal concerns a grader running as root")
+@pytest.mark.slow
 def test_as_root_with_a_runtime_others_cannot_read_grading_refuses_in_one_line(tmp_path):
     runtime = tmp_path / "runtime"
     old_umask = os.umask(0o077)

@@ -37,6 +37,7 @@ def test_an_infinite_loop_under_heavy_load_is_still_the_codes_timeout(tight_sand
     assert "of your code's time" in result.message and TIGHT.call_timeout_s <= result.student_seconds
 
 
+@pytest.mark.slow
 def test_sleeping_past_the_limit_is_the_codes_timeout(tight_sandbox):
     result = tight_sandbox.call("sleep", {}, {"seconds": 60})
     assert result.status == "timeout", result.message
@@ -54,6 +55,7 @@ def test_the_wall_clock_backstop_before_the_codes_time_runs_out_is_incomplete(tm
         assert sandbox.call("double", {"x": torch.ones(1)}).ok
 
 
+@pytest.mark.slow
 def test_a_worker_killed_from_outside_is_incomplete_and_the_next_call_works(tight_sandbox):
     started = time.monotonic()
     killer = kill_workers_when(lambda: time.monotonic() - started > 0.3, kills=1)
