@@ -17,3 +17,13 @@
 
 Importing `grader` itself imports nothing heavy.
 """
+
+import os as _os
+
+# Tensors on the meta device (the contract checks) load torch's inductor, which makes a cache folder
+# in the temp folder when first used; grading leaves the temp folder as it found it, so that cache
+# lives in the grader's own cache instead.
+_os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", _os.path.join(
+    _os.environ.get("DIFFUSION_HW_CACHE") or _os.path.join(_os.path.expanduser("~"), ".cache", "diffusion-hw"),
+    "torchinductor"))
+
