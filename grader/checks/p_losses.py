@@ -200,6 +200,7 @@ class ReturnsDifferentiableScalar(Check):
 @register
 class PLossesKeepsTheContract(ContractCheck):
     item = ITEM
+    name = "keeps_the_docstring_contract"
     title = "p_losses hands the model x_t, the (B,) int64 t and the (B,) labels as given, and leaves its inputs untouched"
 
     def call(self, reference: Reference) -> Call:

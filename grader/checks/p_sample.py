@@ -210,6 +210,7 @@ class PSampleDrawsNoiseWhenNone(Check):
 @register
 class PSampleKeepsTheContract(ContractCheck):
     item = ITEM
+    name = "keeps_the_docstring_contract"
     title = ("p_sample hands the model x_t, a (B,) int64 t and the (B,) labels on x's device, leaves its inputs "
              "untouched, and runs with everything on a device other than the CPU")
 

@@ -220,6 +220,7 @@ class OracleLoopReturnsX0(Check):
 @register
 class PSampleLoopKeepsTheContract(ContractCheck):
     item = ITEM
+    name = "keeps_the_docstring_contract"
     title = ("p_sample_loop draws its starting noise on the model's device: it runs with the model on a device "
              "other than the CPU")
 

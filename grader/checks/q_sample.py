@@ -113,6 +113,7 @@ class QSampleDrawsNoiseWhenNone(Check):
 @register
 class QSampleKeepsTheContract(ContractCheck):
     item = ITEM
+    name = "keeps_the_docstring_contract"
     title = "q_sample returns x_start's dtype (float32 and float64) and leaves x_start, t and noise untouched"
 
     def call(self, reference: Reference) -> Call:
