@@ -629,34 +629,22 @@ def escape_attempts(cfg: dict) -> list[str]:
 
 def run_escape_test(cfg: dict, iso: dict, own_pidns: int | None) -> list[str]:
     """escape_attempts in a throwaway worker confined as iso; its findings (or why it could not run)."""
-    read_end, write_end = os.pipe()
-    try:
-        pid = fork_worker(iso, own_pidns)
-    except OSError as exc:
-        os.close(read_end)
-        os.close(write_end)
-        return [f"the escape test could not start: {exc}"]
-    if pid == 0:
-        os.close(read_end)
+
+    def body() -> bytes:
         try:
             enter_worker_jail(cfg, iso, None)
             apply_limits_and_drop_privileges(cfg, iso)
             found = escape_attempts(cfg)
         except BaseException as exc:  # noqa: BLE001
             found = [f"the escape test failed to confine itself: {type(exc).__name__}: {exc}"]
-        os.write(write_end, json.dumps(found).encode()[:60000])
-        os._exit(0)
-    os.close(write_end)
-    chunks = []
-    while True:
-        chunk = os.read(read_end, 65536)
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(read_end)
-    os.waitpid(pid, 0)
+        return json.dumps(found).encode()
+
     try:
-        found = json.loads(b"".join(chunks))
+        data = run_in_throwaway_worker(iso, own_pidns, body)
+    except OSError as exc:
+        return [f"the escape test could not start: {exc}"]
+    try:
+        found = json.loads(data)
     except ValueError:
         return ["the escape test died without a report"]
     return [str(item) for item in found] if type(found) is list else ["the escape test sent no list"]
@@ -693,39 +681,52 @@ def fork_worker(iso: dict, own_pidns: int | None) -> int:
     return pid
 
 
-def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, str]:
+def run_in_throwaway_worker(iso: dict, own_pidns: int | None, body) -> bytes:
+    """Fork a worker (isolated as iso) that runs body() and reports the bytes it returns (or its
+    exception, as "Type: message") over a pipe; wait for it and return them. OSError if it cannot fork."""
     read_end, write_end = os.pipe()
     try:
         pid = fork_worker(iso, own_pidns)
-    except OSError as exc:
+    except OSError:
         os.close(read_end)
         os.close(write_end)
-        return False, str(exc)
+        raise
     if pid == 0:
         os.close(read_end)
-        message = "ok"
         try:
-            enter_worker_jail(cfg, iso, None)
-            apply_limits_and_drop_privileges(cfg, iso)
-            for path in cfg["must_read"]:
-                if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
-                    raise PermissionError(f"cannot read {path}")
-            if iso["pid_ns"] and os.getpid() != 1:
-                raise OSError("not PID 1 in the new PID namespace")
+            data = body()
         except BaseException as exc:  # noqa: BLE001 - reported to the zygote
-            message = f"{type(exc).__name__}: {exc}"
-        os.write(write_end, message.encode()[:2000])
+            data = f"{type(exc).__name__}: {exc}".encode()
+        os.write(write_end, data[:60000])
         os._exit(0)
     os.close(write_end)
     chunks = []
     while True:
-        chunk = os.read(read_end, 4096)
+        chunk = os.read(read_end, 65536)
         if not chunk:
             break
         chunks.append(chunk)
     os.close(read_end)
     os.waitpid(pid, 0)
-    message = b"".join(chunks).decode(errors="replace") or "the test process died"
+    return b"".join(chunks)
+
+
+def _try_isolation(cfg: dict, iso: dict, own_pidns: int | None) -> tuple[bool, str]:
+    def body() -> bytes:
+        enter_worker_jail(cfg, iso, None)
+        apply_limits_and_drop_privileges(cfg, iso)
+        for path in cfg["must_read"]:
+            if not os.access(path, os.R_OK | (os.X_OK if os.path.isdir(path) else 0)):
+                raise PermissionError(f"cannot read {path}")
+        if iso["pid_ns"] and os.getpid() != 1:
+            raise OSError("not PID 1 in the new PID namespace")
+        return b"ok"
+
+    try:
+        data = run_in_throwaway_worker(iso, own_pidns, body)
+    except OSError as exc:
+        return False, str(exc)
+    message = data.decode(errors="replace") or "the test process died"
     return message == "ok", message
 
 
