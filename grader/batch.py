@@ -29,7 +29,6 @@ one that lacks it scores 0 on the metric items ("M generative metrics" in the gr
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -49,7 +48,7 @@ from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
 from grader.plans import save_plans
 from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
-from grader.results import item_scores_from_results, results_status
+from grader.results import item_scores_from_results, results_status, write_atomically
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from grader.untrusted import safe_text
 
@@ -299,16 +298,7 @@ def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback
             out_of = sum(v[1] for v in scores.values())
             cells += [f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status, row.note]
         writer.writerow([spreadsheet_text(cell) for cell in cells])
-    path = Path(path)
-    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            handle.write(buffer.getvalue())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_atomically(Path(path), buffer.getvalue())
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -7,6 +7,7 @@ Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/spe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
@@ -166,12 +167,23 @@ class GradeReport:
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / "results.json"
-        fd, temporary = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=out_dir)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(self.to_gradescope(), handle, indent=2)
-            handle.write("\n")
-        os.replace(temporary, target)
+        write_atomically(target, json.dumps(self.to_gradescope(), indent=2) + "\n")
         return target
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write `text` to a temporary file beside `path`, then move it over `path`: readers see the old
+    file or the new one, never half of one, and a failed write leaves no temporary file behind."""
+    path = Path(path)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def points(value: float) -> str:

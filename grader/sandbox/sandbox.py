@@ -189,8 +189,7 @@ class Sandbox:
                 process.wait(timeout=3)
             except (OSError, ValueError, subprocess.TimeoutExpired, _ZygoteDied):
                 pass
-            _kill_group(process)
-            self._process_box[0] = None
+            self._stop_zygote()
         if self._finalizer is not None:
             self._finalizer()
             self._finalizer = None
@@ -283,8 +282,7 @@ class Sandbox:
         try:
             ready = self._receive(time.monotonic() + limits.startup_timeout_s)
         except (_ZygoteDied, TimeoutError) as exc:
-            _kill_group(process)
-            self._process_box[0] = None
+            self._stop_zygote()
             raise SandboxStartError(f"the sandbox's fork server ({self._kind}) did not start: {exc}\n{self._log_tail()}") from None
         if not ready.get("ready"):
             raise SandboxError(f"the sandbox's fork server sent {ready!r} instead of ready")
@@ -382,9 +380,7 @@ class Sandbox:
     def _ensure_zygote(self) -> None:
         process = self._process_box[0]
         if process is None or process.poll() is not None:
-            if process is not None:
-                _kill_group(process)
-            self._process_box[0] = None
+            self._stop_zygote()
             self.restarts += 1
             self._start_zygote()
 

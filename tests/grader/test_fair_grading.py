@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -47,7 +46,7 @@ def solution_copy(destination: Path, extra: str = "") -> Path:
     return destination
 
 
-def sleeping_now(scratch: Path) -> bool:
+def sleeping_now() -> bool:
     """Whether a sandbox worker of this test process is in q_sample's sleep (it renamed itself)."""
     from grader.bench import sandbox_workers
 
@@ -62,14 +61,11 @@ def sleeping_now(scratch: Path) -> bool:
 
 
 def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every_other_item_graded(
-        tmp_path, monkeypatch, plans_file):
+        tmp_path, plans_file):
     from grader.bench import kill_workers_when
 
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where the sandbox puts its call directories
     submission = solution_copy(tmp_path / "alice", SLOW_ONCE)
-    killer = kill_workers_when(lambda: sleeping_now(scratch), kills=2)  # the first try and its retry
+    killer = kill_workers_when(sleeping_now, kills=2)  # the first try and its retry
     report = grade_submission(submission, plans=plans_file, out=tmp_path / "out")
     killer.join()
     assert report.incomplete == ["2.1 q_sample"]
@@ -87,13 +83,10 @@ def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every
 
 
 @pytest.mark.slow
-def test_a_worker_killed_once_is_retried_and_the_item_earns_its_points(tmp_path, monkeypatch, plans_file):
+def test_a_worker_killed_once_is_retried_and_the_item_earns_its_points(tmp_path, plans_file):
     from grader.bench import kill_workers_when
 
-    scratch = tmp_path / "scratch"
-    scratch.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
-    killer = kill_workers_when(lambda: sleeping_now(scratch), kills=1)
+    killer = kill_workers_when(sleeping_now, kills=1)
     report = grade_submission(solution_copy(tmp_path / "bo", SLOW_ONCE), plans=plans_file)
     killer.join()
     assert not report.incomplete and report.score == report.max_score == 130
