@@ -135,10 +135,12 @@ def unscored(dataset: DatasetMetrics, message: str, *, check: str = "samples", t
 
 def score_samples(
     samples: Path | torch.Tensor, dataset: DatasetMetrics, reference: ReferenceData, *, fid_device: str | None = None,
-    where: str | None = None,
+    where: str | None = None, record: dict | None = None,
 ) -> list[CheckResult]:
     """Score `samples` (a folder, or (N, 3, S, S) uint8 / [0, 1] images) against `reference`; `where`
-    names them in messages (see load_samples)."""
+    names them in messages (see load_samples). `record`, when given, receives what was computed, for the
+    pictures (pictures.py): "images" (the decoded samples), "copies", "fid", "afd", "real_afd"."""
+    record = {} if record is None else record
     from grader.metrics import (
         MetricRefused,
         MetricUnavailable,
@@ -159,6 +161,7 @@ def score_samples(
         message = f"not graded: {exc}. This is the grading machine's failure, not the submission's"
         return [dataclasses.replace(entry, incomplete=True) for entry in unscored(dataset, message)]
 
+    record["images"] = images
     n = len(images)
     results: list[CheckResult] = []
     notes: list[str] = []
@@ -166,7 +169,7 @@ def score_samples(
         notes.append(f"only {n} samples: the bands are set for at least {dataset.min_samples}, so no points "
                      f"(FID is biased upwards for small N)")
 
-    copies = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
+    copies = record["copies"] = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
     copied = int(copies.flags.sum())
     memorised = copies.fraction > dataset.max_copied_fraction
     shown = ", ".join(f"sample {i} ~ training image {int(copies.nearest_index[i])} (d = {copies.distance[i]:.3f})"
@@ -193,6 +196,7 @@ def score_samples(
     except (MetricUnavailable, MetricRefused) as exc:
         results.append(_entry("fid", fid_title, 0.0, 0.0, False, f"FID could not be computed here (not counted): {exc}"))
     else:
+        record["fid"] = fid
         band = dataset.fid_band(fid.fid)
         earned, verdict = points(band, dataset.fid_points)
         results.append(_entry(
@@ -210,6 +214,7 @@ def score_samples(
         except (MetricUnavailable, MetricRefused) as exc:
             results.append(_entry("afd", afd_title, 0.0, 0.0, False, f"AFD could not be computed here (not counted): {exc}"))
         else:
+            record["afd"], record["real_afd"] = afd, real
             earned, verdict = points(dataset.afd_band(afd.rate), dataset.afd_points)
             results.append(_entry(
                 "afd", afd_title, earned, dataset.afd_points, earned > 0 or dataset.afd_points == 0,
