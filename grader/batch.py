@@ -25,6 +25,22 @@ line. Then what every submission would compute alike is computed once and shared
 
 Each submission's own samples folder or checkpoint is looked up inside it (grader/generative/handed_in.py);
 one that lacks it scores 0 on the metric items ("M generative metrics" in the gradebook) and keeps the rest.
+
+Each grading process runs in a session of its own and writes what it prints (its report, warnings,
+errors) to OUT/submissions/<name>/grading.log. Ctrl-C (SIGINT) reaches only the batch, which then:
+
+    first Ctrl-C    starts no new grading, and says which are still running and which will wait
+    second Ctrl-C   stops the running ones (SIGINT to each grading process, which closes its sandboxes
+                    and removes its temporary folders; SIGKILL if it has not stopped STOP_GRACE_S later)
+
+and then writes the gradebook with every hand-in's row: those not graded are "incomplete" with a note
+saying to run the same command again, which grades just them (kept results are reused, never lost).
+The gradebook is also rewritten after every finished grading, so a batch killed outright leaves one.
+
+Student ids: the gradebook's `student_id` is the hand-in's name, or, with a roster CSV (columns id,
+name, email; optional canvas_id and section), the id of the roster row the hand-in matches (`match_roster`
+says how); hand-ins that match no row are named in the log and left without an id. OUT/canvas.csv is
+the same scores in Canvas's gradebook import format (`write_canvas_csv`).
 """
 
 from __future__ import annotations
@@ -33,11 +49,13 @@ import csv
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
@@ -56,6 +74,11 @@ if TYPE_CHECKING:
     from grader.cluster import ClusterOptions
 
 GRADEBOOK = "gradebook.csv"
+CANVAS_CSV = "canvas.csv"  # the same scores in Canvas's gradebook import format
+GRADING_LOG = "grading.log"  # in OUT/submissions/<name>/: what that submission's grading process printed
+DEFAULT_ASSIGNMENT = "Diffusion homework"  # Canvas's column: "Name (ID)" updates assignment ID, "Name" creates one
+STOP_GRACE_S = 60.0  # after the second Ctrl-C: how long a grading process may take to close its sandboxes
+POLL_S = 0.1
 SUBMISSIONS = "submissions"  # OUT/submissions/<name>/: each submission's results.json and reports
 MAX_CELL_CHARS = 500
 SMOKE_REFERENCE = "smoke-reference.safetensors"  # in the private folder, beside the plans file
@@ -112,6 +135,14 @@ def find_submissions(directory: Path) -> list[tuple[str, Path]]:
     return found
 
 
+class BatchInterrupted(Exception):
+    """Ctrl-C stopped the batch; the gradebook was written with `rows` (those not graded are incomplete)."""
+
+    def __init__(self, rows: list[BatchRow]):
+        super().__init__("interrupted")
+        self.rows = rows
+
+
 def grade_batch(
     directory: Path,
     out: Path,
@@ -125,9 +156,13 @@ def grade_batch(
     log: Callable[[str], None] = print,
     cluster: ClusterOptions | None = None,
     generative: GenerativeOptions | None = None,
+    roster: Path | None = None,
+    assignment: str = DEFAULT_ASSIGNMENT,
 ) -> list[BatchRow]:
     """Grade every submission in `directory`; `cluster` runs each as a submitit (Slurm) job instead
-    of a local process (grader/cluster.py); `generative` adds the generative metrics (see above)."""
+    of a local process (grader/cluster.py); `generative` adds the generative metrics (see above);
+    `roster` gives the student ids, `assignment` names Canvas's column. Ctrl-C: BatchInterrupted,
+    after the gradebook is written."""
     directory, out = Path(directory).resolve(), Path(out).resolve()  # the grading processes run elsewhere
     rubric_path = Path(rubric_path).resolve()
     generative = generative or GenerativeOptions()
@@ -137,10 +172,22 @@ def grade_batch(
         raise GraderError("grade batch scores each submission's own samples: pass --samples-in REL or "
                           "--checkpoint-in REL (a path inside every submission), not --samples / --checkpoint")
     submissions = find_submissions(directory)
+    students = load_roster(roster) if roster is not None else None
     rubric = load_rubric(rubric_path)
     prepared_generative = prepare_generative(rubric, generative, solution)  # the grader's own problems: now
     out.mkdir(parents=True, exist_ok=True)
+    names = [name for name, _ in submissions]
+    matched = _report_roster(names, students, log) if students is not None else None
+    scored, feedback = _generative_items(generative)
+    items = [f"{item.number} {item.function}" for item in rubric.items] + scored
     rows: dict[str, BatchRow] = {}
+
+    def write_books() -> list[BatchRow]:
+        ordered = [rows.get(name) or BatchRow(name, "incomplete", None, NOT_GRADED_YET) for name in names]
+        write_gradebook(out / GRADEBOOK, ordered, items, feedback, students=matched)
+        write_canvas_csv(out / CANVAS_CSV, ordered, assignment, matched)
+        return ordered
+
     todo = []
     for name, path in submissions:
         earlier = None if redo else _read(results_folder(out, name) / "results.json")
@@ -151,42 +198,211 @@ def grade_batch(
         rows[name] = kept
         hint = ("--regrade-incomplete grades it again" if kept.needs_regrading else "--redo grades it again")
         log(f"{kept.line()}; already graded: {hint}")
-    if todo:
-        # On a cluster the plans file must be on the folder the compute nodes share, still private (0700).
-        private_parent = cluster.folder.expanduser() if cluster is not None else None
-        if private_parent is not None:
-            private_parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="grade-batch-", dir=private_parent) as private:
-            plans_file = Path(private) / "plans.safetensors"
-            save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
-            extra_args = _prepare_generative_once(generative, prepared_generative, Path(private), solution, log)
-            if cluster is not None:
-                from grader.cluster import grade_with_submitit
+    try:
+        if todo:
+            _grade_todo(todo, out, jobs, public_only, rubric, rubric_path, solution, generative, prepared_generative,
+                        cluster, rows, write_books, log)
+    except KeyboardInterrupt:  # Ctrl-C before any grading started (while the reference was planned)
+        write_books()
+        raise BatchInterrupted([rows.get(n) or BatchRow(n, "incomplete", None, NOT_GRADED_YET) for n in names]) from None
+    except BatchInterrupted:
+        raise BatchInterrupted(write_books()) from None
+    if students is not None:
+        _report_roster(names, students, log)  # again at the end, where the instructor looks
+    return write_books()
 
-                graded = grade_with_submitit(
-                    todo, _grade_in_subprocess,
-                    lambda name, path: (name, path, results_folder(out, name), plans_file, public_only, rubric_path,
-                                        extra_args),
-                    replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
-                    lambda name, note: BatchRow(name, "incomplete", None, note),
-                )
-                rows.update((row.name, row) for row in graded)
-            else:
 
-                def grade_one(entry: tuple[str, Path]) -> BatchRow:
-                    name, path = entry
-                    row = _grade_in_subprocess(name, path, results_folder(out, name), plans_file, public_only, rubric_path,
-                                               extra_args)
-                    log(row.line())
-                    return row
+INTERRUPTED = "not graded: the batch was interrupted (Ctrl-C); run the same command again to grade it"
+STOPPED = "stopped by Ctrl-C before it finished: run the same command again to grade it"
+INTERRUPTED_NOTES = (INTERRUPTED, STOPPED)
+NOT_GRADED_YET = "not graded yet: run the same command again to grade it (results kept are reused)"
 
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    for row in pool.map(grade_one, todo):
-                        rows[row.name] = row
-    ordered = [rows[name] for name, _ in submissions]
-    scored, feedback = _generative_items(generative)
-    write_gradebook(out / GRADEBOOK, ordered, [f"{item.number} {item.function}" for item in rubric.items] + scored, feedback)
-    return ordered
+
+def _grade_todo(todo, out, jobs, public_only, rubric, rubric_path, solution, generative, prepared_generative, cluster,
+                rows: dict[str, BatchRow], write_books: Callable[[], list[BatchRow]], log) -> None:
+    """Grade `todo` into `rows`, calling write_books() after each; BatchInterrupted after Ctrl-C."""
+    # On a cluster the plans file must be on the folder the compute nodes share, still private (0700).
+    private_parent = cluster.folder.expanduser() if cluster is not None else None
+    if private_parent is not None:
+        private_parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="grade-batch-", dir=private_parent) as private:
+        plans_file = Path(private) / "plans.safetensors"
+        save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
+        extra_args = _prepare_generative_once(generative, prepared_generative, Path(private), solution, log)
+        if cluster is not None:
+            from grader.cluster import grade_with_submitit
+
+            graded = grade_with_submitit(
+                todo, _grade_in_subprocess,
+                lambda name, path: (name, path, results_folder(out, name), plans_file, public_only, rubric_path,
+                                    extra_args),
+                replace(cluster, folder=private_parent / "logs"), rubric_path, jobs, log,
+                lambda name, note: BatchRow(name, "incomplete", None, note),
+            )
+            rows.update((row.name, row) for row in graded)
+            return
+        commands = {name: (path, _grading_command(path, results_folder(out, name), plans_file, public_only,
+                                                  rubric_path, extra_args)) for name, path in todo}
+        _run_locally(commands, out, jobs, rows, write_books, log)
+
+
+@dataclass
+class _Grading:
+    """One grading process of a local batch, in a session of its own (Ctrl-C in the terminal reaches
+    only the batch), writing what it prints to its folder's grading.log."""
+
+    name: str
+    out_dir: Path
+    process: subprocess.Popen
+    started: float
+    stop_sent: float | None = None
+    note: str = ""  # set when the batch stopped it
+
+    @classmethod
+    def start(cls, name: str, command: list[str], out_dir: Path) -> "_Grading":
+        out_dir.mkdir(parents=True, exist_ok=True)
+        stale = out_dir / "results.json"
+        if stale.exists():
+            stale.unlink()  # --redo, or a stopped grading: never let an old file pass for a new result
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        with open(out_dir / GRADING_LOG, "w", encoding="utf-8") as header:
+            header.write(f"grade batch: {name}, started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
+                         f"$ {subprocess.list2cmdline(command)}\n")
+        with open(out_dir / GRADING_LOG, "ab") as sink:  # O_APPEND: the process and we both append
+            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
+                                       env=env, cwd=REPO_ROOT, start_new_session=True)
+        return cls(name, out_dir, process, time.monotonic())
+
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
+
+    def stop(self, note: str) -> None:
+        """Ask the process to stop as after Ctrl-C: its sandboxes close and its temporary folders go."""
+        self.note = note
+        self.stop_sent = time.monotonic()
+        self._signal(signal.SIGINT)
+
+    def kill(self, note: str) -> None:
+        self.note = self.note or note
+        self._signal(signal.SIGKILL)
+
+    def _signal(self, number: int) -> None:
+        if self.process.poll() is None:  # not reaped: its group id cannot have been reused
+            try:
+                os.killpg(self.process.pid, number)
+            except OSError:
+                pass
+
+    def finish(self) -> BatchRow:
+        """The row, once the process has exited (the trailer goes into grading.log)."""
+        code = self.process.wait()
+        seconds = self.seconds()
+        with open(self.out_dir / GRADING_LOG, "a", encoding="utf-8") as trailer:
+            trailer.write(f"grade batch: exit status {code} after {seconds:.0f} s" + (f" ({self.note})" if self.note else "") + "\n")
+        return _row_after(self.name, self.out_dir, code, seconds, self.note)
+
+
+def _grading_command(path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path,
+                     extra_args: tuple[str, ...] = ()) -> list[str]:
+    command = [sys.executable, "-m", "grader", str(path), "--out", str(out_dir), "--plans", str(plans_file),
+               "--rubric", str(rubric_path), "--verbose", *extra_args]
+    if public_only:
+        command.append("--public-only")
+    return command
+
+
+def _row_after(name: str, out_dir: Path, code: int, seconds: float, note: str = "") -> BatchRow:
+    results = _read(out_dir / "results.json")
+    if code in (0, INCOMPLETE_EXIT) and results is not None:
+        return _row_from_results(name, results, f"in {seconds:.0f} s")
+    if note:
+        return BatchRow(name, "incomplete", None, note)
+    return BatchRow(name, "error", None, _reason_from_log(out_dir / GRADING_LOG, code))
+
+
+def _reason_from_log(log_file: Path, code: int) -> str:
+    """The grading process's one-line reason ("grade: ..."), else its last line, else its exit status."""
+    try:
+        lines = [line.strip() for line in log_file.read_text(encoding="utf-8", errors="replace").splitlines()[2:]]
+    except OSError:
+        lines = []
+    lines = [line for line in lines if line]
+    reason = next((line for line in reversed(lines) if line.startswith("grade:")), lines[-1] if lines else "")
+    return f"{reason or f'exit status {code}'} (see {GRADING_LOG})"
+
+
+def _run_locally(commands: dict[str, tuple[Path, list[str]]], out: Path, jobs: int, rows: dict[str, BatchRow],
+                 write_books: Callable[[], list[BatchRow]], log: Callable[[str], None]) -> None:
+    """Run the grading processes, `jobs` at a time, handling Ctrl-C as the module says."""
+    pending = deque(commands)
+    running: dict[str, _Grading] = {}
+    interrupts = [0]
+    handled = 0
+
+    def on_sigint(_signum, _frame) -> None:
+        interrupts[0] += 1
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main_thread else None
+    try:
+        while pending or running:
+            if interrupts[0] > handled:
+                handled = interrupts[0]
+                _on_interrupt(handled, pending, running, rows, log)
+            while pending and len(running) < jobs and not handled:
+                name = pending.popleft()
+                running[name] = _Grading.start(name, commands[name][1], results_folder(out, name))
+            for name, grading in list(running.items()):
+                if grading.process.poll() is None:
+                    if grading.stop_sent is not None and time.monotonic() - grading.stop_sent > STOP_GRACE_S:
+                        grading.kill(grading.note)
+                    elif grading.seconds() > PER_SUBMISSION_TIMEOUT_S and grading.stop_sent is None:
+                        grading.kill(f"grading took longer than {PER_SUBMISSION_TIMEOUT_S} s of wall-clock time and "
+                                     "was stopped (a very busy machine?)")
+                    continue
+                row = running.pop(name).finish()
+                rows[name] = row
+                log(row.line())
+                write_books()
+            time.sleep(POLL_S)
+    finally:
+        for grading in running.values():  # only on an error of our own: leave nothing running
+            grading.kill("the batch itself failed")
+            grading.process.wait()
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    if handled and any(rows[name].note.startswith(INTERRUPTED_NOTES) for name in commands):
+        raise BatchInterrupted([])  # Ctrl-C left some ungraded (if the running ones simply finished, nothing was)
+
+
+def _on_interrupt(count: int, pending: deque, running: dict[str, _Grading], rows: dict[str, BatchRow],
+                  log: Callable[[str], None]) -> None:
+    if count == 1:
+        waiting = list(pending)
+        pending.clear()
+        for name in waiting:
+            rows[name] = BatchRow(name, "incomplete", None, INTERRUPTED)
+        later = f"; {len(waiting)} not started ({_names(waiting)}) are left for the next run" if waiting else ""
+        if running:
+            now = ", ".join(f"{name} (for {grading.seconds():.0f} s)" for name, grading in running.items())
+            log(f"Ctrl-C: no new grading starts{later}. Waiting for the {len(running)} running: {now}. "
+                "Press Ctrl-C again to stop them now (they are graded again next run).")
+        else:
+            log(f"Ctrl-C: no new grading starts{later}.")
+    elif count == 2:
+        log(f"Ctrl-C again: stopping {_names(list(running))} (their sandboxes are closed; "
+            f"SIGKILL after {STOP_GRACE_S:.0f} s); the gradebook follows.")
+        for grading in running.values():
+            grading.stop(STOPPED)
+    else:
+        log(f"Ctrl-C a third time: killing {_names(list(running))} now.")
+        for grading in running.values():
+            grading.kill(STOPPED)
+
+
+def _names(names: list[str], shown: int = 8) -> str:
+    text = ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+    return safe_text(text, 2000)
 
 
 def _generative_items(options: GenerativeOptions) -> tuple[list[str], list[str]]:
@@ -237,27 +453,14 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
 
 def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path,
                          extra_args: tuple[str, ...] = ()) -> BatchRow:
-    command = [sys.executable, "-m", "grader", str(path), "--out", str(out_dir), "--plans", str(plans_file),
-               "--rubric", str(rubric_path), "--quiet", *extra_args]
-    if public_only:
-        command.append("--public-only")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    stale = out_dir / "results.json"
-    if stale.exists():
-        stale.unlink()  # --redo: never let an old file pass for a new result
-    started = time.monotonic()
+    """Grade one submission to its end (what a cluster job runs): the same process, log and row as a local batch's."""
+    grading = _Grading.start(name, _grading_command(path, out_dir, plans_file, public_only, rubric_path, extra_args), out_dir)
     try:
-        finished = subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO_ROOT,
-                                  timeout=PER_SUBMISSION_TIMEOUT_S)
+        grading.process.wait(timeout=PER_SUBMISSION_TIMEOUT_S)
     except subprocess.TimeoutExpired:  # the student's time is bounded by the sandbox: this is the machine
-        return BatchRow(name, "incomplete", None, f"grading took longer than {PER_SUBMISSION_TIMEOUT_S} s of "
-                                                  "wall-clock time and was stopped (a very busy machine?)")
-    results = _read(stale)
-    if finished.returncode not in (0, INCOMPLETE_EXIT) or results is None:
-        lines = (finished.stderr or finished.stdout or "").strip().splitlines()
-        reason = lines[-1] if lines else f"exit status {finished.returncode}"
-        return BatchRow(name, "error", None, reason)
-    return _row_from_results(name, results, f"in {time.monotonic() - started:.0f} s")
+        grading.kill(f"grading took longer than {PER_SUBMISSION_TIMEOUT_S} s of wall-clock time and was stopped "
+                     "(a very busy machine?)")
+    return grading.finish()
 
 
 def _row_from_results(name: str, results: dict, note: str) -> BatchRow:
@@ -280,25 +483,178 @@ def _read(path: Path) -> dict | None:
         return None
 
 
-def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback_items: list[str] = ()) -> None:
-    """One row per submission: a column per TODO item (its points; "M generative metrics" too when samples
-    were scored), one per feedback item ("S training smoke run": "k/n passed", its checks earn no points),
-    the total, the outcome (`status`, one of STATUSES) and its `note`. Written to a temporary file
-    beside `path`, then moved over it: readers see the old gradebook or the new one, never half of one."""
+def write_gradebook(path: Path, rows: list[BatchRow], items: list[str], feedback_items: list[str] = (),
+                    students: dict[str, Student | None] | None = None) -> None:
+    """One row per submission: its `student_id` (the hand-in's name; with a roster, the matched row's id,
+    and its name and email in two more columns), a column per TODO item (its points; "M generative
+    metrics" too when samples were scored), one per feedback item ("S training smoke run": "k/n passed",
+    its checks earn no points), the total, the outcome (`status`, one of STATUSES) and its `note`.
+    Written to a temporary file beside `path`, then moved over it: readers see the old gradebook or the
+    new one, never half of one."""
     buffer = io.StringIO(newline="")
     writer = csv.writer(buffer)
-    writer.writerow(["submission", *items, *feedback_items, "total", "max", "status", "note"])
+    who = ["student_id"] if students is None else ["student_id", "student_name", "email"]
+    writer.writerow(["submission", *who, *items, *feedback_items, "total", "max", "status", "note"])
     for row in rows:
+        if students is None:
+            identity = [row.name]
+        else:
+            student = students.get(row.name)
+            identity = ["", "", ""] if student is None else [student.id, student.name, student.email]
         if row.results is None:
-            cells = [row.name, *([""] * (len(items) + len(feedback_items))), "", "", row.status, row.note]
+            cells = [row.name, *identity, *([""] * (len(items) + len(feedback_items))), "", "", row.status, row.note]
         else:
             scores = item_scores_from_results(row.results)
-            cells = [row.name, *(f"{scores[item][0]:g}" if item in scores else "" for item in items)]
+            cells = [row.name, *identity, *(f"{scores[item][0]:g}" if item in scores else "" for item in items)]
             cells += [_passed_count(row.results, item) for item in feedback_items]
             out_of = sum(v[1] for v in scores.values())
             cells += [f"{float(row.results.get('score', 0)):g}", f"{out_of:g}", row.status, row.note]
         writer.writerow([spreadsheet_text(cell) for cell in cells])
     write_atomically(Path(path), buffer.getvalue())
+
+
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+
+
+def write_canvas_csv(path: Path, rows: list[BatchRow], assignment: str = DEFAULT_ASSIGNMENT,
+                     students: dict[str, Student | None] | None = None) -> None:
+    """The scores as Canvas imports them (Grades > Import): the columns Student, ID, SIS User ID, SIS
+    Login ID, Section, then one assignment column whose header is "Name (ID)" to update assignment ID,
+    or just "Name" to create a new assignment. Canvas matches each row to a student by ID, SIS User ID
+    or SIS Login ID, so:
+
+      * with a roster, a row per matched hand-in: Student = name, ID = canvas_id (if the roster has
+        it), SIS User ID = id, SIS Login ID = email, Section = section; unmatched hand-ins are left out
+        (the log names them: Canvas could not place them);
+      * without one, a row per hand-in with Student and SIS User ID = the hand-in's name, which works
+        when hand-ins are named by SIS user id.
+
+    Only final scores are exported: a hand-in whose grading is incomplete or failed (status incomplete
+    or error) has an empty cell, which Canvas leaves unchanged; rejected ones score 0 as in the gradebook."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow([*CANVAS_COLUMNS, assignment])
+    for row in rows:
+        if students is None:
+            identity = [row.name, "", row.name, "", ""]
+        else:
+            student = students.get(row.name)
+            if student is None:
+                continue
+            identity = [student.name, student.canvas_id, student.id, student.email, student.section]
+        final = row.results is not None and row.status in ("graded", "rejected")
+        score = f"{float(row.results.get('score', 0)):g}" if final else ""
+        writer.writerow([spreadsheet_text(cell) for cell in [*identity, score]])
+    write_atomically(Path(path), buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class Student:
+    """A roster row: id (the student id an LMS knows, e.g. Canvas's SIS User ID), name, email; optional
+    canvas_id (Canvas's own numeric user ID) and section."""
+
+    id: str
+    name: str
+    email: str
+    canvas_id: str = ""
+    section: str = ""
+
+
+ROSTER_COLUMNS = ("id", "name", "email")
+
+
+def load_roster(path: Path) -> list[Student]:
+    """The roster CSV: a header row with the columns id, name and email (any order, any case; other
+    columns, such as canvas_id and section, are kept when known, ignored otherwise), then one row per student."""
+    path = Path(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            header = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+            missing = [column for column in ROSTER_COLUMNS if column not in header]
+            if missing:
+                raise GraderError(f"the roster {path} has no column {', '.join(missing)}: its first row must name the "
+                                  f"columns {', '.join(ROSTER_COLUMNS)} (optional: canvas_id, section)")
+            students = []
+            for number, record in enumerate(reader, start=2):
+                cell = {key: " ".join(str(record.get(original) or "").split()) for key, original in header.items()}
+                if not any(cell.values()):
+                    continue
+                if not cell["id"]:
+                    raise GraderError(f"row {number} of the roster {path} has no id: give every student one")
+                students.append(Student(cell["id"], cell["name"], cell["email"], cell.get("canvas_id", ""),
+                                        cell.get("section", "")))
+    except OSError as exc:
+        raise GraderError(f"the roster {path} cannot be read ({exc.strerror or exc}): pass a CSV file") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise GraderError(f"the roster {path} is not a UTF-8 CSV file ({type(exc).__name__}): save it as CSV UTF-8") from None
+    seen: set[str] = set()
+    for student in students:
+        if student.id in seen:
+            raise GraderError(f"the roster {path} lists id {student.id} twice: keep one row per student")
+        seen.add(student.id)
+    if not students:
+        raise GraderError(f"the roster {path} lists no student: one row per student after the header")
+    return students
+
+
+def _key(text: str) -> str:
+    return " ".join(text.replace("_", " ").replace(".", " ").split()).casefold()
+
+
+def match_roster(names: list[str], students: list[Student]) -> tuple[dict[str, Student | None], list[str]]:
+    """hand-in name -> its roster row (None when none), and a line per problem found.
+
+    A hand-in matches a row when its name, compared without case and with _ . and runs of spaces
+    alike, is the row's id, name, email or the email's part before the @, or, as Gradescope names
+    exports ("First Last_123"), when the part after its last _ is the id or the part before it the
+    name. A hand-in that would match two rows, or a row matched by two hand-ins, is left unmatched
+    (an id given to the wrong student is worse than none)."""
+    keys: dict[str, set[int]] = {}
+    for index, student in enumerate(students):
+        local = student.email.split("@", 1)[0] if "@" in student.email else ""
+        for value in (student.id, student.name, student.email, local):
+            if value:
+                keys.setdefault(_key(value), set()).add(index)
+    found: dict[str, set[int]] = {}
+    for name in names:
+        candidates = set(keys.get(_key(name), set()))
+        if not candidates and "_" in name:
+            before, after = name.rsplit("_", 1)
+            candidates = {i for i in keys.get(_key(after), set()) if _key(students[i].id) == _key(after)}
+            candidates = candidates or {i for i in keys.get(_key(before), set()) if _key(students[i].name) == _key(before)}
+        found[name] = candidates
+    problems: list[str] = []
+    claimed: dict[int, list[str]] = {}
+    for name, candidates in found.items():
+        if len(candidates) == 1:
+            claimed.setdefault(next(iter(candidates)), []).append(name)
+        elif len(candidates) > 1:
+            ids = ", ".join(sorted(students[i].id for i in candidates))
+            problems.append(f"hand-in {name} matches several roster rows (ids {ids}): rename it to one student's id")
+    matched: dict[str, Student | None] = {name: None for name in names}
+    for index, claimants in claimed.items():
+        if len(claimants) > 1:
+            problems.append(f"roster id {students[index].id} is matched by {len(claimants)} hand-ins "
+                            f"({', '.join(claimants)}): keep one hand-in per student")
+            continue
+        matched[claimants[0]] = students[index]
+    return matched, problems
+
+
+def _report_roster(names: list[str], students: list[Student], log: Callable[[str], None]) -> dict[str, Student | None]:
+    matched, problems = match_roster(names, students)
+    unmatched = [name for name in names if matched[name] is None]
+    for line in problems:
+        log(f"roster: {line}")
+    if unmatched:
+        log(f"roster: {len(unmatched)} hand-in(s) match no roster row, so they have no student_id and are left out "
+            f"of {CANVAS_CSV}: {_names(unmatched, 50)} (rename each to its student's id, or add the student to the roster)")
+    taken = {student.id for student in matched.values() if student is not None}
+    absent = [student.id for student in students if student.id not in taken]
+    if absent:
+        log(f"roster: {len(absent)} student(s) on the roster have no hand-in: {_names(absent, 50)}")
+    return matched
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

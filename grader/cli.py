@@ -5,6 +5,7 @@
           [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
     grade calibrate DATASET [--out FILE] [--limit N] [--no-smoke]   (numbers to set the [metrics] bands from)
     grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only] [--executor submitit [--cluster slurm|local] ...]
+          [--roster roster.csv] [--assignment "Name (ID)"]
           [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
 
 --samples-in REL / --checkpoint-in REL: the samples folder / checkpoint each submission hands in, at REL
@@ -18,7 +19,8 @@ Exit status: 0 whenever grading completed, whatever the score; 3 when it complet
 the grading machine failed to grade (results say INCOMPLETE and why: grade again; `grade batch
 --regrade-incomplete` does that for a class); 2 when the grader could not run (bad path or arguments,
 broken rubric, no reference), with a one-line reason; 1 for a bug in the grader itself
-(GRADER_DEBUG=1 shows its traceback).
+(GRADER_DEBUG=1 shows its traceback); 130 after Ctrl-C (`grade batch` writes its gradebook first, and
+running the same command again grades what was left).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from typing import NoReturn, Sequence
 USAGE_ERROR = 2
 INTERNAL_ERROR = 1
 INCOMPLETE = 3  # graded, but some items not: the grading machine failed; grade again
+INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,13 +46,17 @@ class _Parser(argparse.ArgumentParser):
 def _grade_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grade",
+        usage="grade SUBMISSION [options]\n       grade batch DIR --out OUT [options]\n"
+              "       grade calibrate DATASET [options]",
         description="Grade a diffusion_hw submission in a sandbox. Other commands: `grade batch DIR --out OUT` grades "
-                    "a whole class into a gradebook; `grade calibrate DATASET` prints the numbers to set the metric "
-                    "bands from (each has its own --help).",
+                    "a whole class into a gradebook (and a Canvas import file); `grade calibrate DATASET` prints the "
+                    "numbers to set the metric bands from (each has its own --help).",
         epilog="Exit status 0 whenever grading completed, whatever the score; 3 if some items could not be "
-               "graded because the grading machine failed (grade again); 2 if the grader could not run.",
+               "graded because the grading machine failed (grade again); 2 if the grader could not run; "
+               "130 after Ctrl-C.",
     )
-    parser.add_argument("submission", help="a folder holding diffusion_hw/, a .zip of one, or 'solution' / 'starter'")
+    parser.add_argument("submission", help="a folder holding diffusion_hw/ (or loose TODO files), a .zip of one, a .ipynb, "
+                                           "or 'solution' / 'starter'")
     parser.add_argument("--out", type=Path, help="write OUT/results.json (Gradescope format)")
     parser.add_argument("--public-only", action="store_true",
                         help="run only the public checks, against grader/public_expected.safetensors (no solution needed)")
@@ -95,9 +102,17 @@ def _generative_options(args: argparse.Namespace):
 
 
 def _batch_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="grade batch", description="Grade every submission folder or .zip in DIR.")
-    parser.add_argument("directory", type=Path, help="folder of submissions (each a folder or a .zip)")
-    parser.add_argument("--out", type=Path, required=True, help="OUT/submissions/<name>/results.json per submission, OUT/gradebook.csv")
+    parser = _Parser(prog="grade batch", description="Grade every hand-in in DIR into OUT/gradebook.csv and OUT/canvas.csv. "
+                     "Ctrl-C once: no new grading starts; twice: the running ones stop; the gradebook is written either "
+                     "way, and the same command again grades what is left.")
+    parser.add_argument("directory", type=Path, help="folder of hand-ins: each a folder, a .zip or a .ipynb (any other file gets a row saying why it was not graded)")
+    parser.add_argument("--out", type=Path, required=True,
+                        help="OUT/submissions/<name>/ per hand-in (results.json, reports, grading.log), OUT/gradebook.csv, OUT/canvas.csv")
+    parser.add_argument("--roster", type=Path,
+                        help="CSV with columns id, name, email (optional canvas_id, section): the gradebook's student ids, matched to hand-ins by name or id")
+    parser.add_argument("--assignment", default=None,
+                        help="canvas.csv's assignment column: 'Name (ID)' updates Canvas assignment ID, 'Name' creates one "
+                             "(default 'Diffusion homework')")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
     parser.add_argument("--regrade-incomplete", action="store_true",
@@ -159,21 +174,30 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from grader.batch import GRADEBOOK, STATUSES, grade_batch
+    from grader.batch import CANVAS_CSV, DEFAULT_ASSIGNMENT, GRADEBOOK, STATUSES, BatchInterrupted, grade_batch
     from grader.reference import DEFAULT_SOLUTION
     from grader.rubric import DEFAULT_RUBRIC
 
     started = time.monotonic()
-    rows = grade_batch(
-        args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
-        public_only=args.public_only,
-        rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
-        log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
-    )
+    try:
+        rows = grade_batch(
+            args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
+            public_only=args.public_only,
+            rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
+            log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
+            roster=args.roster, assignment=args.assignment or DEFAULT_ASSIGNMENT,
+        )
+        interrupted = False
+    except BatchInterrupted as stopped:
+        rows, interrupted = stopped.rows, True
     counts = {status: sum(row.status == status for row in rows) for status in STATUSES}
     done = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     print(f"{len(rows)} submissions: {done or 'none'}, in {time.monotonic() - started:.0f} s "
-          f"(--jobs {args.jobs}); gradebook: {args.out / GRADEBOOK}")
+          f"(--jobs {args.jobs}); gradebook: {args.out / GRADEBOOK}, for Canvas: {args.out / CANVAS_CSV}", flush=True)
+    if interrupted:
+        print("grade batch: interrupted; run the same command again to grade the hand-ins not graded "
+              "(the results kept are reused)", file=sys.stderr)
+        return INTERRUPTED
     if counts["incomplete"] or counts["error"]:
         print("grade batch: some gradings did not complete; run the same command with --regrade-incomplete",
               file=sys.stderr)
@@ -198,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return USAGE_ERROR
     except KeyboardInterrupt:
         print("grade: interrupted", file=sys.stderr)
-        return 130
+        return INTERRUPTED
     except Exception as exc:  # a bug in the grader: still one line unless asked for more
         if os.environ.get("GRADER_DEBUG"):
             raise
