@@ -94,7 +94,7 @@ def grade_submission(
         with open_submission(path, extra_bytes=extra_bytes, extra_files=extra_files) as opened:
             results, confinement = run_session(opened.root, checks, prepared, limits, progress)
             if extra is not None:
-                results = results + extra.run(opened.root, solution, opened.source)
+                results = results + extra.run(opened.root, solution, opened.source, pictures=out)
             report = GradeReport(opened.name, results, 0.0, confinement, public_only,
                                  hidden_visibility=rubric.hidden_visibility, items=items,
                                  notes=[*opened.warnings, clip_score_line(opened.root)])

@@ -2,7 +2,8 @@
 
     options = GenerativeOptions(samples=Path("samples/"))
     prepared = prepare(rubric, options)             # before grading: GraderError if the grader cannot score
-    extra = prepared.run(submission_root, solution, source)  # after the numerical checks: more CheckResults
+    extra = prepared.run(submission_root, solution, source, pictures=out)  # after the numerical checks:
+                                                    # more CheckResults, and pictures in out/ (pictures.py)
 
 Everything the grader needs (the reference data, the checkpoint file) is checked in `prepare`, before the
 numerical checks run; everything the student handed in (the samples, what the checkpoint generates) is
@@ -64,22 +65,29 @@ class PreparedGenerative:
     dataset: object = None  # bands.DatasetMetrics
     reference: object = None  # samples.ReferenceData
 
-    def run(self, submission_root: Path, solution: Path, source: Path | None = None) -> list[CheckResult]:
+    def run(self, submission_root: Path, solution: Path, source: Path | None = None,
+            pictures: Path | None = None) -> list[CheckResult]:
         """The generative entries of one submission; `source` is the folder holding its diffusion_hw/
-        as handed in (submission.Submission.source), where --samples-in / --checkpoint-in look."""
+        as handed in (submission.Submission.source), where --samples-in / --checkpoint-in look.
+        `pictures` (the results folder) receives the pictures of pictures.py; drawing them never changes
+        an entry."""
         from grader.generative.handed_in import handed_in_checkpoint, handed_in_samples
-        from grader.generative.samples import score_samples, unscored
+        from grader.generative.samples import unscored
 
         options = self.options
         results: list[CheckResult] = []
+        if pictures is not None:
+            from grader.generative.pictures import remove_stale
+
+            remove_stale(Path(pictures))
         if options.smoke:
             from grader.generative.smoke import smoke_results
 
-            results += smoke_results(submission_root, solution)
+            results += smoke_results(submission_root, solution, pictures=pictures)
         if options.samples is not None:
-            results += score_samples(Path(options.samples), self.dataset, self.reference)
+            results += self._score(Path(options.samples), pictures)
         if options.checkpoint is not None:
-            results += self._checkpoint(submission_root, Path(options.checkpoint))
+            results += self._checkpoint(submission_root, Path(options.checkpoint), pictures)
         if options.samples_in is not None:
             rel = relative_path(options.samples_in, "--samples-in")
             with tempfile.TemporaryDirectory(prefix="grade-samples-") as private:
@@ -90,14 +98,26 @@ class PreparedGenerative:
                     results += unscored(self.dataset, f"no metric was computed: {exc} "
                                                       f"({self.dataset.min_samples} images of {size}x{size})")
                 else:
-                    results += score_samples(folder, self.dataset, self.reference,
-                                             where=f"the folder {rel}/ of your submission")
+                    results += self._score(folder, pictures, where=f"the folder {rel}/ of your submission")
         if options.checkpoint_in is not None:
             rel = relative_path(options.checkpoint_in, "--checkpoint-in")
             try:
-                results += self._checkpoint(submission_root, handed_in_checkpoint(source, rel))
+                results += self._checkpoint(submission_root, handed_in_checkpoint(source, rel), pictures)
             except NotHandedIn as exc:
                 results += self._no_samples_regenerated(f"{rel} (not found)", f"no samples were regenerated: {exc}")
+        return results
+
+    def _score(self, samples, pictures: Path | None, where: str | None = None) -> list[CheckResult]:
+        """score_samples, then (with `pictures`) the samples and bands pictures from what it computed: the
+        decoded tensors and the metric values, so that no file of the student's is opened here again."""
+        from grader.generative.samples import score_samples
+
+        record: dict = {}
+        results = score_samples(samples, self.dataset, self.reference, where=where, record=record)
+        if pictures is not None:
+            from grader.generative.pictures import metric_pictures
+
+            metric_pictures(Path(pictures), self.dataset, self.reference.images, record)
         return results
 
     def _no_samples_regenerated(self, title: str, message: str, seconds: float = 0.0) -> list[CheckResult]:
@@ -105,11 +125,11 @@ class PreparedGenerative:
 
         return unscored(self.dataset, message, check="checkpoint", title=title, seconds=seconds)
 
-    def _checkpoint(self, submission_root: Path, checkpoint: Path) -> list[CheckResult]:
+    def _checkpoint(self, submission_root: Path, checkpoint: Path, pictures: Path | None = None) -> list[CheckResult]:
         import torch
 
         from grader.generative import smoke_probes
-        from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER, score_samples
+        from grader.generative.samples import ITEM_FUNCTION, ITEM_NUMBER
         from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError, open_sandbox
 
         data = torch.frombuffer(bytearray(checkpoint.read_bytes()), dtype=torch.uint8)
@@ -140,7 +160,7 @@ class PreparedGenerative:
         regenerated = CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, True,
                                   f"regenerated {count} samples in the sandbox "
                                   f"in {result.seconds:.1f} s ({device})", True, ("metrics", "checkpoint"), result.seconds)
-        return [regenerated, *score_samples(samples, self.dataset, self.reference)]
+        return [regenerated, *self._score(samples, pictures)]
 
 
 def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) -> PreparedGenerative | None:

@@ -235,18 +235,19 @@ def segment_of(segments: Sequence[Segment], x: float, lower_is_better: bool) -> 
     return segments[0].text if x <= segments[0].start else segments[-1].text
 
 
-def fid_bar(dataset, fid: float, kid: float | None = None) -> MetricBar:
-    """FID on the rubric's FID bands of `dataset` (bands.DatasetMetrics); the axis runs to 1.5 x the loosest."""
+def fid_bar(dataset, fid: float, kid: float | None = None, note: str = "") -> MetricBar:
+    """FID on the rubric's FID bands of `dataset` (bands.DatasetMetrics); the axis runs to 1.5 x the loosest.
+    `note` says why the band's points are withheld, if they are (too few samples, copies)."""
     loosest = max((b.threshold for b in dataset.fid_bands), default=0.0)
     high = loosest * 1.5 if loosest > 0 else max(1.0, fid * 1.5 if math.isfinite(fid) else 1.0)
     kid_text = f" (KID {kid:.4f}, not scored)" if kid is not None and math.isfinite(kid) else ""
-    return MetricBar(f"FID against {dataset.name}{kid_text}: lower is better",
+    return MetricBar(f"FID against {dataset.name}{kid_text}: lower is better{note}",
                      band_segments(dataset.fid_bands, True, 0.0, high), fid, f"{fid:.2f}")
 
 
-def afd_bar(dataset, rate: float, real_rate: float | None = None) -> MetricBar:
-    """The AFD rate on the rubric's AFD bands, on [0, 1], with the real data's rate."""
-    return MetricBar(f"anime-face detection rate (AFD) on {dataset.name}: higher is better",
+def afd_bar(dataset, rate: float, real_rate: float | None = None, note: str = "") -> MetricBar:
+    """The AFD rate on the rubric's AFD bands, on [0, 1], with the real data's rate; `note` as fid_bar's."""
+    return MetricBar(f"anime-face detection rate (AFD) on {dataset.name}: higher is better{note}",
                      band_segments(dataset.afd_bands, False, 0.0, 1.0), rate, f"{rate:.1%}", real_rate,
                      f"real data {real_rate:.1%}" if real_rate is not None else "")
 
@@ -350,7 +351,7 @@ def smoke_picture(path: Path, student_losses, reference_losses, *, title: str, l
     """Write the two loss histories on one axis (log scale when every loss is positive and they span more
     than 10x), the loss_falls region, and where the student's loss stopped being finite."""
     figure = _figure(900, 480)
-    axes = figure.add_axes((0.09, 0.12, 0.88, 0.78))
+    axes = figure.add_axes((0.11, 0.12, 0.86, 0.78))
     drawn_values = []
     if student_losses is not None and len(np.asarray(student_losses).reshape(-1)):
         raw = np.asarray(student_losses, dtype=np.float64).reshape(-1)
@@ -382,3 +383,36 @@ def smoke_picture(path: Path, student_losses, reference_losses, *, title: str, l
     if axes.get_legend_handles_labels()[0]:
         axes.legend(fontsize=8, loc="upper right")
     return _save(figure, path)
+
+
+# ---------------------------------------------------------------------------- what grading calls
+
+
+def metric_pictures(folder: Path, dataset, reference_images: torch.Tensor, record: dict) -> list[Path]:
+    """The samples and bands pictures of one scoring, from what score_samples put in `record` ("images",
+    "copies", "fid", "afd", "real_afd"; samples.py), into `folder`; those it could draw (failures: stderr)."""
+    written = []
+    images = record.get("images")
+    copies = record.get("copies")
+    flags = getattr(copies, "flags", None)
+    if isinstance(images, torch.Tensor) and len(images):
+        written.append(drawn(SAMPLES_PICTURE, lambda: samples_picture(
+            Path(folder) / SAMPLES_PICTURE, images, reference_images, real_label=f"real images ({dataset.name})",
+            copies=None if flags is None else list(flags[:MAX_TILES]), total=len(images))))
+    bars = []
+    fid, afd, real = record.get("fid"), record.get("afd"), record.get("real_afd")
+    note = ""  # the rules of samples.score_samples that withhold every band's points
+    if isinstance(images, torch.Tensor) and len(images) < dataset.min_samples:
+        note = f" (only {len(images)} samples, fewer than {dataset.min_samples}: no points)"
+    if copies is not None and float(copies.fraction) > float(dataset.max_copied_fraction):
+        note = " (too many copies of training images: no points)"
+    if fid is not None:
+        bars.append(fid_bar(dataset, float(fid.fid), float(fid.kid), note))
+    if afd is not None:
+        bars.append(afd_bar(dataset, float(afd.rate), float(real.rate) if real is not None else None, note))
+    if copies is not None:
+        bars.append(copies_bar(float(copies.fraction), float(dataset.max_copied_fraction)))
+    if bars:
+        marks = drawn(BANDS_PICTURE, lambda: bands_picture(Path(folder) / BANDS_PICTURE, bars))
+        written.append(Path(folder) / BANDS_PICTURE if marks is not None else None)
+    return [path for path in written if path is not None]

@@ -329,9 +329,35 @@ def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list
     return results
 
 
-def smoke_results(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> list[CheckResult]:
+def smoke_results(submission_root: Path, solution: Path, profile: SmokeProfile | None = None,
+                  pictures: Path | None = None) -> list[CheckResult]:
+    """run_smoke, then judge; with `pictures` (the results folder), the loss curves of both runs too."""
     student, reference, profile = run_smoke(submission_root, solution, profile)
-    return judge(student, reference, profile)
+    results = judge(student, reference, profile)
+    if pictures is not None:
+        from grader.generative.pictures import SMOKE_PICTURE, drawn
+
+        drawn(SMOKE_PICTURE, lambda: loss_curves_picture(Path(pictures) / SMOKE_PICTURE, student, reference, profile))
+    return results
+
+
+def loss_curves_picture(path: Path, student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> Path:
+    """Both runs' losses on one axis, with what loss_falls asks of the student's: the mean over the last
+    10% of steps at most max_loss_ratio x the mean over the first 10%. A run that did not finish (or
+    returned the wrong shapes) is not drawn; the picture says so and the smoke checks say why."""
+    from grader.generative.pictures import LossLimit, smoke_picture
+
+    losses = None if student.error else student.losses
+    limit = None
+    if losses is not None and len(losses) and math.isfinite(_head(losses)):
+        last = max(1, len(losses) // 10)
+        limit = LossLimit(len(losses) - last + 1, len(losses), profile.max_loss_ratio * _head(losses),
+                          f"loss_falls: the last 10% must average <= {profile.max_loss_ratio:g} x the first 10%")
+    note = "" if losses is not None else (
+        "your run did not finish" + (" (the grading machine failed)" if student.incomplete else "") + ": see the smoke checks")
+    return smoke_picture(path, losses, reference.losses, limit=limit, student_note=note,
+                         title=f"training smoke run ({profile.name}: {profile.steps} steps of {profile.batch_size}, "
+                               f"seed {profile.seed})")
 
 
 def _reference_alone(profile: SmokeProfile, solution: Path) -> tuple[dict, torch.Tensor]:
