@@ -53,6 +53,22 @@ python3.11 -m venv /autograder/venv
 /autograder/venv/bin/pip install -q --extra-index-url https://download.pytorch.org/whl/cpu -r /autograder/source/requirements.txt
 /autograder/venv/bin/pip install -q --no-deps -r /autograder/source/requirements-nodeps.txt
 chmod +x /autograder/source/run_autograder
+bash /autograder/source/lock_source.sh /autograder/source
+"""
+
+# Run by setup.sh last (and testable on its own, on a copy): see its comment.
+LOCK_SOURCE_SH = """#!/usr/bin/env bash
+# Make the autograder's files readable by root only: the grader (root) reads them, student code never.
+# Student code runs as nobody (uid 65534). Where the container allows no namespaces, the sandbox cannot
+# hide the host's files from it (the run says NOT CONFINED), and it could read whatever "others" may:
+# the solution, the hidden checks, the rubric and the grading salt. What the sandbox needs readable (the
+# submission, the probes, the fork server) it copies world-readable itself; /autograder/venv stays readable.
+set -euo pipefail
+SOURCE="${1:?usage: lock_source.sh /autograder/source}"
+if [ "$(id -u)" -eq 0 ]; then
+  chown -R 0:0 "$SOURCE"
+fi
+chmod -R go-rwx "$SOURCE"
 """
 
 # requirements.txt lines the autograder needs (same ranges), not the instructors' tools.
@@ -105,6 +121,10 @@ def _write_json(path: Path, results: dict) -> None:
 STAFF_ENTRY = "Staff only: the full report"
 PROVISIONAL = ("This result is provisional: the grading machine could not confine the code, so the course "
                "staff will confirm the score.")
+STAFF_PROVISIONAL = ("PROVISIONAL, not a final score: the sandbox could not confine student code on this machine "
+                     "(the Sandbox line below says why), so it could read what others may read there. Regrade this "
+                     "submission where the sandbox confines it (bubblewrap installed, namespaces allowed) before "
+                     "publishing; setup.sh's lock_source.sh keeps the solution and hidden checks unreadable meanwhile.")
 
 
 def student_view(results: dict) -> dict:
@@ -119,7 +139,7 @@ def student_view(results: dict) -> dict:
     tests = [dict(test) for test in results.get("tests", [])]
     visible = [test for test in tests if test.get("visibility") == "visible"]
     lines = [line for line in full.splitlines()
-             if line.startswith(("INCOMPLETE", "The submission could not be graded:", "Hand-in:"))]
+             if line.startswith(("INCOMPLETE", "The submission could not be graded:", "The package does not import:", "Hand-in:"))]
     items: dict[str, tuple[float, float]] = {}
     for test in visible:
         extra = test.get("extra_data") or {}
@@ -134,8 +154,9 @@ def student_view(results: dict) -> dict:
     body = [f"  {label}: {a:g} / {b:g}" for label, (a, b) in items.items()]
     unconfined = "NOT CONFINED" in full
     student_lines = [header, *lines, *body] + ([PROVISIONAL] if unconfined else [])
-    tests.append({"name": STAFF_ENTRY, "score": 0, "max_score": 0, "status": "passed", "output": full,
-                  "visibility": "hidden", "tags": ["staff"], "extra_data": {"staff": True}})
+    tests.append({"name": STAFF_ENTRY, "score": 0, "max_score": 0, "status": "passed",
+                  "output": f"{STAFF_PROVISIONAL}\n{full}" if unconfined else full, "visibility": "hidden",
+                  "tags": ["staff", "provisional"] if unconfined else ["staff"], "extra_data": {"staff": True}})
     extra = dict(results.get("extra_data") or {})
     if unconfined:
         extra["provisional"] = True
@@ -197,7 +218,7 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT)
                 keep.append(line.split("#", 1)[0].strip())
         (staged / "requirements.txt").write_text("\n".join(keep) + "\n", encoding="utf-8")
         shutil.copy2(root / "requirements-nodeps.txt", staged / "requirements-nodeps.txt")
-        for name, text in (("run_autograder", RUN_AUTOGRADER), ("setup.sh", SETUP_SH)):
+        for name, text in (("run_autograder", RUN_AUTOGRADER), ("setup.sh", SETUP_SH), ("lock_source.sh", LOCK_SOURCE_SH)):
             (staged / name).write_text(text, encoding="utf-8")
             (staged / name).chmod(0o755)
         return write_zip(staged, archive)
