@@ -1,4 +1,8 @@
-"""The terminal summary of a grade: a table of checks grouped by TODO item, then what failed and why."""
+"""The terminal summary of a grade: a table of checks grouped by TODO item, then what failed and why.
+
+A long message is cut at a word boundary and says so, and how to see the rest (`--verbose`); a
+package that does not import is one line above the table, not a copy of its error in every check.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,20 @@ from rich.table import Table
 from rich.text import Text
 
 from grader.results import GradeReport, ItemRow, points
+
+SHORT_MESSAGE_CHARS = 400
+
+
+def shortened(message: str, limit: int = SHORT_MESSAGE_CHARS) -> str:
+    """`message` if it has at most `limit` characters, else its start cut at a word boundary, followed
+    by how much is left out and how to see it."""
+    if len(message) <= limit:
+        return message
+    cut = message[:limit]
+    if not message[limit].isspace() and " " in cut.strip():
+        cut = cut.rstrip().rsplit(None, 1)[0]  # never mid-word
+    cut = cut.rstrip()
+    return f"{cut} ... [{len(message) - len(cut)} more characters: --verbose prints the whole message]"
 
 
 def render(report: GradeReport, console: Console | None = None, *, verbose: bool = False) -> None:
@@ -20,6 +38,8 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
     table.add_column("TODO item / check", overflow="fold")
     table.add_column("points", justify="right", no_wrap=True)
     table.add_column("result", no_wrap=True)
+    if report.import_failure:
+        console.print(Text(report.import_failure_line(), style="bold red"))
     for row in report.table_rows():
         if isinstance(row, ItemRow):
             style = "green" if row.score == row.max_score else ("red" if row.score == 0 else "yellow")
@@ -30,21 +50,27 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
             name.append(" (hidden)", style="dim")
         if row.incomplete:
             status = Text("not graded", style="bold yellow")
+        elif row.cause:
+            status = Text("not run", style="bold red")
         else:
             status = Text("passed", style="green") if row.passed else Text("failed", style="bold red")
         table.add_row(name, f"{points(row.score)} / {points(row.max_score)}", status)
     console.print(table)
     if report.incomplete:
         console.print(Text(report.incomplete_line(), style="bold yellow"))
-    failed = [c for c in report.checks if not c.passed]
+    failed = report.failed_checks()
+    if report.import_failure:
+        console.print(Text("No check ran: the package does not import (the reason is above the table); fix it and "
+                           "grade again", style="bold red"))
     if report.rejected:
         console.print(Text(f"The submission could not be graded: {report.rejected}", style="bold red"))
     elif failed:
         console.print(Text("What failed:", style="bold"))
         for check in failed:
-            message = check.message if verbose or len(check.message) <= 400 else check.message[:397] + "..."
             line = Text(f"  {check.item_number} {check.check_id}: ", style="red")
-            line.append(message)
+            line.append(check.message if verbose else shortened(check.message))
+            if check.pictures:
+                line.append(f" (picture: {', '.join(check.pictures)} in the results folder and report.html)", style="dim")
             console.print(line)
     measured = [c for c in report.checks if c.passed and {"metrics", "smoke"} & set(c.tags)]
     if measured:  # the numbers behind passed metric entries (failed ones are listed above)
@@ -55,5 +81,6 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
             console.print(line)
     for note in report.notes:
         console.print(Text(note))
-    console.print(Text(f"Sandbox: {report.confinement}", style="dim"))
+    if report.confinement:
+        console.print(Text(f"Sandbox: {report.confinement}", style="dim"))
     console.print(f"Graded in {report.execution_time:.1f} s.")

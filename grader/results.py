@@ -8,15 +8,23 @@ Gradescope's format (https://gradescope-autograders.readthedocs.io/en/latest/spe
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.untrusted import safe_text
 
+if TYPE_CHECKING:
+    from grader.checks._compare import Mismatch
+
 MAX_NAME_CHARS = 200  # a submission's name: a folder's or a file's, chosen by the student
+CHECK_PICTURES = "checks"  # the results folder's subfolder of check pictures (report.md links them)
+MAX_CHECK_PICTURES = 20  # per report: the first failed checks with a picture get one
+NOT_RUN_IMPORT = "not run: the package does not import"
 
 
 @dataclass(frozen=True)
@@ -33,11 +41,17 @@ class CheckResult:
     tags: tuple[str, ...]
     seconds: float = 0.0
     incomplete: bool = False  # not graded: the grading machine failed (message says how); grade again
+    # The reported case's values when the check failed on them (see grader/checks/_compare.Mismatch):
+    # GradeReport.draw_pictures turns it into `pictures`. Kept in memory only, never in results.json.
+    mismatch: Mismatch | None = field(default=None, compare=False, repr=False)
+    pictures: tuple[str, ...] = ()  # this check's picture files, relative to the results folder
+    cause: str = ""  # why the check did not run, one line shared by every such check (the import failure)
 
     def __post_init__(self) -> None:
         # The message quotes what the student's code said (an exception, a file name): make it writable.
         object.__setattr__(self, "message", safe_text(self.message))
         object.__setattr__(self, "title", safe_text(self.title))
+        object.__setattr__(self, "cause", safe_text(self.cause, 400))
 
     @property
     def item(self) -> str:
@@ -69,6 +83,7 @@ class GradeReport:
     hidden_visibility: str = "after_published"
     items: list[tuple[str, str]] = field(default_factory=list)  # (number, function), rubric order
     notes: list[str] = field(default_factory=list)  # informational lines worth no points (the CLIP score)
+    hidden_left_out: int = 0  # in a report for students (for_students): how many hidden checks it leaves out
 
     def __post_init__(self) -> None:
         # Every string here can come from a hand-in (its name, why it was rejected, its CLIP prompts) and
@@ -95,6 +110,54 @@ class GradeReport:
     def status(self) -> str:
         """"complete", "incomplete" (some items must be graded again) or "rejected"."""
         return "rejected" if self.rejected else ("incomplete" if self.incomplete else "complete")
+
+    @property
+    def import_failure(self) -> str:
+        """Why the package does not import, one line with file and line ("" when it imports): the checks
+        it stopped say only NOT_RUN_IMPORT, and every report says the reason once, at the top."""
+        return next((c.cause for c in self.checks if c.cause), "")
+
+    def import_failure_line(self) -> str:
+        return f"The package does not import: {self.import_failure}" if self.import_failure else ""
+
+    def failed_checks(self) -> list[CheckResult]:
+        """The failed checks whose messages the reports list (not those an import failure stopped)."""
+        return [c for c in self.checks if not c.passed and not c.cause]
+
+    def for_students(self) -> GradeReport:
+        """This report as students may see it before grades are published: the visible checks only (their
+        names, messages, pictures and sum), the notes about their hand-in, no sandbox description.
+
+        Hidden checks are graded on secret inputs; their names, messages and pictures stay in the staff
+        report. The import failure comes from a call with no inputs (grader/session.py), so it stays."""
+        visible = [c for c in self.checks if c.public]
+        notes = [note for note in self.notes if note.startswith("Hand-in:")]
+        if "NOT CONFINED" in self.confinement:
+            notes.append("This result is provisional: the course staff will confirm the score.")
+        return dataclasses.replace(self, checks=visible, notes=notes, confinement="",
+                                   hidden_left_out=self.hidden_left_out + len(self.checks) - len(visible))
+
+    def draw_pictures(self, folder: Path) -> None:
+        """Draw each failed check's expected-vs-got picture into folder/checks/ (at most MAX_CHECK_PICTURES)
+        and name it in the check's `pictures`. Pictures of an earlier grading in `folder` are removed
+        first. Nothing is drawn twice; a picture that cannot be drawn is simply left out."""
+        if any(c.pictures for c in self.checks):
+            return
+        from grader.check_pictures import draw_mismatch
+
+        pictures_folder = Path(folder) / CHECK_PICTURES
+        if pictures_folder.is_dir() and not pictures_folder.is_symlink():
+            for old in pictures_folder.glob("*.png"):
+                with contextlib.suppress(OSError):
+                    old.unlink()
+        drawn = 0
+        for index, check in enumerate(self.checks):
+            if check.passed or check.mismatch is None or drawn >= MAX_CHECK_PICTURES:
+                continue
+            name = f"{CHECK_PICTURES}/{_file_name(check.check_id)}.png"
+            if draw_mismatch(check.mismatch, Path(folder) / name, f"{check.item_number} {check.check_id}: {check.mismatch.message}"):
+                self.checks[index] = dataclasses.replace(check, pictures=(name,))
+                drawn += 1
 
     def incomplete_line(self) -> str:
         """The one-line warning every output leads with when the grading is incomplete ("" otherwise)."""
@@ -128,6 +191,8 @@ class GradeReport:
 
     def overall_output(self) -> str:
         lines = [self.summary_line()]
+        if self.import_failure:
+            lines.append(self.import_failure_line())
         if self.incomplete:
             lines.append(self.incomplete_line())
         if self.rejected:
@@ -156,16 +221,19 @@ class GradeReport:
                     "visibility": "visible" if c.public else self.hidden_visibility,
                     "tags": list(c.tags),
                     "extra_data": {"check": c.check_id, "item": c.item_number, "function": c.function,
-                                   **({"incomplete": True} if c.incomplete else {})},
+                                   **({"incomplete": True} if c.incomplete else {}),
+                                   **({"pictures": list(c.pictures)} if c.pictures else {})},
                 }
                 for c in self.checks
             ],
         }
 
     def write(self, out_dir: Path) -> Path:
-        """Write out_dir/results.json atomically (a half-written file is never left behind)."""
+        """Write out_dir/results.json atomically (a half-written file is never left behind), after the
+        failed checks' pictures (draw_pictures), which it names."""
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
+        self.draw_pictures(out_dir)
         target = out_dir / "results.json"
         write_atomically(target, json.dumps(self.to_gradescope(), indent=2) + "\n")
         return target
@@ -184,6 +252,10 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def _file_name(check_id: str) -> str:
+    return "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in check_id)[:120]
 
 
 def points(value: float) -> str:

@@ -11,19 +11,29 @@ When the grading machine fails instead of the code (the sandbox does not start, 
 the wall-clock backstop, a process is killed from outside: status "incomplete"), the item is run
 once more; if it fails again its checks are reported incomplete, with the reason, and score nothing
 until they are graded again. They are never judged as the student's failure.
+
+When the submission's package does not import, every call fails the same way. The session then
+confirms it with one call that carries no inputs (so its message cannot hold anything the hidden
+inputs showed), and the checks of that item and every later one are "not run: the package does not
+import" with that one-line reason as their `cause`, which the reports print once, at the top.
+
+A check that fails on values keeps the reported case's expected and got values (`mismatch`), from
+which the report draws its expected-vs-got picture.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Callable
 
 from grader.checks import Call, CheckRun, Outcome, Verdict
+from grader.checks._compare import Mismatch, recording_mismatches
 from grader.deadline import DeadlinePassed, call_with_deadline
 from grader.errors import GraderError
 from grader.plans import CheckPlan
-from grader.results import CheckResult
+from grader.results import NOT_RUN_IMPORT, CheckResult
 from grader.rubric import RubricCheck
 from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
 from grader.untrusted import error_text
@@ -65,19 +75,28 @@ def run_session(
             described = f"{confinement.kind}: {confinement.detail}" if confinement else "unknown"
             outcomes: dict[str, Outcome] = {}  # by call digest
             results: list[CheckResult] = []
+            import_failure = ""
             for function in dict.fromkeys(c.function for c in checks):
                 item_checks = [c for c in checks if c.function == function]
                 started = time.monotonic()
-                _run_item(sandbox, [call for c in item_checks for call in plans[c.id].calls], outcomes)
+                if not import_failure:
+                    item_calls = [call for c in item_checks for call in plans[c.id].calls]
+                    _run_item(sandbox, item_calls, outcomes)
+                    import_failure = _import_failure(sandbox, [outcomes[call.digest()] for call in item_calls])
                 share = (time.monotonic() - started) / len(item_checks)
                 for rubric_check in item_checks:
+                    if import_failure:
+                        results.append(not_run_result(rubric_check, import_failure))
+                        if progress:
+                            progress(results[-1])
+                        continue
                     plan = plans[rubric_check.id]
                     run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected, rubric_check.public)
                     stopped = next((o for o in run.outcomes if o.status == "incomplete"), None)
                     if stopped is not None:
                         result = incomplete_result(rubric_check, stopped.message, share)
                     else:
-                        result = _result(rubric_check, _judge(rubric_check, run), share)
+                        result = _result(rubric_check, *_judge_with_values(rubric_check, run), share)
                     results.append(result)
                     if progress:
                         progress(result)
@@ -113,7 +132,62 @@ def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome])
             outcomes[key] = Outcome("ok", outputs, "", result.seconds, result.stderr)
 
 
-def _result(rubric_check: RubricCheck, verdict: Verdict, seconds: float) -> CheckResult:
+def _import_failure(sandbox: Sandbox, item_outcomes: list[Outcome]) -> str:
+    """The one-line reason the package does not import, or "" when it imports.
+
+    Seen first in an item's call, which holds that item's inputs, hidden ones too: the message is the
+    submission's own text and could carry them. So the failure is confirmed by a call with no inputs,
+    and its message, not the first one, becomes the reason every report shows."""
+    package = getattr(sandbox, "package", "diffusion_hw")
+    prefix = f"importing {package} failed:"
+    if not any(o.status == "error" and o.message.startswith(prefix) for o in item_outcomes):
+        return ""
+    bare = sandbox.call("many", {}, {"calls": []}, retry_incomplete=True)
+    if bare.status != "error" or not str(bare.message).startswith(prefix):
+        return ""
+    return import_failure_summary(str(bare.message)[len(prefix):])
+
+
+_FRAME = re.compile(r"^\s*(?P<where>\S.*?, line \d+), in ")
+
+
+def import_failure_summary(description: str, limit: int = 300) -> str:
+    """One line with the file and line from the sandbox's description of an import error:
+
+        "SyntaxError in diffusion_hw/schedules.py line 3: invalid syntax\n    def f(:"
+            -> "SyntaxError in diffusion_hw/schedules.py line 3: invalid syntax"
+        "NameError: name 'x' is not defined\nTraceback (your code, ...):\n  diffusion_hw/a.py, line 5, in <module>"
+            -> "NameError: name 'x' is not defined (diffusion_hw/a.py, line 5)"
+    """
+    lines = [line for line in str(description).splitlines() if line.strip()]
+    if not lines:
+        return "the import raised an error without a message"
+    first = " ".join(lines[0].split())
+    frames = [match.group("where") for match in map(_FRAME.match, lines[1:]) if match]
+    if frames and not re.search(r" line \d+", first):
+        where = f" ({frames[-1]})"
+        first = first[: max(limit - len(where), 40)] + where
+    return first if len(first) <= limit else first[: limit - 4].rsplit(" ", 1)[0] + " ..."
+
+
+def not_run_result(rubric_check: RubricCheck, import_failure: str) -> CheckResult:
+    """A check that could not run because the package does not import: 0 points, the reason once."""
+    return CheckResult(
+        check_id=rubric_check.id,
+        item_number=rubric_check.item_number,
+        function=rubric_check.function,
+        title=rubric_check.check.title,
+        score=0.0,
+        max_score=rubric_check.points,
+        passed=False,
+        message=NOT_RUN_IMPORT,
+        public=rubric_check.public,
+        tags=tuple(rubric_check.check.tag_list()),
+        cause=import_failure,
+    )
+
+
+def _result(rubric_check: RubricCheck, verdict: Verdict, mismatch: Mismatch | None, seconds: float) -> CheckResult:
     return CheckResult(
         check_id=rubric_check.id,
         item_number=rubric_check.item_number,
@@ -126,6 +200,7 @@ def _result(rubric_check: RubricCheck, verdict: Verdict, seconds: float) -> Chec
         public=rubric_check.public,
         tags=tuple(rubric_check.check.tag_list()),
         seconds=seconds,
+        mismatch=None if verdict.passed else mismatch,
     )
 
 
@@ -147,6 +222,16 @@ def incomplete_result(rubric_check: RubricCheck, reason: str, seconds: float = 0
         seconds=seconds,
         incomplete=True,
     )
+
+
+def _judge_with_values(rubric_check: RubricCheck, run: CheckRun) -> tuple[Verdict, Mismatch | None]:
+    """The verdict, and the values of the case it reports when it failed on values: of the mismatches
+    the judge met (several cases may fail), the one whose message the verdict carries."""
+    with recording_mismatches() as found:
+        verdict = _judge(rubric_check, run)
+    if verdict.passed:
+        return verdict, None
+    return verdict, next((m for m in found if m.message and m.message in verdict.message), None)
 
 
 def _judge(rubric_check: RubricCheck, run: CheckRun, deadline_s: float = JUDGE_DEADLINE_S) -> Verdict:

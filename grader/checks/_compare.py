@@ -3,12 +3,19 @@
 Every value is compared in float64 as |got - expected| <= atol + rtol * |expected|. The tolerances
 admit every correct implementation (float32 or float64 buffers, gather or indexing, diffusers-style
 formulas) and reject every known mistake; tests/grader/test_corpus.py proves both on a corpus.
+
+A failed comparison of values (wrong values, NaN, infinities: the shapes already agree) can also be
+kept for a picture: inside `recording_mismatches()`, each such failure appends a `Mismatch` holding
+the expected and the got values (float64 copies, bounded in size). The session keeps the one whose
+message the check reported, and grader/check_pictures.py draws it next to that message in the report.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Sequence
+import contextlib
+import contextvars
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
 
 import torch
 
@@ -34,6 +41,52 @@ PROPERTY = Tolerance(rtol=0.0, atol=2e-4)  # oracle chains: a few float32 steps 
 CHAIN = Tolerance(rtol=1e-4, atol=1e-4)  # a whole sampling chain against the reference's
 
 Where = Callable[[tuple[int, ...]], str]
+
+MAX_RECORDED_VALUES = 1 << 18  # a mismatch larger than this is reported in words only (no picture)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """The values of one failed comparison: `expected` and `got` have the same shape (float64, CPU).
+
+    `message` is the Fail message check_tensor raised for them; the check's reported message contains
+    it when this is the case the check reports."""
+
+    message: str
+    expected: Tensor = field(repr=False)
+    got: Tensor = field(repr=False)
+
+
+_RECORDED: contextvars.ContextVar[list[Mismatch] | None] = contextvars.ContextVar("recorded_mismatches", default=None)
+
+
+@contextlib.contextmanager
+def recording_mismatches() -> Iterator[list[Mismatch]]:
+    """Collect every value mismatch check_tensor fails on until the block ends (into the list yielded)."""
+    found: list[Mismatch] = []
+    token = _RECORDED.set(found)
+    try:
+        yield found
+    finally:
+        _RECORDED.reset(token)
+
+
+@contextlib.contextmanager
+def _not_recording() -> Iterator[None]:
+    token = _RECORDED.set(None)
+    try:
+        yield
+    finally:
+        _RECORDED.reset(token)
+
+
+def _failed_values(message: str, got: Tensor, expected: Tensor, severity: float = float("inf")) -> Fail:
+    """The Fail for wrong values; recorded as a Mismatch when a recording is on."""
+    recorded = _RECORDED.get()
+    if recorded is not None and expected.numel() <= MAX_RECORDED_VALUES and tuple(got.shape) == tuple(expected.shape):
+        recorded.append(Mismatch(message, expected.detach().to("cpu", torch.float64).clone(),
+                                 got.detach().to("cpu", torch.float64).clone()))
+    return Fail(message, severity)
 
 
 def _index(flat: int, shape: Sequence[int]) -> tuple[int, ...]:
@@ -75,7 +128,7 @@ def check_tensor(
         if bool(bad.any()):
             first = int(torch.nonzero(bad)[0])
             count = int(bad.sum())
-            raise Fail(f"{what} is {word} {located(first)} ({count} of {g.numel()} values){suffix}")
+            raise _failed_values(f"{what} is {word} {located(first)} ({count} of {g.numel()} values){suffix}", got, expected)
     both_equal = (g == e) | (torch.isnan(g) & torch.isnan(e))
     error = torch.where(both_equal, torch.zeros_like(g), (g - e).abs())
     bound = tol.atol + tol.rtol * e.abs()
@@ -86,7 +139,7 @@ def check_tensor(
         if show_values:
             detail += f" (got {float(g[worst]):.7g}, expected {float(e[worst]):.7g})"
         detail += f"; {int(bad.sum())} of {g.numel()} values are outside the tolerance {tol}"
-        raise Fail(f"{what} has wrong values: {detail}{suffix}", float((error / bound).max()))
+        raise _failed_values(f"{what} has wrong values: {detail}{suffix}", got, expected, float((error / bound).max()))
 
 
 def check_shape(what: str, got: Tensor, expected: tuple[int, ...], hint: str = "") -> None:
@@ -102,7 +155,8 @@ def close(got: Tensor | None, expected: Tensor | None, tol: Tolerance) -> bool:
     if not isinstance(got, Tensor) or not isinstance(expected, Tensor):
         return False
     try:
-        check_tensor("value", got, expected, tol)
+        with _not_recording():  # a probe of alternatives, not the check's verdict
+            check_tensor("value", got, expected, tol)
     except Fail:
         return False
     return True

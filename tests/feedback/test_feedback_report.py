@@ -47,13 +47,17 @@ def test_reports_hold_the_table_every_failed_message_and_the_pictures(tmp_path):
     markdown = markdown_path.read_text()
     assert markdown.startswith("# alice: 3 / 9\n")
     assert "| **2.1 q_sample** | **3 / 6** | |" in markdown
-    assert "| &nbsp;&nbsp;draws_noise (hidden) | 0 / 3 | FAILED |" in markdown
+    assert "| &nbsp;&nbsp;draws_noise (hidden) | 0 / 3 | [FAILED](#fail-q_sample.draws_noise) |" in markdown
+    assert '### <a id="fail-q_sample.draws_noise"></a>2.1 q_sample.draws_noise' in markdown
     assert "q_sample returned shape (4, 3, 32) but <(4, 3, 32, 32)> was expected" in markdown
     assert "p_sample added noise at t = 0" in markdown
     assert "![loss curve](loss_curve.png)" in markdown and "(samples/samples_grid.png)" in markdown
     assert "CLIP score: not measured" in markdown
 
     page = html_path.read_text()
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in page
+    assert "<a href='#fail-p_sample.adds_no_noise_at_t_0'>FAILED</a>" in page  # the table row links its message
+    assert "<h3 id='fail-p_sample.adds_no_noise_at_t_0'>" in page
     assert "&lt;(4, 3, 32, 32)&gt;" in page and "<(4, 3, 32, 32)>" not in page  # messages are escaped
     parser = _Images()
     parser.feed(page)
@@ -75,5 +79,5 @@ def test_a_rejected_submission_says_why_in_both_reports(tmp_path):
     report = GradeReport("carol", [_check("q_sample.matches_reference", "2.1", False, "not run: no package")], 0.1,
                          "not started", rejected="no diffusion_hw/ package was found", items=[("2.1", "q_sample")])
     markdown_path, html_path = write_feedback(report, tmp_path)
-    assert "**The submission could not be graded:** no diffusion_hw/ package was found" in markdown_path.read_text()
+    assert "**The submission could not be graded: no diffusion_hw/ package was found**" in markdown_path.read_text()
     assert "could not be graded: no diffusion_hw/ package was found" in html_path.read_text()
