@@ -41,7 +41,8 @@ GRID_COLUMNS = 8
 MAX_TILE_PIXELS = 128  # a larger image is averaged down to this size before it is drawn
 MIN_TILE_PIXELS = 48  # a smaller one (16 x 16 digits) is enlarged by whole pixels so that it can be seen
 MAX_CURVE_POINTS = 4000  # a longer loss history is drawn from evenly spaced steps
-MARK_COLOUR = "#d62728"  # the student's value, the frames of copied samples, the student's curve
+MARK_COLOUR = "#d62728"  # the frames of copied samples, the student's curve
+VALUE_COLOUR = "#000000"  # the student's value on a bar: black stands out on every band's colour
 REAL_COLOUR = "#1f4e9c"
 DPI = 100
 
@@ -252,12 +253,14 @@ def afd_bar(dataset, rate: float, real_rate: float | None = None, note: str = ""
                      f"real data {real_rate:.1%}" if real_rate is not None else "")
 
 
-def copies_bar(fraction: float, allowed: float) -> MetricBar:
-    """The fraction of samples that copy training images: above `allowed`, no FID or AFD points."""
+def copies_bar(fraction: float, allowed: float, real: float | None = None) -> MetricBar:
+    """The fraction of samples that copy training images: above `allowed`, no FID or AFD points. `real`:
+    the real data's own near-copy fraction (each real image against the others)."""
     high = min(1.0, max(4 * allowed, 0.05))
     segments = (Segment(0.0, allowed, "FID and AFD points kept", 1.0),
                 Segment(allowed, high, "too many copies: no FID or AFD points", 0.0))
-    return MetricBar("samples that copy training images (memorisation check)", segments, fraction, f"{fraction:.1%}")
+    return MetricBar("samples that copy training images (memorisation check)", segments, fraction, f"{fraction:.1%}",
+                     real, f"real images {real:.1%}" if real is not None else "")
 
 
 def _lower_is_better(bar: MetricBar) -> bool:
@@ -266,7 +269,7 @@ def _lower_is_better(bar: MetricBar) -> bool:
 
 def bands_picture(path: Path, bars: Sequence[MetricBar]) -> list[Mark]:
     """Write one row per bar: its segments shaded by the points they earn (green: the most), the student's
-    value as a red triangle and line (an arrow at the end when it lies beyond the bar), the real data's
+    value as a black triangle and line (an arrow at the end when it lies beyond the bar), the real data's
     value dashed; return where each value was drawn."""
     from matplotlib import colormaps
 
@@ -302,15 +305,15 @@ def bands_picture(path: Path, bars: Sequence[MetricBar]) -> list[Mark]:
         clipped = not math.isfinite(bar.value) or x != bar.value
         placed.append((axes, bar, x, clipped))
         if math.isnan(x):
-            axes.text(low, 1.0, "not computed", fontsize=9, color=MARK_COLOUR, va="center")
+            axes.text(low, 1.0, "not computed", fontsize=9, color=VALUE_COLOUR, va="center")
             continue
-        axes.axvline(x, color=MARK_COLOUR, linewidth=2, ymax=0.6)
+        axes.axvline(x, color=VALUE_COLOUR, linewidth=2, ymax=0.6)
         marker = ">" if clipped and x >= high else "<" if clipped else "v"
-        axes.plot([x], [0.95], marker=marker, markersize=12, color=MARK_COLOUR, clip_on=False)
+        axes.plot([x], [0.95], marker=marker, markersize=12, color=VALUE_COLOUR, clip_on=False)
         text = f"you: {bar.value_text}" + (" (beyond the axis)" if clipped else "")
         align = "right" if (x - low) / (high - low) > 0.75 else "left"
         axes.text(x + (-1 if align == "right" else 1) * 0.015 * (high - low), 0.95, text, fontsize=9,
-                  color=MARK_COLOUR, ha=align, va="center", fontweight="bold", parse_math=False)
+                  color=VALUE_COLOUR, ha=align, va="center", fontweight="bold", parse_math=False)
     figure.canvas.draw()  # the transforms below are final only once drawn
     marks = []
     for axes, bar, x, clipped in placed:
@@ -389,30 +392,51 @@ def smoke_picture(path: Path, student_losses, reference_losses, *, title: str, l
 
 
 def metric_pictures(folder: Path, dataset, reference_images: torch.Tensor, record: dict) -> list[Path]:
-    """The samples and bands pictures of one scoring, from what score_samples put in `record` ("images",
-    "copies", "fid", "afd", "real_afd"; samples.py), into `folder`; those it could draw (failures: stderr)."""
-    written = []
-    images = record.get("images")
-    copies = record.get("copies")
-    flags = getattr(copies, "flags", None)
-    if isinstance(images, torch.Tensor) and len(images):
-        written.append(drawn(SAMPLES_PICTURE, lambda: samples_picture(
-            Path(folder) / SAMPLES_PICTURE, images, reference_images, real_label=f"real images ({dataset.name})",
-            copies=None if flags is None else list(flags[:MAX_TILES]), total=len(images))))
-    bars = []
+    """The samples and bands pictures of one scoring, from what score_samples put in `record` (samples.py),
+    into `folder`; those it could draw. Everything, reading `record` included, runs under `drawn`."""
+    folder = Path(folder)
+
+    def samples() -> Path | None:
+        images = record.get("images")
+        if not isinstance(images, torch.Tensor) or not len(images):
+            return None  # the samples could not be read: their entries say why
+        flags = getattr(record.get("copies"), "flags", None)
+        return samples_picture(folder / SAMPLES_PICTURE, images, reference_images, total=len(images),
+                               real_label=f"real images ({dataset.name})",
+                               copies=None if flags is None else [bool(f) for f in flags[:MAX_TILES]])
+
+    def bands() -> Path | None:
+        bars = metric_bars(dataset, record)
+        if not bars:
+            return None
+        bands_picture(folder / BANDS_PICTURE, bars)
+        return folder / BANDS_PICTURE
+
+    return [path for path in (drawn(SAMPLES_PICTURE, samples), drawn(BANDS_PICTURE, bands)) if path is not None]
+
+
+def metric_bars(dataset, record: dict) -> list[MetricBar]:
+    """The bars of the bands picture from score_samples' `record`: FID (with KID), AFD (with the real
+    data's rate), and the near-copy fraction (with the real data's own) against the fraction allowed."""
+    images, copies = record.get("images"), record.get("copies")
     fid, afd, real = record.get("fid"), record.get("afd"), record.get("real_afd")
-    note = ""  # the rules of samples.score_samples that withhold every band's points
+    allowed = record.get("copies_allowed", getattr(dataset, "max_copied_fraction", None))
+    baseline = getattr(record.get("copy_baseline"), "fraction", None)
+    note = ""  # the rules of score_samples that withhold every band's points
     if isinstance(images, torch.Tensor) and len(images) < dataset.min_samples:
         note = f" (only {len(images)} samples, fewer than {dataset.min_samples}: no points)"
-    if copies is not None and float(copies.fraction) > float(dataset.max_copied_fraction):
+    if copies is not None and allowed is not None and float(copies.fraction) > float(allowed):
         note = " (too many copies of training images: no points)"
+    bars = []
     if fid is not None:
         bars.append(fid_bar(dataset, float(fid.fid), float(fid.kid), note))
     if afd is not None:
-        bars.append(afd_bar(dataset, float(afd.rate), float(real.rate) if real is not None else None, note))
-    if copies is not None:
-        bars.append(copies_bar(float(copies.fraction), float(dataset.max_copied_fraction)))
-    if bars:
-        marks = drawn(BANDS_PICTURE, lambda: bands_picture(Path(folder) / BANDS_PICTURE, bars))
-        written.append(Path(folder) / BANDS_PICTURE if marks is not None else None)
-    return [path for path in written if path is not None]
+        rate, real_rate = float(afd.rate), float(real.rate) if real is not None else None
+        counted = getattr(dataset, "afd_counted", None)
+        if not note and counted is not None and fid is not None and real_rate is not None:
+            counted_rate, why = counted(rate, real_rate, float(fid.fid))
+            note = f" (counted as {counted_rate:.1%}: see the AFD check)" if why else ""
+        bars.append(afd_bar(dataset, rate, real_rate, note))
+    if copies is not None and allowed is not None:
+        bars.append(copies_bar(float(copies.fraction), float(allowed), baseline))
+    return bars
