@@ -51,17 +51,22 @@ def wait_for(condition, what: str, bound: float = BOUND_S):
     raise AssertionError(f"gave up waiting for {what} after {bound} s")
 
 
-def processes_mentioning(text: str) -> list[int]:
-    """PIDs whose command line names `text` (a sandbox's fork server and workers name their scratch folder)."""
+def sandbox_processes(scratch: Path) -> list[int]:
+    """PIDs of the sandboxes graded with temp folder `scratch`: a launcher (bwrap, unshare) or an
+    unconfined fork server names its folder there on its command line, and every sandbox worker of this
+    test renames itself MARKER while it sleeps (the grading processes themselves are left out)."""
     found = []
     for name in os.listdir("/proc"):
         if name.isdigit():
             try:
                 with open(f"/proc/{name}/cmdline", "rb") as handle:
-                    if text.encode() in handle.read():
-                        found.append(int(name))
+                    argv = handle.read()
+                with open(f"/proc/{name}/comm") as handle:
+                    comm = handle.read().strip()
             except OSError:
-                pass
+                continue
+            if comm == MARKER or (str(scratch).encode() in argv and b"\0-m\0grader\0" not in argv):
+                found.append(int(name))
     return found
 
 
@@ -131,14 +136,13 @@ def test_ctrl_c_says_what_it_waits_for_stops_the_gradings_on_the_second_and_a_re
     said = wait_for(lambda: batch.line_with("Ctrl-C:"), "the batch to say what it waits for")
     assert "Waiting for the 1 running: bob" in said and "2 not started (cat, dan)" in said, said
     assert batch.process.poll() is None and worker_sleeping(batch.process.pid)  # the first Ctrl-C stops nothing
-    sandbox = [pid for pid in processes_mentioning(str(scratch)) if pid != batch.process.pid]
-    assert sandbox, "bob's sandbox names its scratch folder on its command line"  # what must be gone below
+    assert sandbox_processes(scratch), "bob's sandbox is running"  # what must be gone below
 
     batch.process.send_signal(signal.SIGINT)
     assert batch.wait() == 130, batch.errors
     assert batch.line_with("Ctrl-C again: stopping bob"), batch.lines
     assert "run the same command again" in "\n".join(batch.errors)
-    assert processes_mentioning(str(scratch)) == []  # no fork server, worker or launcher left running
+    assert sandbox_processes(scratch) == []  # no launcher, fork server or worker left running
     assert [p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_")] == []  # no scratch folder
     rows = read_gradebook(out / "gradebook.csv")
     assert list(rows) == ["ann", "bob", "cat", "dan"]
