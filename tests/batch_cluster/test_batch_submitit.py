@@ -90,7 +90,7 @@ def test_a_class_through_the_local_executor_yields_a_complete_gradebook_with_one
     full = {item.function: sum(c.points for c in item.checks if c.public) for item in rubric.items}
     with open(out / "gradebook.csv", newline="") as handle:
         reader = csv.DictReader(handle)
-        assert reader.fieldnames == ["submission", *items, "total", "max", "status", "note"]
+        assert reader.fieldnames == ["submission", "student_id", *items, "total", "max", "status", "note"]
         rows = {row["submission"]: row for row in reader}
     assert list(rows) == sorted(expected)  # one row per student, in order
     for name, row in rows.items():

@@ -49,7 +49,7 @@ def test_a_batch_grades_every_submission_into_a_complete_gradebook(tmp_path, sta
     assert run.returncode == 0, run.stderr
     rows = {row["submission"]: row for row in read_gradebook(out / "gradebook.csv")}
     assert list(rows) == ["ada", "bo", "cy", "dee", "eve"]
-    assert list(rows["ada"]) == ["submission", *ITEMS, "total", "max", "status", "note"]
+    assert list(rows["ada"]) == ["submission", "student_id", *ITEMS, "total", "max", "status", "note"]
     for name, row in rows.items():
         assert all(row[item] != "" for item in ITEMS), (name, row)
         assert (results_folder(out, name) / "results.json").is_file()
