@@ -191,6 +191,7 @@ class MetricBar:
     value_text: str  # "75.3"
     real: float | None = None  # the real data's value, drawn dashed
     real_text: str = ""
+    note: str = ""  # why the band's points are not what the bar says (too few samples, copies, a gate)
 
 
 @dataclass(frozen=True)
@@ -242,15 +243,15 @@ def fid_bar(dataset, fid: float, kid: float | None = None, note: str = "") -> Me
     loosest = max((b.threshold for b in dataset.fid_bands), default=0.0)
     high = loosest * 1.5 if loosest > 0 else max(1.0, fid * 1.5 if math.isfinite(fid) else 1.0)
     kid_text = f" (KID {kid:.4f}, not scored)" if kid is not None and math.isfinite(kid) else ""
-    return MetricBar(f"FID against {dataset.name}{kid_text}: lower is better{note}",
-                     band_segments(dataset.fid_bands, True, 0.0, high), fid, f"{fid:.2f}")
+    return MetricBar(f"FID against {dataset.name}{kid_text}: lower is better",
+                     band_segments(dataset.fid_bands, True, 0.0, high), fid, f"{fid:.2f}", note=note)
 
 
 def afd_bar(dataset, rate: float, real_rate: float | None = None, note: str = "") -> MetricBar:
     """The AFD rate on the rubric's AFD bands, on [0, 1], with the real data's rate; `note` as fid_bar's."""
-    return MetricBar(f"anime-face detection rate (AFD) on {dataset.name}: higher is better{note}",
+    return MetricBar(f"anime-face detection rate (AFD) on {dataset.name}: higher is better",
                      band_segments(dataset.afd_bands, False, 0.0, 1.0), rate, f"{rate:.1%}", real_rate,
-                     f"real data {real_rate:.1%}" if real_rate is not None else "")
+                     f"real data {real_rate:.1%}" if real_rate is not None else "", note)
 
 
 def copies_bar(fraction: float, allowed: float, real: float | None = None) -> MetricBar:
@@ -275,8 +276,8 @@ def bands_picture(path: Path, bars: Sequence[MetricBar]) -> list[Mark]:
 
     if not bars:
         raise ValueError("there is no metric to draw")
-    row_px, top_px = 120, 20
-    width, height = 900, top_px + row_px * len(bars)
+    row_px, top_px = 130, 20
+    width, height = 1000, top_px + row_px * len(bars)
     figure = _figure(width, height)
     colours = colormaps["RdYlGn"]
     placed = []
@@ -296,8 +297,8 @@ def bands_picture(path: Path, bars: Sequence[MetricBar]) -> list[Mark]:
         axes.tick_params(axis="x", labelsize=8)
         for side in ("top", "right", "left"):
             axes.spines[side].set_visible(False)
-        axes.set_title(bar.label + (f"; dashed: {bar.real_text}" if bar.real_text else ""), fontsize=9,
-                       loc="left", parse_math=False)
+        axes.set_title(bar.label + (f"; dashed: {bar.real_text}" if bar.real_text else "")
+                       + (f"\n{bar.note}" if bar.note else ""), fontsize=9, loc="left", parse_math=False)
         if bar.real is not None and math.isfinite(bar.real):
             real = min(max(bar.real, low), high)
             axes.axvline(real, color=REAL_COLOUR, linestyle="--", linewidth=2, ymax=0.6)
@@ -424,9 +425,9 @@ def metric_bars(dataset, record: dict) -> list[MetricBar]:
     baseline = getattr(record.get("copy_baseline"), "fraction", None)
     note = ""  # the rules of score_samples that withhold every band's points
     if isinstance(images, torch.Tensor) and len(images) < dataset.min_samples:
-        note = f" (only {len(images)} samples, fewer than {dataset.min_samples}: no points)"
+        note = f"only {len(images)} samples, fewer than {dataset.min_samples}: no points"
     if copies is not None and allowed is not None and float(copies.fraction) > float(allowed):
-        note = " (too many copies of training images: no points)"
+        note = "too many copies of training images: no points"
     bars = []
     if fid is not None:
         bars.append(fid_bar(dataset, float(fid.fid), float(fid.kid), note))
@@ -435,7 +436,8 @@ def metric_bars(dataset, record: dict) -> list[MetricBar]:
         counted = getattr(dataset, "afd_counted", None)
         if not note and counted is not None and fid is not None and real_rate is not None:
             counted_rate, why = counted(rate, real_rate, float(fid.fid))
-            note = f" (counted as {counted_rate:.1%}: see the AFD check)" if why else ""
+            shown = "not counted" if counted_rate is None else f"counted as {counted_rate:.1%}"  # None: FID's gate
+            note = f"{shown}: see the AFD check" if why else ""
         bars.append(afd_bar(dataset, rate, real_rate, note))
     if copies is not None and allowed is not None:
         bars.append(copies_bar(float(copies.fraction), float(allowed), baseline))
