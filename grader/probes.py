@@ -728,6 +728,31 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).replace("torch.", "")
 
 
+def _case_dtype(case: dict) -> torch.dtype:
+    """The case's floating dtype ("float32", "float64", "bfloat16"); float32 when it names none."""
+    dtype = getattr(torch, str(case.get("dtype", "float32")), None)
+    if dtype not in (torch.float32, torch.float64, torch.bfloat16):
+        raise ValueError(f"unknown dtype {case.get('dtype')!r}")
+    return dtype
+
+
+def _case_device(case: dict) -> torch.device:
+    return torch.device(OTHER_DEVICE if case.get("device") == OTHER_DEVICE else "cpu")
+
+
+def _values_comparable(case: dict) -> bool:
+    """Whether the case's results can be compared with the reference's: a meta tensor holds no values,
+    and bfloat16 rounding (3 significant digits) depends on where a correct formula rounds."""
+    return _case_device(case).type == "cpu" and _case_dtype(case) != torch.bfloat16
+
+
+def _as_case(value: Tensor, case: dict) -> Tensor:
+    """`value` (a grader input) in the case's dtype (floating tensors only) and on its device."""
+    if value.is_floating_point():
+        value = value.to(_case_dtype(case))
+    return value.to(_case_device(case))
+
+
 def _changed(name: str, given: Tensor, original: Tensor) -> bool:
     """Whether the caller's tensor `given` no longer equals the copy `original` taken before the call."""
     if given.shape != original.shape or given.dtype != original.dtype:
@@ -743,6 +768,24 @@ def _untouched(function: str, given: dict[str, Tensor], originals: dict[str, Ten
         "result into a new tensor (no mul_/add_/+=/[...] = on the inputs)"
         for name in given if _changed(name, given[name], originals[name])
     ]
+
+
+def _returned(function: str, value: Any, like: Tensor, like_name: str, what: str = "") -> list[str]:
+    """The promise on a returned tensor (`what`, when the function returns several): `like`'s dtype
+    and device. A TypeError when it is no tensor."""
+    named = f"{what} as " if what else ""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{function} returned {named}{type(value).__name__}, not a torch.Tensor")
+    problems = []
+    if value.dtype != like.dtype:
+        problems.append(f"{function} returned {named}{_dtype_name(value.dtype)} for {_dtype_name(like.dtype)} input: "
+                        f"return {like_name}'s dtype (compute in float64 if you like, then cast back with "
+                        f".to({like_name}.dtype))")
+    if value.device != like.device:
+        problems.append(f"{function} returned {named}a tensor on {value.device.type} for {like_name} on "
+                        f"{like.device.type} (as on a GPU): keep it on {like_name}'s device (device={like_name}.device, "
+                        "torch.zeros_like, ...)")
+    return problems
 
 
 def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: bool,
@@ -768,44 +811,58 @@ def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: boo
     return problems
 
 
-def _on_other_device(diffusion: Any, model: ScriptedModel) -> None:
-    """Move the model, its scripted output and the diffusion's buffers to OTHER_DEVICE."""
-    model.to(OTHER_DEVICE)
-    model.scripted_output = model.scripted_output.to(OTHER_DEVICE)
-    for name, value in list(vars(diffusion).get("_buffers", {}).items()):
+def _convert_module(diffusion: Any, model: ScriptedModel, case: dict) -> None:
+    """What diffusion.to(device) and diffusion.to(torch.bfloat16) do, for the case's device and dtype:
+    the model, its scripted output and every tensor the diffusion holds (registered buffers or plain
+    attributes, floating ones in the case's dtype). float32 and float64 cases keep the buffers as the
+    constructor made them: a float64 x meets float32 buffers, as when a student tests in float64."""
+    dtype = _case_dtype(case) if _case_dtype(case) == torch.bfloat16 else None
+    device = _case_device(case)
+    model.to(device=device, dtype=dtype)
+    model.scripted_output = model.scripted_output.to(device=device, dtype=dtype or model.scripted_output.dtype)
+    held = list(vars(diffusion).get("_buffers", {}).items()) + list(vars(diffusion).items())
+    for name, value in held:
         if isinstance(value, torch.Tensor):
-            setattr(diffusion, name, value.to(OTHER_DEVICE))
-    for name, value in list(vars(diffusion).items()):
-        if isinstance(value, torch.Tensor):
-            setattr(diffusion, name, value.to(OTHER_DEVICE))
+            to_dtype = dtype if dtype is not None and value.is_floating_point() else value.dtype
+            setattr(diffusion, name, value.to(device=device, dtype=to_dtype))
 
 
-def _device_hint(function: str, exc: BaseException) -> str:
-    return (f"{function} raised {_describe(exc)} when the model and x live on another device than the CPU (as on "
-            "a GPU): create every new tensor on the inputs' device (device=x.device, torch.randn_like, torch.full_like)")
+def _device_failure(function: str, exc: BaseException, case: dict) -> list[str] | None:
+    """What an exception raised on the meta device says about the code: a device mix-up (a tensor made
+    on the CPU meets the inputs' device) is a broken promise; what only the meta device cannot do
+    (.item(), torch.equal: no data) says nothing, since a GPU does it; anything else (the code's own
+    error, such as the TODO's NotImplementedError) is raised again, for the case to report it."""
+    if _case_device(case).type != OTHER_DEVICE:
+        raise exc
+    text = _describe(exc)  # read, never repeated: a hidden check's feedback holds no text of the submission's
+    if "copy out of meta" in text or ("device" in text and "cpu" in text):
+        return [f"{function} mixed a tensor on the CPU with its inputs on another device (as on a GPU), where it "
+                f"raised {type(exc).__name__ if type(exc) in (RuntimeError, NotImplementedError) else 'an error'}: "
+                "create every new tensor on the inputs' device (device=x.device, torch.randn_like, torch.full_like)"]
+    if "meta" in text.lower():
+        return []
+    raise exc
 
 
-def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
-    dtype = getattr(torch, case["dtype"])
-    x0, t, noise = tensors["x0"].to(dtype), tensors["t"], tensors["noise"].to(dtype)
-    model = ScriptedModel(torch.zeros_like(x0))
+def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    x0, t, noise = _as_case(tensors["x0"], case), tensors["t"], _as_case(tensors["noise"], case)
+    model = ScriptedModel(torch.zeros_like(tensors["x0"]))
     diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    _convert_module(diffusion, model, case)
     given = {"x_start": x0.clone(), "t": t.clone(), "noise": noise.clone()}
     x_t = diffusion.q_sample(given["x_start"], given["t"], given["noise"])
-    if not isinstance(x_t, torch.Tensor):
-        raise TypeError(f"q_sample returned {type(x_t).__name__}, not a torch.Tensor")
     problems = _untouched("q_sample", given, {"x_start": x0, "t": t, "noise": noise})
-    if x_t.dtype != dtype:
-        problems.append(f"q_sample returned {_dtype_name(x_t.dtype)} for {_dtype_name(dtype)} input: return x_start's "
-                        "dtype (compute in float64 if you like, then cast back with .to(x_start.dtype))")
-    return problems, {"x_t": _tensor(x_t, "q_sample")}
+    problems += _returned("q_sample", x_t, x0, "x_start")
+    return problems, {"x_t": _tensor(x_t, "q_sample")} if _values_comparable(case) else {}
 
 
-def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
-    originals = {name: tensors[name] for name in ("x0", "t", "noise", "class_labels") if name in tensors}
+def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    originals = {name: _as_case(tensors[name], case) for name in ("x0", "t", "noise", "class_labels") if name in tensors}
     model = ScriptedModel(tensors["model_out"].clone(), num_classes=case.get("num_classes"))
     diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
-    diffusion.q_sample = lambda x_start, t, noise=None: tensors["x_t"].clone().to(x_start.dtype)  # graded on its own
+    _convert_module(diffusion, model, case)
+    x_t = _as_case(tensors["x_t"], case)
+    diffusion.q_sample = lambda x_start, t, noise=None: x_t.clone().to(x_start.dtype)  # graded on its own
     given = {name: value.clone() for name, value in originals.items()}
     kwargs = {"class_labels": given["class_labels"]} if "class_labels" in given else {}
     loss = _tensor(diffusion.p_losses(given["x0"], given["t"], given["noise"], **kwargs), "p_losses")
@@ -813,51 +870,38 @@ def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[
                           {"x_start" if k == "x0" else k: v for k, v in originals.items()})
     problems += _seen_by_model("p_losses", model, originals["x0"], "class_labels" in originals,
                                t_hint="pass the given t through as it is")
-    return problems, {"loss": loss}
+    return problems, {"loss": loss} if _values_comparable(case) else {}
 
 
-def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
-    x, model_out, noise = tensors["x"], tensors["model_out"], tensors["noise"]
+def _contract_p_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
     labels = tensors.get("class_labels")
-    model = ScriptedModel(model_out.clone(), num_classes=case.get("num_classes"))
+    model = ScriptedModel(tensors["model_out"].to(_case_dtype(case)), num_classes=case.get("num_classes"))
     diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
-    originals = {"x": x, "noise": noise}
-    if labels is not None:
-        originals["class_labels"] = labels
-    if case.get("device") == OTHER_DEVICE:
-        _on_other_device(diffusion, model)
-        originals = {name: value.to(OTHER_DEVICE) for name, value in originals.items()}
+    _convert_module(diffusion, model, case)
+    originals = {name: _as_case(tensors[name], case) for name in ("x", "noise", "class_labels") if name in tensors}
     given = {name: value.clone() for name, value in originals.items()}
     kwargs: dict[str, Any] = {"noise": given["noise"]}
     if labels is not None:
         kwargs.update(class_labels=given["class_labels"], guidance_scale=float(case["guidance_scale"]))
     try:
         result = diffusion.p_sample(given["x"], int(case["t"]), **kwargs)
-    except NotImplementedError:
-        raise
     except Exception as exc:
-        if case.get("device") == OTHER_DEVICE:
-            return [_device_hint("p_sample", exc)], {}
-        raise
+        return _device_failure("p_sample", exc, case), {}
     if not isinstance(result, (tuple, list)) or len(result) != 2:
         raise TypeError(f"p_sample returned {type(result).__name__}; expected a pair (x_prev, x0_hat)")
     problems = _untouched("p_sample", given, originals)
     problems += _seen_by_model("p_sample", model, originals["x"], labels is not None)
     for name, value in zip(("x_prev", "x0_hat"), result):
-        if isinstance(value, torch.Tensor) and value.device != originals["x"].device:
-            problems.append(f"p_sample returned {name} on {value.device.type} for x on {originals['x'].device.type}: "
-                            "keep every tensor on x's device")
-    values = {} if originals["x"].device.type == OTHER_DEVICE else {"x_prev": _tensor(result[0], "p_sample (x_prev)")}
-    return problems, values
+        problems += _returned("p_sample", value, originals["x"], "x", what=name)
+    return problems, {"x_prev": _tensor(result[0], "p_sample (x_prev)")} if _values_comparable(case) else {}
 
 
-def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> list[str]:
+def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
     shape = tuple(int(s) for s in case["shape"])
     model = ScriptedModel(torch.zeros(shape), num_classes=case.get("num_classes"))
     diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
-    device = torch.device(case.get("device", "cpu"))
-    if device.type == OTHER_DEVICE:
-        _on_other_device(diffusion, model)
+    device = _case_device(case)
+    _convert_module(diffusion, model, case)
     seen: list[Tensor] = []
     T = int(tensors["buffers.betas"].shape[0])
 
@@ -871,12 +915,8 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
     diffusion.p_sample = recording_p_sample
     try:
         result = diffusion.p_sample_loop(shape)
-    except NotImplementedError:
-        raise
     except Exception as exc:
-        if device.type == OTHER_DEVICE:
-            return [_device_hint("p_sample_loop", exc)], {}
-        raise
+        return _device_failure("p_sample_loop", exc, case), {}
     problems: list[str] = []
     if seen and (seen[0].device != device or tuple(seen[0].shape) != shape or seen[0].dtype != torch.float32):
         problems.append(f"p_sample_loop drew its starting noise as {tuple(seen[0].shape)}, {_dtype_name(seen[0].dtype)} on "
@@ -888,25 +928,114 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
     return problems, {"p_sample_calls": torch.tensor(len(seen))}
 
 
+def _contract_denoise_backward(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    model = ScriptedModel(torch.zeros_like(tensors["pred_x_start"]))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    _convert_module(diffusion, model, case)
+    originals = {name: _as_case(tensors[name], case) for name in ("pred_x_start", "pred_noise", "noise")}
+    given = {name: value.clone() for name, value in originals.items()}
+    try:
+        x_prev = diffusion.denoise_backward(given["pred_x_start"], int(case["t"]), int(case["t_prev"]),
+                                            given["pred_noise"], given["noise"], float(case["eta"]))
+    except Exception as exc:
+        return _device_failure("denoise_backward", exc, case), {}
+    problems = _untouched("denoise_backward", given, originals)
+    problems += _returned("denoise_backward", x_prev, originals["pred_x_start"], "pred_x_start")
+    return problems, {"x_prev": _tensor(x_prev, "denoise_backward")} if _values_comparable(case) else {}
+
+
+def _contract_view(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    name = case["view"]
+    if name not in VIEW_CLASSES:
+        raise ValueError(f"unknown view {name!r}")
+    view = getattr(hw, name)()
+    problems: list[str] = []
+    values: dict[str, Tensor] = {}
+    for method, argument, key in (("view", "x", "viewed"), ("inverse_view", "noise", "inverse")):
+        original = _as_case(tensors[argument], case)
+        given = original.clone()
+        function = f"{name}.{method}"
+        try:
+            out = getattr(view, method)(given)
+        except Exception as exc:
+            problems += _device_failure(function, exc, case)
+            continue
+        problems += _untouched(function, {argument: given}, {argument: original})
+        problems += _returned(function, out, original, argument)
+        if _values_comparable(case):
+            values[key] = _tensor(out, function)
+    return problems, values
+
+
+def _contract_classifier_free_guidance(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    originals = {name: _as_case(tensors[name], case) for name in ("eps_uncond", "eps_cond")}
+    given = {name: value.clone() for name, value in originals.items()}
+    try:
+        eps = hw.classifier_free_guidance(given["eps_uncond"], given["eps_cond"], float(case["guidance_scale"]),
+                                          int(case["image_channels"]))
+    except Exception as exc:
+        return _device_failure("classifier_free_guidance", exc, case), {}
+    problems = _untouched("classifier_free_guidance", given, originals)
+    problems += _returned("classifier_free_guidance", eps, originals["eps_cond"], "eps_cond")
+    return problems, {"eps": _tensor(eps, "classifier_free_guidance")} if _values_comparable(case) else {}
+
+
+def _plain_guidance(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float, image_channels: int) -> Tensor:
+    """classifier_free_guidance as its docstring states it, with nothing a meta tensor cannot do."""
+    c = int(image_channels)
+    return torch.cat((torch.lerp(eps_uncond[:, :c], eps_cond[:, :c], float(guidance_scale)), eps_cond[:, c:]), dim=1)
+
+
+def _contract_fused_noise_estimate(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    module = sys.modules.get(getattr(hw.fused_noise_estimate, "__module__", ""))
+    x_t = _as_case(tensors["x_t"], case)
+    views = [PixelPermutationView(_as_case(tensors[f"perm.{i}"], case)) for i in range(len(case["prompts"]))]
+    estimator = AffineEstimator({name: _as_case(value, case) for name, value in tensors.items()})
+    given = x_t.clone()
+    try:
+        with _patched(module, classifier_free_guidance=_plain_guidance):
+            eps = hw.fused_noise_estimate(estimator, views, list(case["prompts"]), given, int(case["t"]),
+                                          guidance_scale=float(case["guidance_scale"]))
+    except Exception as exc:
+        return _device_failure("fused_noise_estimate", exc, case), {}
+    problems = _untouched("fused_noise_estimate", {"x_t": given}, {"x_t": x_t})
+    for _, _, x_seen, _ in estimator.calls:
+        if x_seen.shape != x_t.shape or x_seen.dtype != x_t.dtype or x_seen.device != x_t.device:
+            problems.append(f"fused_noise_estimate handed the estimator x of shape {tuple(x_seen.shape)}, "
+                            f"{_dtype_name(x_seen.dtype)} on {x_seen.device.type} for x_t of shape {tuple(x_t.shape)}, "
+                            f"{_dtype_name(x_t.dtype)} on {x_t.device.type}: hand it views[i].view(x_t) as it is")
+            break
+    problems += _returned("fused_noise_estimate", eps, x_t, "x_t")
+    return problems, {"eps": _tensor(eps, "fused_noise_estimate")} if _values_comparable(case) else {}
+
+
 CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], dict[str, Tensor]]]] = {
     "q_sample": _contract_q_sample,
     "p_losses": _contract_p_losses,
     "p_sample": _contract_p_sample,
     "p_sample_loop": _contract_p_sample_loop,
+    "denoise_backward": _contract_denoise_backward,
+    "IdentityView": _contract_view,
+    "Rotate180View": _contract_view,
+    "classifier_free_guidance": _contract_classifier_free_guidance,
+    "fused_noise_estimate": _contract_fused_noise_estimate,
 }
 
 
 def probe_contract(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
     """Whether params["item"] keeps its docstring's contract beyond the values, case by case.
 
-    The contract: returned tensors in the dtype (and on the device) the docstring gives; no input
-    tensor modified (each is compared with a copy taken before the call); the network handed x_t,
-    t and class_labels of the documented shapes and dtypes (recorded by ScriptedModel); and, with
-    case["device"] = "meta", the same call with the model and every input on a device other than
-    the CPU, where a tensor created without device= fails as it would on a GPU. Returns
-    "violations", the broken promises as text, one a line ("" when there are none), and the call's
-    values (x_t, the loss, ...), compared with the reference's: the contract is only worth points
-    on code that also computes the item.
+    The contract: returned tensors in the dtype (and on the device) the docstring gives, for
+    case["dtype"] float32, float64 or bfloat16 inputs (bfloat16 cases run the whole module in
+    bfloat16, as diffusion.to(torch.bfloat16) does); no input tensor modified (each is compared with
+    a copy taken before the call); the network (or 3.3's estimator) handed x_t, t and class_labels
+    of the documented shapes and dtypes, as recorded by the stand-in; and, with case["device"] =
+    "meta", the same call with the model and every input on a device other than the CPU, where a
+    tensor created without device= fails as it would on a GPU (what only meta tensors cannot do,
+    such as .item(), is no violation: a GPU does it). Returns "violations", the broken promises as
+    text, one a line ("" when there are none), and the call's values (x_t, the loss, ...) where they
+    can be compared (CPU, not bfloat16), compared with the reference's: the contract is only worth
+    points on code that also computes the item.
     """
     contract = CONTRACTS[params["item"]]
 

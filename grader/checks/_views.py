@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import Tolerance, check_shape, check_tensor
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 Tensor = torch.Tensor
@@ -191,3 +192,17 @@ class InverseViewKeepsVarianceChannels(_ViewCheck):
                 raise Fail(f"{what} left the variance channels where they were: they describe pixels, so they must "
                            "move with their pixels exactly like the noise channels")
         check_tensor(what, inverse, expected, EXACT, show_values=False, hint=self.hint)
+
+
+class ViewContract(ContractCheck):
+    """view(x) and inverse_view(noise) return their input's dtype (float32, float64, bfloat16) on its
+    device, and leave it untouched; one case runs on the meta device (as on a GPU). Subclasses set
+    item, name and title."""
+
+    def call(self, reference: Reference) -> Call:
+        shapes = [(2, 3, 4, 4), (1, 3, 3, 5), (2, 1, 4, 4), (2, 3, 4, 4)]
+        call = view_call(reference, self.item, shapes, 3300 if self.item == "IdentityView" else 3400)
+        settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"})
+        cases = [dict(case, view=self.item, **setting) for case, setting in zip(call.params["cases"], settings)]
+        inputs = {name: value for name, value in call.inputs.items() if not name.endswith(".x_viewed")}
+        return Call("contract", {"item": self.item, "cases": cases}, inputs)

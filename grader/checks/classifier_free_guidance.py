@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import FLOAT32, check_shape, check_tensor, close
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "classifier_free_guidance"
@@ -168,3 +169,18 @@ class GuidanceMatchesReferenceOnRandomInputs(_GuidanceMatches):
 
     def specs(self) -> list[tuple]:
         return draw(guidance_specs(), 8, "classifier_free_guidance.random_inputs")
+
+
+@register
+class GuidanceKeepsTheContract(ContractCheck):
+    item = ITEM
+    name = "keeps_the_docstring_contract"
+    title = ("classifier_free_guidance returns eps_cond's dtype (float32, float64, bfloat16) on its device (the meta "
+             "device too, as on a GPU) and writes into neither estimate")
+
+    def call(self, reference: Reference) -> Call:
+        call = guidance_call([((2, 3, 4, 4), True, 3.0, 431), ((1, 1, 4, 4), False, 5.5, 432),
+                              ((2, 3, 4, 4), True, 2.0, 433), ((2, 3, 4, 4), True, 7.5, 434)])
+        settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"})
+        cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

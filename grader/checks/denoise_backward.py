@@ -23,6 +23,7 @@ from grader.checks._cases import (
     uniform,
 )
 from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_shape, check_tensor, close
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "denoise_backward"
@@ -204,3 +205,24 @@ class OracleChainReturnsX0(Check):
             check_follows_reference(run, index, case, got)
 
         return each_case(call.params["cases"], judge_case)
+
+
+@register
+class DenoiseKeepsTheContract(ContractCheck):
+    item = ITEM
+    name = "keeps_the_docstring_contract"
+    title = ("denoise_backward returns pred_x_start's dtype (float32, float64, and bfloat16 in a bfloat16 module), "
+             "leaves its inputs untouched, and runs with everything on a device other than the CPU")
+
+    def call(self, reference: Reference) -> Call:
+        specs = [
+            {"schedule": "linear", "T": 100, "shape": (3, 3, 4, 4), "seed": 141, "t": 80, "t_prev": 60, "eta": 0.5},
+            {"schedule": "cosine", "T": 50, "shape": (2, 2, 4, 4), "seed": 142, "t": 20, "t_prev": 19, "eta": 1.0},
+            {"schedule": "sigmoid", "T": 30, "shape": (2, 3, 4, 4), "seed": 143, "t": 9, "t_prev": 3, "eta": 0.0},
+            {"schedule": "linear", "T": 100, "shape": (3, 3, 4, 4), "seed": 144, "t": 40, "t_prev": 20, "eta": 0.5},
+            {"schedule": "linear", "T": 100, "shape": (2, 3, 4, 4), "seed": 145, "t": 3, "t_prev": -1, "eta": 0.5},
+        ]
+        call = denoise_call(reference, specs)
+        settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"}, {"dtype": "float64"})
+        cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

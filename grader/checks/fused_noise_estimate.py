@@ -16,6 +16,7 @@ import torch
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import generator, randn, uniform
 from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, close
+from grader.checks._contract import ContractCheck
 from grader.reference import Reference
 
 ITEM = "fused_noise_estimate"
@@ -324,3 +325,19 @@ class FusedIdenticalViewsAndViewOrder(Check):
                          hint=diagnose(got_b, cases[b]) or diagnose(got_a, cases[a]) or words)
 
         return each_case(list(self.PAIRS), judge_pair)
+
+
+@register
+class FusedKeepsTheContract(ContractCheck):
+    item = ITEM
+    name = "keeps_the_docstring_contract"
+    title = ("fused_noise_estimate hands the estimator views of x_t in x_t's shape, dtype and device, leaves x_t "
+             "untouched, and returns x_t's dtype (float32, float64, bfloat16) on its device (the meta device too, as on a GPU)")
+
+    def call(self, reference: Reference) -> Call:
+        common = {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "t": 250}
+        call = fused_call([dict(common, g=3.0, seed=361), dict(common, views=["shuffle", "identity"], g=5.0, seed=362),
+                           dict(common, g=2.0, seed=363), dict(common, g=7.5, seed=364)])
+        settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"})
+        cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -35,3 +35,11 @@ class IdentityInverseKeepsVarianceChannels(_views.InverseViewKeepsVarianceChanne
     item = ITEM
     title = "IdentityView().inverse_view keeps the variance channels of a (B, 2C, H, W) estimate, unchanged"
     hint = HINT
+
+
+@register
+class IdentityViewKeepsTheContract(_views.ViewContract):
+    item = ITEM
+    name = "keeps_the_docstring_contract"
+    title = ("IdentityView().view and inverse_view return their input's dtype (float32, float64, bfloat16) on its device "
+             "(the meta device too, as on a GPU) and leave it untouched")

@@ -201,9 +201,12 @@ class ReturnsDifferentiableScalar(Check):
 class PLossesKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = "p_losses hands the model x_t, the (B,) int64 t and the (B,) labels as given, and leaves its inputs untouched"
+    title = ("p_losses hands the model x_t in x_start's dtype (float32, and bfloat16 in a bfloat16 module), the (B,) int64 t "
+             "and the (B,) labels as given, and leaves its inputs untouched")
 
     def call(self, reference: Reference) -> Call:
-        specs = [("linear", 100, (3, 2, 4, 4), 51, "pred_noise", "l2", False), ("cosine", 30, (2, 3, 4, 4), 52, "pred_v", "l1", True)]
+        specs = [("linear", 100, (3, 2, 4, 4), 51, "pred_noise", "l2", False), ("cosine", 30, (2, 3, 4, 4), 52, "pred_v", "l1", True),
+                 ("linear", 100, (2, 3, 4, 4), 53, "pred_x0", "huber", True)]
         call = p_losses_call(reference, specs)
-        return Call("contract", {"item": ITEM, "cases": call.params["cases"]}, call.inputs)
+        cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], ("float32", "float32", "bfloat16"))]
+        return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

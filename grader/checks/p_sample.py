@@ -211,8 +211,9 @@ class PSampleDrawsNoiseWhenNone(Check):
 class PSampleKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("p_sample hands the model x_t, a (B,) int64 t and the (B,) labels on x's device, leaves its inputs "
-             "untouched, and runs with everything on a device other than the CPU")
+    title = ("p_sample returns x's dtype (float32, float64, and bfloat16 in a bfloat16 module), hands the model x_t, a (B,) "
+             "int64 t and the (B,) labels on x's device, leaves its inputs untouched, and runs with everything on a device "
+             "other than the CPU")
 
     def call(self, reference: Reference) -> Call:
         specs = [
@@ -220,8 +221,11 @@ class PSampleKeepsTheContract(ContractCheck):
             {"schedule": "cosine", "T": 20, "shape": (3, 2, 4, 4), "seed": 42, "objective": "pred_v", "t": 7,
              "guidance_scale": 3.0},
             {"schedule": "linear", "T": 50, "shape": (4, 3, 4, 4), "seed": 43, "objective": "pred_noise", "t": 20},
+            {"schedule": "sigmoid", "T": 40, "shape": (2, 3, 4, 4), "seed": 44, "objective": "pred_x0", "t": 11},
+            {"schedule": "cosine", "T": 20, "shape": (3, 2, 4, 4), "seed": 45, "objective": "pred_noise", "t": 5,
+             "guidance_scale": 2.0},
         ]
         call = p_sample_call(reference, specs)
-        devices = ("cpu", "cpu", "meta")
-        cases = [dict(case, device=device) for case, device in zip(call.params["cases"], devices)]
+        settings = ({}, {}, {"device": "meta"}, {"dtype": "float64"}, {"dtype": "bfloat16"})
+        cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -114,11 +114,13 @@ class QSampleDrawsNoiseWhenNone(Check):
 class QSampleKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = "q_sample returns x_start's dtype (float32 and float64) and leaves x_start, t and noise untouched"
+    title = ("q_sample returns x_start's dtype (float32, float64, and bfloat16 in a bfloat16 module) and leaves x_start, "
+             "t and noise untouched")
 
     def call(self, reference: Reference) -> Call:
-        dtypes = ("float32", "float64")
-        specs = [("linear", 100, (3, 2, 4, 4), 31, torch.float32), ("cosine", 20, (2, 3, 4, 4), 32, torch.float64)]
+        dtypes = ("float32", "float64", "bfloat16")
+        specs = [("linear", 100, (3, 2, 4, 4), 31, torch.float32), ("cosine", 20, (2, 3, 4, 4), 32, torch.float64),
+                 ("sigmoid", 50, (2, 3, 4, 4), 33, torch.float32)]
         call = q_sample_call(reference, specs)
         cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], dtypes)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

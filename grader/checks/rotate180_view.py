@@ -37,3 +37,11 @@ class Rotate180InverseKeepsVarianceChannels(_views.InverseViewKeepsVarianceChann
     title = ("Rotate180View().inverse_view rotates the variance channels of a (B, 2C, H, W) estimate with their pixels, "
              "never negating or dropping them")
     hint = HINT
+
+
+@register
+class Rotate180ViewKeepsTheContract(_views.ViewContract):
+    item = ITEM
+    name = "keeps_the_docstring_contract"
+    title = ("Rotate180View().view and inverse_view return their input's dtype (float32, float64, bfloat16) on its device "
+             "(the meta device too, as on a GPU) and leave it untouched")

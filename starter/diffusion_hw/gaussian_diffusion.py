@@ -226,7 +226,9 @@ class GaussianDiffusion(nn.Module):
             t: (B,) int64, each in 0 .. T-1; every sample has its own timestep.
             noise: eps, (B, C, H, W); drawn with torch.randn_like(x_start) when None.
         Returns:
-            x_t: (B, C, H, W), same dtype as x_start. At t = 0 it is almost x_0.
+            x_t: (B, C, H, W), the same dtype as x_start (float32, float64, or bfloat16 in a module cast with
+            .to(torch.bfloat16)) on its device: the network gets x_t next, in the dtype it was built for.
+            Compute in float64 if you like, then cast back. At t = 0 x_t is almost x_0.
         Hint: `extract(self.sqrt_alphas_bar, t, x_start.shape)` is sqrt(alpha_bar_t) shaped
         (B, 1, 1, 1). Use alpha_bar_t (the cumulative product), not alpha_t.
         """
@@ -254,6 +256,8 @@ class GaussianDiffusion(nn.Module):
             t: (B,) int64 timesteps.
             noise: eps, (B, C, H, W); torch.randn_like(x_start) when None.
             class_labels: (B,) int64 or None, passed through to the model.
+        The model gets x_t in x_start's dtype (a bfloat16 network cannot take float32) and t and
+        class_labels as given; x_start, t and noise are left as they are.
         Returns:
             a scalar (0-dim) tensor that can be backpropagated.
         """
@@ -300,7 +304,9 @@ class GaussianDiffusion(nn.Module):
             noise: z, (B, C, H, W); torch.randn_like(x) when None. Ignored at t = 0: the last
                 step adds no noise.
         Returns:
-            (x_{t-1}, x0_hat), both (B, C, H, W).
+            (x_{t-1}, x0_hat), both (B, C, H, W) in x's dtype (float32, float64, or bfloat16 in a module
+            cast with .to(torch.bfloat16)) and on x's device: the next step hands x_{t-1} to the network.
+            x and noise are left as they are.
         """
         # TODO 2.3 (p_sample): implement it as the docstring above states.
         raise NotImplementedError("TODO 2.3 p_sample: not implemented yet (see its docstring)")
@@ -312,7 +318,8 @@ class GaussianDiffusion(nn.Module):
     ) -> torch.Tensor:
         """Generate images with T ancestral steps, from pure noise x_{T-1} ~ N(0, I) down to x_0.
 
-            x = randn(shape)                 on self.device: the model's device, a GPU when it has one
+            x = randn(shape)                 float32 (torch's default), on self.device: the model's device,
+                                             a GPU when it has one
             for t = T-1, T-2, ..., 0:   x, _ = p_sample(x, t, ...)
             return unnormalize(x)
 
@@ -350,8 +357,10 @@ class GaussianDiffusion(nn.Module):
             noise: z ~ N(0, I), (B, C, H, W).
             eta: 0 gives deterministic DDIM, 1 gives DDPM's posterior variance when t_prev = t - 1.
         Returns:
-            x_{t_prev}, (B, C, H, W). When t_prev < 0, return pred_x_start itself: there is no
-            alpha_bar_{-1} to index, and the final sample is the model's x_0 estimate.
+            x_{t_prev}, (B, C, H, W), in pred_x_start's dtype (float32, float64, or bfloat16 in a module
+            cast with .to(torch.bfloat16)) and on its device; the inputs are left as they are. When
+            t_prev < 0, return pred_x_start itself: there is no alpha_bar_{-1} to index, and the final
+            sample is the model's x_0 estimate.
         """
         # TODO 2.5 (denoise_backward): implement it as the docstring above states.
         raise NotImplementedError("TODO 2.5 denoise_backward: not implemented yet (see its docstring)")

@@ -126,7 +126,9 @@ def fused_noise_estimate(
             g = 1 you may skip the unconditional call (eps_u = eps_c gives eps_c exactly).
         reduce: a Reduction, called as reduce(list_of_k_estimates, C).
     Returns:
-        eps: (B, C', H, W), what the reduction returns.
+        eps: (B, C', H, W), what the reduction returns: in x_t's dtype and on its device when the
+        estimator answers so. The estimator gets each view of x_t as it is (shape, dtype, device), and
+        x_t is left as it is.
     """
     reduce = default(reduce, lambda: mean_over_views)
     if len(views) != len(prompts):
@@ -154,7 +156,8 @@ def classifier_free_guidance(
         guidance_scale: g (g = 1: eps_c; g = 0: eps_u on the noise channels).
         image_channels: C.
     Returns:
-        (B, C', H, W), same dtype.
+        (B, C', H, W), eps_cond's dtype (float32, float64, bfloat16) and device. eps_uncond and
+        eps_cond are left as they are: compute into a new tensor.
     """
     if eps_uncond.shape != eps_cond.shape:
         raise ValueError(

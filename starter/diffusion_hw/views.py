@@ -13,7 +13,9 @@ jigsaw shuffles of tiles) and negation are orthogonal; a blur, a scaling or a co
 and the model would see noise of the wrong statistics. Orthogonality also gives the inverse for
 free (A^-1 = A^T), so every view here is exactly invertible.
 
-Every method takes and returns (B, C, H, W) tensors. `view` is applied to images (x_t);
+Every method takes and returns (B, C, H, W) tensors, the result in the input's dtype (float32,
+float64, bfloat16) and on its device, the input left as it is (the loop still needs x_t). `view`
+is applied to images (x_t);
 `inverse_view` to the denoiser's output, which may carry extra channels: DeepFloyd IF's stage I
 predicts 3 noise channels followed by 3 "variance" channels (an interpolation weight between the
 posterior's smallest and largest log-variance, per pixel). Those extra channels describe pixels, so
@@ -65,12 +67,13 @@ class IdentityView(View):
     """The image as it is: A = I. The first view of every anagram ("the upright reading")."""
 
     def view(self, x: torch.Tensor) -> torch.Tensor:
-        """Return x unchanged: (B, C, H, W) -> (B, C, H, W)."""
+        """Return x unchanged: (B, C, H, W) -> (B, C, H, W), x's dtype and device."""
         # TODO 3.1.1 (IdentityView.view): implement it as the docstring above states.
         raise NotImplementedError("TODO 3.1.1 IdentityView.view: not implemented yet (see its docstring)")
 
     def inverse_view(self, noise: torch.Tensor) -> torch.Tensor:
-        """Return the noise estimate unchanged: (B, C', H, W) -> (B, C', H, W), all C' channels."""
+        """Return the noise estimate unchanged: (B, C', H, W) -> (B, C', H, W), all C' channels, noise's
+        dtype and device."""
         # TODO 3.1.2 (IdentityView.inverse_view): implement it as the docstring above states.
         raise NotImplementedError("TODO 3.1.2 IdentityView.inverse_view: not implemented yet (see its docstring)")
 
@@ -87,13 +90,14 @@ class Rotate180View(View):
     """
 
     def view(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, C, H, W) -> (B, C, H, W), rotated by 180 degrees in the (H, W) plane."""
+        """x: (B, C, H, W) -> (B, C, H, W), rotated by 180 degrees in the (H, W) plane; x's dtype and
+        device, x itself left as it is."""
         # TODO 3.2.1 (Rotate180View.view): implement it as the docstring above states.
         raise NotImplementedError("TODO 3.2.1 Rotate180View.view: not implemented yet (see its docstring)")
 
     def inverse_view(self, noise: torch.Tensor) -> torch.Tensor:
         """noise: (B, C', H, W) -> (B, C', H, W), rotated back; every channel, variance included,
-        moves with its pixel and none is negated."""
+        moves with its pixel and none is negated. noise's dtype and device, noise left as it is."""
         # TODO 3.2.2 (Rotate180View.inverse_view): implement it as the docstring above states.
         raise NotImplementedError("TODO 3.2.2 Rotate180View.inverse_view: not implemented yet (see its docstring)")
 
