@@ -25,6 +25,7 @@ class Mutation:
     name: str
     edits: tuple[tuple[str, str, str], ...]  # (file, old, new): `old` must occur exactly once
     loses: frozenset[str]  # the TODO items (function names) that must lose points; nothing else may
+    fails: frozenset[str] = frozenset()  # when given: exactly the checks ("<item>.<check>") that must fail
 
     def build(self, destination: Path) -> Path:
         """Write the mutated package to destination/diffusion_hw; return destination."""
@@ -40,8 +41,14 @@ class Mutation:
         return destination
 
 
-def mutation(name: str, *edits: tuple[str, str, str], loses: tuple[str, ...] = ()) -> Mutation:
-    return Mutation(name, tuple(edits), frozenset(loses))
+def mutation(name: str, *edits: tuple[str, str, str], loses: tuple[str, ...] = (), fails: tuple[str, ...] = ()) -> Mutation:
+    return Mutation(name, tuple(edits), frozenset(loses), frozenset(fails))
+
+
+def breaks_contract(item: str) -> dict[str, tuple[str, ...]]:
+    """A mistake whose values are right and which breaks one promise of item's docstring: it fails that
+    item's keeps_the_docstring_contract check and no other check."""
+    return {"loses": (item,), "fails": (f"{item}.keeps_the_docstring_contract",)}
 
 
 # ---------------------------------------------------------------------------- known mistakes
@@ -179,6 +186,12 @@ P_SAMPLE_T = "batched_t = torch.full((x.shape[0],), t, device=x.device, dtype=to
 LOOP_AFTER_START = "\n        imgs = [img]\n        for t in reversed(range(self.num_timesteps)):"
 P_SAMPLE_LOOP_START = "img = torch.randn(shape, device=self.device)" + LOOP_AFTER_START
 P_SAMPLE_RETURN = "return mean + (0.5 * log_variance).exp() * noise, x_start"
+P_SAMPLE_POSTERIOR = "mean, _, log_variance = self.q_posterior(x_start, x, batched_t)"
+FLOAT64_BUFFERS = (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
+                   "self.register_buffer(name, value, persistent=False)")
+P_SAMPLE_CASTS_BACK = (  # float64 buffers promote the step to float64: p_sample returns x's dtype
+    DIFFUSION, P_SAMPLE_POSTERIOR,
+    P_SAMPLE_POSTERIOR + "\n        mean, log_variance, x_start = (v.to(x.dtype) for v in (mean, log_variance, x_start))")
 
 
 def q_sample_returning(expression: str) -> tuple[str, str, str]:
@@ -192,44 +205,44 @@ MISTAKES += [
         q_sample_returning(
             "        return (\n            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
             "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n        )"),
-        loses=("q_sample",),
+        **breaks_contract("q_sample"),
     ),
     mutation(
         "q_sample_with_float64_buffers_returns_float64",
-        (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
-         "self.register_buffer(name, value, persistent=False)"),
-        loses=("q_sample",),
+        FLOAT64_BUFFERS,
+        P_SAMPLE_CASTS_BACK,
+        **breaks_contract("q_sample"),
     ),
     mutation(
         "q_sample_writes_x_t_into_x_start",
         q_sample_returning(
             "        x_start.mul_(extract(self.sqrt_alphas_bar, t, x_start.shape))\n"
             "        return x_start.add_(extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise)"),
-        loses=("q_sample",),
+        **breaks_contract("q_sample"),
     ),
     mutation(
         "q_sample_scales_the_callers_noise_in_place",
         q_sample_returning(
             "        noise *= extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape)\n"
             "        return extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start + noise"),
-        loses=("q_sample",),
+        **breaks_contract("q_sample"),
     ),
     mutation(
         "p_losses_hands_the_model_float_timesteps",
         (DIFFUSION, "out = self.model(x_t, t, class_labels)", "out = self.model(x_t, t.float(), class_labels)"),
-        loses=("p_losses",),
+        **breaks_contract("p_losses"),
     ),
     mutation(
         "p_sample_passes_t_as_a_one_element_tensor",
         (DIFFUSION, P_SAMPLE_T, "batched_t = torch.full((1,), t, device=x.device, dtype=torch.long)"),
-        loses=("p_sample",),
+        **breaks_contract("p_sample"),
     ),
     mutation(
         "p_sample_creates_t_on_the_cpu",
         (DIFFUSION, P_SAMPLE_T, "batched_t = torch.full((x.shape[0],), t, dtype=torch.long)"),
-        loses=("p_sample",),
+        **breaks_contract("p_sample"),
     ),
-    mutation(
+    mutation(  # the caller's x is overwritten: the oracle chain's check sees that too
         "p_sample_writes_x_prev_into_x",
         (DIFFUSION, P_SAMPLE_RETURN, "return x.copy_(mean + (0.5 * log_variance).exp() * noise), x_start"),
         loses=("p_sample",),
@@ -237,7 +250,7 @@ MISTAKES += [
     mutation(
         "p_sample_loop_draws_its_start_on_the_cpu",
         (DIFFUSION, P_SAMPLE_LOOP_START, "img = torch.randn(shape)" + LOOP_AFTER_START),
-        loses=("p_sample_loop",),
+        **breaks_contract("p_sample_loop"),
     ),
 ]
 
@@ -310,8 +323,8 @@ DENOISE_DIFFUSERS_STYLE = '''        # diffusers' DDIMScheduler.step: alpha_bar_
 CORRECT_VARIANTS = [
     mutation(
         "float64_buffers",
-        (DIFFUSION, "self.register_buffer(name, value.to(torch.float32), persistent=False)",
-         "self.register_buffer(name, value, persistent=False)"),
+        FLOAT64_BUFFERS,
+        P_SAMPLE_CASTS_BACK,
         (DIFFUSION, Q_SAMPLE_SOLUTION, Q_SAMPLE_SOLUTION.replace("* noise\n        )", "* noise\n        ).to(x_start.dtype)")),
     ),
     mutation(
@@ -467,6 +480,163 @@ CORRECT_VARIANTS += [
     mutation(
         "fused_guidance_after_averaging",
         (ILLUSIONS, FUSED_LOOP, guidance_after_averaging("eps_uncond", "eps_cond")),
+    ),
+]
+
+# ---------------------------------------------------------------------------- the contracts, continued: bfloat16, DDIM, views, guidance
+# Each mistake computes the right values and breaks one promise of its docstring (a dtype, an input
+# left as it is, a device), so it loses its item's keeps_the_docstring_contract point and nothing
+# else; each variant keeps every promise in another spelling and earns full marks.
+
+DENOISE_SOLUTION = (
+    "        if t_prev < 0:\n            return pred_x_start\n        alpha_bar = self.alphas_bar[t]\n"
+    "        alpha_bar_prev = self.alphas_bar[t_prev]\n"
+    "        sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()\n"
+    "        direction = (1 - alpha_bar_prev - sigma**2).sqrt()\n"
+    "        return alpha_bar_prev.sqrt() * pred_x_start + direction * pred_noise + sigma * noise\n"
+)
+DENOISE_RETURN = "return alpha_bar_prev.sqrt() * pred_x_start + direction * pred_noise + sigma * noise"
+DENOISE_ALPHAS = "alpha_bar = self.alphas_bar[t]\n        alpha_bar_prev = self.alphas_bar[t_prev]\n"
+IDENTITY_VIEW = "# BEGIN SOLUTION (TODO 3.1.1 IdentityView.view)\n        return x\n"
+ROTATE_VIEW = "        return x.flip(-2, -1)\n"
+ROTATE_INVERSE = "        return noise.flip(-2, -1)\n"
+FUSED_APPEND = "        estimates.append(view.inverse_view(eps_view))  # back in the frame of x_t\n"
+
+MISTAKES += [
+    mutation(  # float32 buffers meet bfloat16 x_start: the promotion makes x_t float32
+        "q_sample_casts_the_buffers_to_float32",
+        q_sample_returning(Q_SAMPLE_SOLUTION.replace("self.sqrt_alphas_bar,", "self.sqrt_alphas_bar.float(),")
+                           .replace("self.sqrt_one_minus_alphas_bar,", "self.sqrt_one_minus_alphas_bar.float(),")),
+        **breaks_contract("q_sample"),
+    ),
+    mutation(
+        "p_losses_hands_the_model_a_float32_x_t",
+        (DIFFUSION, "out = self.model(x_t, t, class_labels)", "out = self.model(x_t.float(), t, class_labels)"),
+        **breaks_contract("p_losses"),
+    ),
+    mutation(
+        "p_sample_computes_the_noise_term_in_float64",
+        (DIFFUSION, P_SAMPLE_RETURN, "return mean + (0.5 * log_variance.double()).exp() * noise, x_start"),
+        **breaks_contract("p_sample"),
+    ),
+    mutation(
+        "ddim_computes_in_float64_and_returns_float64",
+        (DIFFUSION, DENOISE_RETURN,
+         "return alpha_bar_prev.double().sqrt() * pred_x_start.double() + direction * pred_noise + sigma * noise"),
+        **breaks_contract("denoise_backward"),
+    ),
+    mutation(  # torch.ones(1) lives on the CPU: torch.cat with the buffers fails on a GPU
+        "ddim_pads_alphas_bar_with_a_cpu_one",
+        (DIFFUSION, DENOISE_ALPHAS,
+         "alphas = torch.cat([self.alphas_bar, torch.ones(1)])  # alphas[-1] = alpha_bar_{-1} = 1\n"
+         "        alpha_bar = alphas[t]\n        alpha_bar_prev = alphas[t_prev]\n"),
+        **breaks_contract("denoise_backward"),
+    ),
+    mutation(
+        "ddim_writes_x_prev_into_pred_x_start",
+        (DIFFUSION, DENOISE_RETURN,
+         "return pred_x_start.mul_(alpha_bar_prev.sqrt()).add_(direction * pred_noise + sigma * noise)"),
+        **breaks_contract("denoise_backward"),
+    ),
+    mutation(
+        "identity_view_returns_float32",
+        (VIEWS, IDENTITY_VIEW, "# BEGIN SOLUTION (TODO 3.1.1 IdentityView.view)\n        return x.float()\n"),
+        **breaks_contract("IdentityView"),
+    ),
+    mutation(
+        "rotate180_view_rotates_x_in_place",
+        (VIEWS, ROTATE_VIEW, "        return x.copy_(x.flip(-2, -1))\n"),
+        **breaks_contract("Rotate180View"),
+    ),
+    mutation(  # torch.empty without device=: on a GPU the rows are copied to the CPU and come back there
+        "rotate180_view_fills_a_cpu_tensor_row_by_row",
+        (VIEWS, ROTATE_VIEW,
+         "        out = torch.empty(x.shape, dtype=x.dtype)\n"
+         "        for i in range(x.shape[-2]):\n"
+         "            out[..., i, :] = x[..., x.shape[-2] - 1 - i, :].flip(-1)\n"
+         "        return out\n"),
+        **breaks_contract("Rotate180View"),
+    ),
+    mutation(
+        "guidance_writes_into_eps_uncond",
+        (ILLUSIONS, GUIDED_NOISE + "\n    " + GUIDED_RESULT,
+         "eps_uncond[:, :c] += guidance_scale * (eps_cond[:, :c] - eps_uncond[:, :c])\n"
+         "    return torch.cat([eps_uncond[:, :c], eps_cond[:, c:]], dim=1)"),
+        **breaks_contract("classifier_free_guidance"),
+    ),
+    mutation(  # a (1,) tensor made on the CPU: a float32 one too, so bfloat16 estimates come back float32
+        "guidance_scale_as_a_cpu_tensor",
+        (ILLUSIONS, GUIDED_NOISE,
+         "noise = eps_uncond[:, :c] + torch.tensor([guidance_scale]) * (eps_cond[:, :c] - eps_uncond[:, :c])"),
+        **breaks_contract("classifier_free_guidance"),
+    ),
+    mutation(
+        "fused_estimate_casts_each_estimate_to_float32",
+        (ILLUSIONS, FUSED_APPEND, "        estimates.append(view.inverse_view(eps_view).float())\n"),
+        **breaks_contract("fused_noise_estimate"),
+    ),
+]
+
+CONTRACT_KEEPING_VARIANTS += [
+    mutation(
+        "p_losses_in_float64_cast_back",
+        (DIFFUSION, "return F.mse_loss(out, target)", "return ((out.double() - target.double()) ** 2).mean().to(out.dtype)"),
+    ),
+    mutation(
+        "p_sample_with_gather_in_float64_cast_back",
+        (DIFFUSION,
+         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n        if t == 0:\n            return mean, x_start\n"
+         "        noise = default(noise, lambda: torch.randn_like(x))\n        return mean + (0.5 * log_variance).exp() * noise, x_start",
+         "        def coef(buffer):  # (B, 1, 1, 1) float64\n"
+         "            return buffer.double().gather(0, batched_t).reshape(-1, 1, 1, 1)\n"
+         "        mean = coef(self.posterior_mean_coef1) * x_start.double() + coef(self.posterior_mean_coef2) * x.double()\n"
+         "        if t == 0:\n            return mean.to(x.dtype), x_start\n"
+         "        noise = default(noise, lambda: torch.randn_like(x))\n"
+         "        std = (0.5 * coef(self.posterior_log_variance_clipped)).exp()\n"
+         "        return (mean + std * noise.double()).to(x.dtype), x_start"),
+    ),
+    mutation(
+        "ddim_with_python_floats_and_a_padded_alphas_bar",
+        (DIFFUSION, DENOISE_SOLUTION,
+         "        if t_prev < 0:\n            return pred_x_start.clone()\n"
+         "        alphas = torch.cat([self.alphas_bar, self.alphas_bar.new_ones(1)])  # alphas[-1] = 1\n"
+         "        a, a_prev = float(alphas[t]), float(alphas[t_prev])\n"
+         "        sigma = eta * ((1 - a_prev) / (1 - a) * (1 - a / a_prev)) ** 0.5\n"
+         "        return a_prev ** 0.5 * pred_x_start + (1 - a_prev - sigma**2) ** 0.5 * pred_noise + sigma * noise\n"),
+    ),
+    mutation(
+        "ddim_computes_in_float64_and_casts_back",
+        (DIFFUSION, DENOISE_RETURN,
+         "x_prev = alpha_bar_prev.double().sqrt() * pred_x_start.double() + direction * pred_noise + sigma * noise\n"
+         "        return x_prev.to(pred_x_start.dtype)"),
+    ),
+    mutation(  # index tensors may stay on the CPU: indexing a GPU tensor with them works
+        "rotate180_with_reversed_index_tensors_and_a_loop",
+        (VIEWS, ROTATE_VIEW,
+         "        rows, cols = torch.arange(x.shape[-2] - 1, -1, -1), torch.arange(x.shape[-1] - 1, -1, -1)\n"
+         "        return x[..., rows, :][..., cols]\n"),
+        (VIEWS, ROTATE_INVERSE,
+         "        out = torch.empty_like(noise)\n"
+         "        for i in range(noise.shape[-2]):\n"
+         "            out[..., i, :] = noise[..., noise.shape[-2] - 1 - i, :].flip(-1)\n"
+         "        return out\n"),
+    ),
+    mutation(
+        "guidance_in_float64_into_a_copy",
+        (ILLUSIONS, GUIDED_NOISE + "\n    " + GUIDED_RESULT,
+         "out = eps_cond.clone()\n"
+         "    out[:, :c] = torch.lerp(eps_uncond[:, :c].double(), eps_cond[:, :c].double(), guidance_scale).to(out.dtype)\n"
+         "    return out"),
+    ),
+    mutation(
+        "fused_estimate_with_a_helper_and_a_comprehension",
+        (ILLUSIONS, FUSED_LOOP,
+         "    def estimate(view, prompt):\n"
+         "        x_view = view.view(x_t)\n"
+         "        eps_cond, eps_uncond = estimator(x_view, t, prompt), estimator(x_view, t, None)\n"
+         "        return view.inverse_view(classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels))\n"
+         "\n"
+         "    return reduce([estimate(view, prompt) for view, prompt in zip(views, prompts)], image_channels)\n"),
     ),
 ]
 

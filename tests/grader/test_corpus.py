@@ -22,6 +22,42 @@ def test_each_known_mistake_loses_points_on_its_own_item_only(corpus_reports, ru
     assert lost_items(report) == set(mutation.loses), failed
 
 
+@pytest.mark.parametrize("mutation", [m for m in MISTAKES if m.fails], ids=lambda m: m.name)
+def test_each_contract_mistake_fails_only_its_items_contract_check(corpus_reports, mutation):
+    report = corpus_reports[mutation.name]
+    failed = {c.check_id: c.message for c in report.checks if not c.passed}
+    assert set(failed) == set(mutation.fails), failed
+    lost = sum(c.max_score - c.score for c in report.checks)
+    assert report.max_score - report.score == lost == len(mutation.fails), failed
+
+
+def test_the_issues_four_contract_mistakes_are_in_the_corpus():
+    named = {m.name: m for m in MISTAKES}
+    for name, item in [("q_sample_returns_float64_for_float32_input", "q_sample"),
+                       ("q_sample_writes_x_t_into_x_start", "q_sample"),
+                       ("p_sample_passes_t_as_a_one_element_tensor", "p_sample"),
+                       ("p_sample_loop_draws_its_start_on_the_cpu", "p_sample_loop")]:
+        assert named[name].fails == {f"{item}.keeps_the_docstring_contract"}, name
+
+
+def test_contract_feedback_names_the_contract_and_what_to_do(corpus_reports):
+    def message(name, item):
+        return next(c.message for c in corpus_reports[name].checks if c.check_id == f"{item}.keeps_the_docstring_contract")
+
+    assert "q_sample returned float64 for float32 input: return x_start's dtype" in message(
+        "q_sample_returns_float64_for_float32_input", "q_sample")
+    assert "returned float32 for bfloat16 input" in message("q_sample_casts_the_buffers_to_float32", "q_sample")
+    assert "modified its argument x_start in place" in message("q_sample_writes_x_t_into_x_start", "q_sample")
+    assert "t must be (4,) int64" in message("p_sample_passes_t_as_a_one_element_tensor", "p_sample")
+    assert "device=self.device" in message("p_sample_loop_draws_its_start_on_the_cpu", "p_sample_loop")
+    assert "denoise_backward returned float64 for float32 input: return pred_x_start's dtype" in message(
+        "ddim_computes_in_float64_and_returns_float64", "denoise_backward")
+    assert "another device (as on a GPU)" in message("ddim_pads_alphas_bar_with_a_cpu_one", "denoise_backward")
+    assert "modified its argument x in place" in message("rotate180_view_rotates_x_in_place", "Rotate180View")
+    assert "modified its argument eps_uncond in place" in message("guidance_writes_into_eps_uncond", "classifier_free_guidance")
+    assert "return x_t's dtype" in message("fused_estimate_casts_each_estimate_to_float32", "fused_noise_estimate")
+
+
 @pytest.mark.parametrize("mutation", CORRECT_VARIANTS, ids=lambda m: m.name)
 def test_every_correct_variant_gets_full_marks(corpus_reports, rubric, mutation):
     report = corpus_reports[mutation.name]
