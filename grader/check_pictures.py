@@ -6,6 +6,8 @@ and the submission's, same shape. What is drawn depends on that shape:
     (T,)                      "curve": both as curves over t (a schedule, a buffer), |error| below
     (B, C, H, W), C in 1, 3   "images": a row of expected images, a row of got images, an |error| heat
     (C, H, W), C in 1, 3        map per image (summed over channels); at most MAX_IMAGES images
+    (B, C, H, W), other C     "maps": an |error| heat map per image, summed over channels (the noise
+                                and variance channels of an estimate)
     anything else, 2+ values  "heatmap": |error| as a 2-D map, the last axis across, the others down
     one value                 nothing: the message's two numbers say it all
 
@@ -45,6 +47,8 @@ def picture_kind(shape: tuple[int, ...]) -> str | None:
         return "images"
     if len(shape) == 3 and shape[0] in (1, 3) and min(shape[1:]) >= 2:
         return "images"
+    if len(shape) == 4 and min(shape[2:]) >= 2:
+        return "maps"
     return "heatmap"
 
 
@@ -56,7 +60,7 @@ def draw_mismatch(mismatch: Mismatch, path: Path, title: str) -> bool:
         kind = picture_kind(expected.shape)
         if kind is None or got.shape != expected.shape:
             return False
-        figure = {"curve": _curve, "images": _images, "heatmap": _heatmap}[kind](expected, got)
+        figure = {"curve": _curve, "images": _images, "maps": _maps, "heatmap": _heatmap}[kind](expected, got)
         figure.suptitle(_short(title), fontsize=9)
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -174,12 +178,36 @@ def _display(image: np.ndarray, low: float, high: float) -> np.ndarray:
     return scaled
 
 
+def _error_maps(expected_images: np.ndarray, got_images: np.ndarray) -> np.ndarray:
+    """(N, H, W): |error| summed over channels, NaN where any channel is not finite."""
+    error = _error(expected_images, got_images)
+    return np.where(np.isnan(error).any(axis=1), np.nan, np.nan_to_num(error).sum(axis=1))
+
+
+def _maps(expected: np.ndarray, got: np.ndarray):
+    maps = _error_maps(_as_images(expected), _as_images(got))
+    count = maps.shape[0]
+    figure = _figure(2.2 * count + 1.2, 2.8)
+    axes = figure.subplots(1, count, squeeze=False)[0]
+    high = max(_finite_range(maps)[1], 1e-12)
+    shown = None
+    for column, axis in enumerate(axes):
+        shown = axis.imshow(np.ma.masked_invalid(maps[column]), cmap=_colour_map("magma"), vmin=0.0, vmax=high,
+                            interpolation="nearest")
+        axis.set_title(f"|error| [{column}]", fontsize=8)
+        axis.set_xticks([])
+        axis.set_yticks([])
+    figure.colorbar(shown, ax=list(axes), shrink=0.8)
+    more = f"first {count} of {expected.shape[0]}; " if expected.shape[0] > count else ""
+    figure.supxlabel(f"{more}summed over the {expected.shape[1]} channels{_bad_note(got)}", fontsize=8)
+    return figure
+
+
 def _images(expected: np.ndarray, got: np.ndarray):
     expected_images, got_images = _as_images(expected), _as_images(got)
     count = expected_images.shape[0]
     low, high = _finite_range(expected_images)  # the reference's scale: a wrong range shows as clipping
-    error = _error(expected_images, got_images)
-    error_maps = np.where(np.isnan(error).any(axis=1), np.nan, np.nan_to_num(error).sum(axis=1))
+    error_maps = _error_maps(expected_images, got_images)
     error_high = _finite_range(error_maps)[1]
     figure = _figure(1.9 * count + 1.2, 5.6)
     axes = figure.subplots(3, count, squeeze=False)

@@ -3,8 +3,8 @@
     report.md / report.html                  staff: every check, hidden ones too, with their messages and
                                              pictures, the notes and the sandbox's description
     student_report.md / student_report.html  students: the visible checks only (their names, messages,
-                                             pictures and sum), notes about their hand-in; nothing of the
-                                             hidden checks but how many there are (GradeReport.for_students)
+                                             pictures and sum), notes about their hand-in; of the hidden
+                                             checks only that they exist (GradeReport.for_students)
 
 Both lead with what stops everything (the grading is incomplete, the hand-in was rejected, the package
 does not import: one line with file and line), then the score table by TODO item and check, each
@@ -77,8 +77,7 @@ def _leading_lines(report: GradeReport) -> list[str]:
 def _hidden_line(report: GradeReport) -> str:
     if not report.hidden_left_out:
         return ""
-    return (f"{report.hidden_left_out} hidden check(s) are graded too; their results appear when grades are "
-            "published.")
+    return "Hidden checks are graded too; their results appear when grades are published."
 
 
 def render_markdown(report: GradeReport, pictures: list[Path], folder: Path) -> str:

@@ -164,10 +164,11 @@ def import_failure_summary(description: str, limit: int = 300) -> str:
         return "the import raised an error without a message"
     first = " ".join(lines[0].split())
     frames = [match.group("where") for match in map(_FRAME.match, lines[1:]) if match]
-    if frames and not re.search(r" line \d+", first):
-        where = f" ({frames[-1]})"
-        first = first[: max(limit - len(where), 40)] + where
-    return first if len(first) <= limit else first[: limit - 4].rsplit(" ", 1)[0] + " ..."
+    where = f" ({frames[-1][:150]})" if frames and not re.search(r" line \d+", first) else ""
+    room = limit - len(where)
+    if len(first) > room:  # cut at a word, keeping the file and line
+        first = first[: room - 4].rsplit(" ", 1)[0] + " ..."
+    return first + where
 
 
 def not_run_result(rubric_check: RubricCheck, import_failure: str) -> CheckResult:

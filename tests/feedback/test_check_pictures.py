@@ -82,7 +82,7 @@ def test_a_passing_check_keeps_nothing():
 
 @pytest.mark.parametrize(("shape", "kind"), [
     ((1000,), "curve"), ((2, 3, 5, 7), "images"), ((3, 1, 6, 6), "images"), ((3, 8, 8), "images"),
-    ((4, 6, 8, 8), "heatmap"), ((2, 3, 1, 4), "heatmap"), ((5, 12), "heatmap"), ((1,), None), ((), None),
+    ((4, 6, 8, 8), "maps"), ((2, 3, 1, 4), "heatmap"), ((5, 12), "heatmap"), ((1,), None), ((), None),
     ((1 << 19,), None),
 ])
 def test_the_picture_follows_the_shape(shape, kind):

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from PIL import Image
 
-from grader.feedback import REPORT_HTML, REPORT_MD, write_feedback
+from grader.feedback import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD, write_feedback
 from grader.results import CheckResult, GradeReport
 
 
@@ -81,3 +81,29 @@ def test_a_rejected_submission_says_why_in_both_reports(tmp_path):
     markdown_path, html_path = write_feedback(report, tmp_path)
     assert "**The submission could not be graded: no diffusion_hw/ package was found**" in markdown_path.read_text()
     assert "could not be graded: no diffusion_hw/ package was found" in html_path.read_text()
+
+
+def test_the_student_report_holds_the_visible_checks_only(tmp_path):
+    report = _report()
+    report.confinement = "NOT CONFINED: no namespaces"
+    report.notes = ["CLIP score: not computed (set DIFFUSION_HW_CLIP=/staff/path)", "Hand-in: views.py came from the starter"]
+    write_feedback(report, tmp_path)
+    for name in (STUDENT_REPORT_MD, STUDENT_REPORT_HTML):
+        student = (tmp_path / name).read_text()
+        assert "p_sample added noise at t = 0" in student and "adds_no_noise_at_t_0" in student
+        assert "3 / 6" in student  # the visible checks' sum
+        for leak in ("draws_noise", "(hidden)", "(4, 3, 32", "CLIP", "/staff/path", "NOT CONFINED", "Sandbox"):
+            assert leak not in student, (name, leak)
+        assert "Hand-in: views.py came from the starter" in student and "provisional" in student
+        assert "Hidden checks are graded too" in student
+    staff = (tmp_path / REPORT_MD).read_text()
+    assert "draws_noise (hidden)" in staff and "/staff/path" in staff and "Sandbox: NOT CONFINED" in staff
+
+
+def test_a_public_only_run_gives_students_the_same_checks(tmp_path):
+    report = GradeReport("dana", [_check("q_sample.matches_reference", "2.1", False, "wrong values")], 1.0, "confined",
+                         public_only=True, items=[("2.1", "q_sample")])
+    write_feedback(report, tmp_path)
+    student = (tmp_path / STUDENT_REPORT_MD).read_text()
+    assert student.startswith("# dana: 0 / 3 (public checks only)") and "wrong values" in student
+    assert "Hidden checks are graded too" not in student
