@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))  # the c
 
 from corpus import ROOT, SOLUTION, mutation  # noqa: E402
 from grader_test_support import run_grade  # noqa: E402
+from test_metrics_grading import digits_reference, tiny_checkpoint  # noqa: E402, F401 -- tiny_checkpoint: a fixture
 
 from grader.generative import pictures, smoke  # noqa: E402
 from grader.generative.bands import Band  # noqa: E402
@@ -243,6 +244,20 @@ def test_a_samples_run_with_a_bad_folder_keeps_its_entries_and_draws_no_samples_
     assert all(r.score == 0 and "no image files" in r.message for r in results)
     assert not (tmp_path / "out" / pictures.SAMPLES_PICTURE).exists()
     assert not (tmp_path / "out" / pictures.BANDS_PICTURE).exists()
+
+
+@pytest.mark.slow
+def test_samples_regenerated_from_a_checkpoint_are_pictured_beside_real_digits(tmp_path, monkeypatch, tiny_checkpoint):
+    monkeypatch.setenv("DIFFUSION_HW_CACHE", str(tmp_path / "cache"))
+    reference, dataset = digits_reference(tmp_path)
+    prepared = prepare(load_rubric(), GenerativeOptions(checkpoint=tiny_checkpoint, reference_data=reference,
+                                                        dataset="digits", num_samples=8))
+    prepared.dataset = dataset
+    results = {r.check_id: r for r in prepared.run(SOLUTION, SOLUTION, pictures=tmp_path / "out")}
+    assert results["metrics.checkpoint"].passed and results["metrics.fid"].score == 10
+    grid = pixels(tmp_path / "out" / pictures.SAMPLES_PICTURE)  # 16 x 16 digits, enlarged to be seen
+    assert grid.shape[1] > 2 * 8 * pictures.MIN_TILE_PIXELS
+    assert pixels(tmp_path / "out" / pictures.BANDS_PICTURE).shape[0] > 0
 
 
 @pytest.mark.slow
