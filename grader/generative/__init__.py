@@ -5,6 +5,7 @@
     smoke_probes.py   PUBLIC: what runs in the sandbox (the smoke run, regenerating from a checkpoint)
     smoke.py          `grade --smoke` / `--checkpoint`: profiles, the reference run, the comparison
     calibrate.py      `grade calibrate DATASET`: the numbers an instructor sets the bands from
+    pictures.py       the pictures of a grading: samples beside real images, the bands marked, loss curves
 
 The metrics themselves (FID, AFD, memorisation) live in grader/metrics/.
 """
