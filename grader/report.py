@@ -29,11 +29,21 @@ def shortened(message: str, limit: int = SHORT_MESSAGE_CHARS) -> str:
 
 
 def render(report: GradeReport, console: Console | None = None, *, verbose: bool = False) -> None:
-    """Print the summary; each failed check's feedback follows the table (in full with `verbose`)."""
+    """Print the summary; each failed check's feedback follows the table (in full with `verbose`).
+
+    A hand-in that could not be graded at all prints its score and the reason only: a table in which
+    every check scores 0 "not run" would bury the reason."""
     console = console or Console(highlight=False)
     title = f"{report.submission}: {points(report.score)} / {points(report.max_score)}"
     if report.public_only:
         title += "  (public checks only)"
+    if report.rejected:
+        console.print(Text(title, style="bold red"))
+        console.print(Text(f"The submission could not be graded: {report.rejected}", style="bold red"))
+        console.print(f"No check ran ({len(report.checks)} checks score 0); results.json and report.md list them.")
+        for note in report.notes:
+            console.print(Text(note))
+        return
     table = Table(title=title, box=box.SIMPLE_HEAD, expand=False, pad_edge=False)
     table.add_column("TODO item / check", overflow="fold")
     table.add_column("points", justify="right", no_wrap=True)
@@ -62,9 +72,7 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
     if report.import_failure:
         console.print(Text("No check ran: the package does not import (the reason is above the table); fix it and "
                            "grade again", style="bold red"))
-    if report.rejected:
-        console.print(Text(f"The submission could not be graded: {report.rejected}", style="bold red"))
-    elif failed:
+    if failed:
         console.print(Text("What failed:", style="bold"))
         for check in failed:
             line = Text(f"  {check.item_number} {check.check_id}: ", style="red")
