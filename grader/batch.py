@@ -608,7 +608,7 @@ def match_roster(names: list[str], students: list[Student]) -> tuple[dict[str, S
     A hand-in matches a row when its name, compared without case and with _ . and runs of spaces
     alike, is the row's id, name, email or the email's part before the @, or, as Gradescope names
     exports ("First Last_123"), when the part after its last _ is the id or the part before it the
-    name. A hand-in that would match two rows, or a row matched by two hand-ins, is left unmatched
+    name; failing that, the same for its name up to the first . (a file's suffixes: "gus.tar.gz"). A hand-in that would match two rows, or a row matched by two hand-ins, is left unmatched
     (an id given to the wrong student is worse than none)."""
     keys: dict[str, set[int]] = {}
     for index, student in enumerate(students):
@@ -616,14 +616,17 @@ def match_roster(names: list[str], students: list[Student]) -> tuple[dict[str, S
         for value in (student.id, student.name, student.email, local):
             if value:
                 keys.setdefault(_key(value), set()).add(index)
-    found: dict[str, set[int]] = {}
-    for name in names:
-        candidates = set(keys.get(_key(name), set()))
-        if not candidates and "_" in name:
-            before, after = name.rsplit("_", 1)
+    def rows_for(text: str) -> set[int]:
+        candidates = set(keys.get(_key(text), set()))
+        if not candidates and "_" in text:
+            before, after = text.rsplit("_", 1)
             candidates = {i for i in keys.get(_key(after), set()) if _key(students[i].id) == _key(after)}
             candidates = candidates or {i for i in keys.get(_key(before), set()) if _key(students[i].name) == _key(before)}
-        found[name] = candidates
+        return candidates
+
+    found: dict[str, set[int]] = {}
+    for name in names:  # a file's name is tried without its suffixes too ("gus.tar.gz": gus)
+        found[name] = rows_for(name) or (rows_for(name.split(".", 1)[0]) if "." in name.lstrip(".") else set())
     problems: list[str] = []
     claimed: dict[int, list[str]] = {}
     for name, candidates in found.items():

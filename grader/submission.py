@@ -94,6 +94,9 @@ def open_submission(
             unpacked = scratch / "unpacked"
             safe_extract(path, unpacked, max_bytes + extra_bytes, MAX_FILES + extra_files)
             source = _package_or_loose_files(unpacked, scratch, warnings)
+        elif path.suffix.lower() == ".zip":
+            raise SubmissionError(f"{path.name} is not a .zip archive that can be opened (damaged, or cut off in the "
+                                  f"upload?): zip the folder holding {PACKAGE}/ again and hand that in")
         else:
             raise SubmissionError(f"{path.name} is not a .zip archive: hand in a zip of the folder holding {PACKAGE}/")
         root = scratch / "submission"
