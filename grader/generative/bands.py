@@ -10,7 +10,9 @@
     afd = true                           score the anime-face detection rate too
     min_samples = 1000                   fewer samples are scored but earn no points (FID is biased by N)
     memorisation_threshold = 0.05        d below this flags a sample as a copy (grader/metrics/memorisation.py)
-    max_copied_fraction = 0.01           more copies than this: no FID / AFD points at all
+    copied_margin = 0.01                 no FID / AFD points at all when the samples' near-copy fraction
+                                         exceeds the real data's own (leave-one-out, measured and cached)
+                                         by more than max(copied_margin, 3 standard errors)
 
     [[metrics.fid]]                      one per band: FID <= at_most earns `points`
     dataset = "anime-faces-64"
@@ -25,7 +27,9 @@
     points = 10
 
 A metric earns the points of the best band it reaches (bands do not add up); its maximum is the
-largest band's points. Metric points count only when the metric ran (`grade --samples` or
+largest band's points. AFD has a quality gate (`afd_counted`): a detector can be fooled (sharpening
+blurry samples raises the detection rate above real data's), so AFD earns points only when FID reaches
+a band, and a rate above the real data's counts as the real data's. Metric points count only when the metric ran (`grade --samples` or
 `--checkpoint`): a submission graded without samples is scored on the rubric's checks alone.
 """
 
@@ -58,7 +62,7 @@ class DatasetMetrics:
     afd: bool
     min_samples: int
     memorisation_threshold: float
-    max_copied_fraction: float
+    copied_margin: float  # tolerated excess over the real data's near-copy fraction
     fid_bands: tuple[Band, ...]  # strictest first
     afd_bands: tuple[Band, ...]
 
@@ -86,6 +90,22 @@ class DatasetMetrics:
         """The best band this AFD rate reaches (higher is better), or None."""
         reached = [b for b in self.afd_bands if rate >= b.threshold]
         return max(reached, key=lambda b: b.points, default=None)
+
+    def afd_counted(self, rate: float, real_rate: float, fid: float) -> tuple[float | None, str]:
+        """(the AFD rate the bands see, or None when AFD earns nothing; why it differs from `rate`, or "").
+
+        The gate: None when FID (of the same samples) reaches no band, since blurry or broken
+        samples can be sharpened until the detector fires. The cap: rate -> real_rate when above it, since
+        no model is better at being anime faces than the real faces; a band set above the real rate can
+        never be reached, which `grade calibrate` shows.
+        """
+        if self.fid_band(fid) is None:
+            return None, (f"AFD counts only when FID reaches a band (at most {max(b.threshold for b in self.fid_bands):g}), "
+                         f"and FID is {fid:.2f}: a detection rate alone can be raised by sharpening blurry samples")
+        if rate > real_rate:
+            return real_rate, (f"counted as the real data's {real_rate:.2%}: a rate above real faces' is not better "
+                               "(sharpening raises it)")
+        return rate, ""
 
 
 @dataclass(frozen=True)
@@ -119,8 +139,11 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
     raw: dict[str, dict] = {}
     for position, entry in enumerate(table["dataset"], start=1):
         where = f"[[metrics.dataset]] #{position}"
+        if isinstance(entry, dict) and "max_copied_fraction" in entry:
+            raise fail(where, "max_copied_fraction is now copied_margin: the most the samples' near-copy "
+                              "fraction may exceed the real data's own (e.g. 0.01)")
         _keys(path, where, entry, {"name", "reference", "image_size"},
-              {"afd", "min_samples", "memorisation_threshold", "max_copied_fraction"})
+              {"afd", "min_samples", "memorisation_threshold", "copied_margin"})
         name = entry["name"]
         if not isinstance(name, str) or not name or name in raw:
             raise fail(where, f"name must be a unique non-empty string, got {name!r}")
@@ -136,7 +159,7 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             name=name, reference=str(entry["reference"]), image_size=size, afd=entry.get("afd", False),
             min_samples=min_samples,
             memorisation_threshold=_number(fail, f"{where} memorisation_threshold", entry.get("memorisation_threshold", 0.05), 0, 2),
-            max_copied_fraction=_number(fail, f"{where} max_copied_fraction", entry.get("max_copied_fraction", 0.01), 0, 1),
+            copied_margin=_number(fail, f"{where} copied_margin", entry.get("copied_margin", 0.01), 0, 1),
             fid_bands=[], afd_bands=[],
         )
     for metric, bound, low, high in (("fid", "at_most", 0.0, math.inf), ("afd", "at_least", 0.0, 1.0)):

@@ -113,7 +113,7 @@ class PreparedGenerative:
         from grader.generative.samples import score_samples
 
         record: dict = {}
-        results = score_samples(samples, self.dataset, self.reference, where=where, record=record)
+        results = score_samples(samples, self.dataset, self.reference, where=where, record=record, pictures=pictures)
         if pictures is not None:
             from grader.generative.pictures import metric_pictures
 

@@ -1,10 +1,14 @@
 """`grade SUBMISSION --samples DIR`: score generated images, and turn the numbers into results entries.
 
-    samples   -> memorisation check against the training (reference) images: copies flagged
+    samples   -> memorisation check against the training (reference) images: copies flagged, and
+                 shown beside the real data's own near-copy rate (each real image held out in turn)
               -> FID and KID against the reference set (grader/metrics/fid.py)
               -> AFD of the samples next to the real data's AFD, for anime faces (grader/metrics/afd.py)
-              -> points from the rubric's [metrics] bands (bands.py), withheld when too many samples
-                 are copies: without that check, handing in training images would score a perfect FID
+              -> points from the rubric's [metrics] bands (bands.py), withheld when the samples' near-copy
+                 rate exceeds the real data's by more than the margin (memorisation.allowed_copied_fraction):
+                 without that check, handing in training images would score a perfect FID. AFD counts
+                 only when FID reaches a band, and at most at the real data's rate (bands.afd_counted):
+                 sharpening blurry samples fools the face detector, not Inception.
 
 Every outcome is a CheckResult under the item "M generative metrics", tagged "metrics": bad samples (an
 empty folder, an unreadable file, the wrong size) become a failed entry that says what to fix, scoring
@@ -15,6 +19,7 @@ MetricRefused on the real data) is recorded with 0 points out of 0, since it is 
 from __future__ import annotations
 
 import dataclasses
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,12 +85,14 @@ def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, 
 
 def warm_reference_caches(dataset: DatasetMetrics, reference: ReferenceData) -> None:
     """Compute what scoring any samples reads about the reference into the metrics' on-disk caches (keyed by
-    content): the FID statistics and, for anime faces, the real data's AFD. `grade batch` calls this once,
-    so that its grading processes read the caches instead of each computing them at the same time."""
-    from grader.metrics import MetricRefused, MetricUnavailable, real_data_afd
+    content): the FID statistics, the real data's near-copy baseline and, for anime faces, the real data's
+    AFD. `grade batch` calls this once, so that its grading processes read the caches instead of each
+    computing them at the same time."""
+    from grader.metrics import MetricRefused, MetricUnavailable, real_copy_baseline, real_data_afd
     from grader.metrics.fid import reference_stats
 
     reference_stats(reference.images)
+    real_copy_baseline(reference.images, threshold=dataset.memorisation_threshold)
     if dataset.afd:
         try:
             real_data_afd(reference.images, min_rate_any=REAL_AFD_MIN_RATE_ANY)
@@ -135,18 +142,27 @@ def unscored(dataset: DatasetMetrics, message: str, *, check: str = "samples", t
 
 def score_samples(
     samples: Path | torch.Tensor, dataset: DatasetMetrics, reference: ReferenceData, *, fid_device: str | None = None,
-    where: str | None = None, record: dict | None = None,
+    where: str | None = None, record: dict | None = None, pictures: Path | None = None,
 ) -> list[CheckResult]:
     """Score `samples` (a folder, or (N, 3, S, S) uint8 / [0, 1] images) against `reference`; `where`
     names them in messages (see load_samples). `record`, when given, receives what was computed, for the
-    pictures (pictures.py): "images" (the decoded samples), "copies", "fid", "afd", "real_afd"."""
-    record = {} if record is None else record
+    pictures (pictures.py): "images" (the decoded samples), "copies", "copy_baseline" (the real data's own
+    near-copy rate), "copies_allowed" (the fraction above which points are withheld), "fid", "afd",
+    "real_afd". `pictures` (the results folder) receives COPIES_PICTURE when samples are flagged: each
+    beside the training image it copies."""
     from grader.metrics import (
         MetricRefused,
         MetricUnavailable,
+        allowed_copied_fraction,
         compute_fid,
         find_copies,
+        real_copy_baseline,
     )
+    from grader.metrics.memorisation import COPIES_PICTURE, copies_picture
+
+    record = {} if record is None else record
+    if pictures is not None:
+        Path(pictures, COPIES_PICTURE).unlink(missing_ok=True)  # a results folder graded again
 
     fid_title = f"FID against {dataset.name}"
     afd_title = f"anime-face detection rate (AFD) on {dataset.name}"
@@ -170,19 +186,20 @@ def score_samples(
                      f"(FID is biased upwards for small N)")
 
     copies = record["copies"] = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
-    copied = int(copies.flags.sum())
-    memorised = copies.fraction > dataset.max_copied_fraction
-    shown = ", ".join(f"sample {i} ~ training image {int(copies.nearest_index[i])} (d = {copies.distance[i]:.3f})"
-                      for i in copies.flags.nonzero()[0][:5])
-    message = (f"{copied} of {n} samples ({copies.fraction:.1%}) are copies or near copies of {reference.label} "
-               f"(nearest-image distance d < {dataset.memorisation_threshold:g}; allowed: {dataset.max_copied_fraction:.1%})")
-    if copied:
-        message += f": {shown}" + (", ..." if copied > 5 else "")
-    if memorised:
-        message += ". Copied training images earn no FID or AFD points: hand in images your model generated."
-        notes.append("too many samples copy training images: no FID or AFD points")
+    baseline = record["copy_baseline"] = real_copy_baseline(reference.images, threshold=dataset.memorisation_threshold)
+    allowed = record["copies_allowed"] = allowed_copied_fraction(baseline.fraction, n, baseline.n, dataset.copied_margin)
+    memorised = copies.fraction > allowed
+    picture = None
+    if pictures is not None:
+        try:
+            picture = copies_picture(Path(pictures) / COPIES_PICTURE, images, reference.images, copies)
+        except OSError as exc:  # a picture is an aid: the entry stands without it
+            print(f"grade: could not draw {COPIES_PICTURE}: {exc}", file=sys.stderr)
     results.append(_entry("memorisation", "samples are not copies of training images", 0.0, 0.0, not memorised,
-                          message, time.monotonic() - started))
+                          _copies_message(copies, baseline, allowed, reference.label, picture),
+                          time.monotonic() - started))
+    if memorised:
+        notes.append("too many samples copy training images: no FID or AFD points")
 
     def points(band, max_points: float) -> tuple[float, str]:
         if band is None:
@@ -191,6 +208,7 @@ def score_samples(
         return earned, f"band {band.name!r} -> {earned:g} / {max_points:g}" + ("" if not notes else f" ({'; '.join(notes)})")
 
     started = time.monotonic()
+    fid = None
     try:
         fid = compute_fid(images, reference.images, device=fid_device)
     except (MetricUnavailable, MetricRefused) as exc:
@@ -209,16 +227,45 @@ def score_samples(
 
         started = time.monotonic()
         try:
+            if fid is None:
+                raise MetricUnavailable("its quality gate, FID, could not be computed here")
             real = real_data_afd(reference.images, min_rate_any=REAL_AFD_MIN_RATE_ANY)
             afd = anime_face_detection_rate(images)
         except (MetricUnavailable, MetricRefused) as exc:
             results.append(_entry("afd", afd_title, 0.0, 0.0, False, f"AFD could not be computed here (not counted): {exc}"))
         else:
             record["afd"], record["real_afd"] = afd, real
-            earned, verdict = points(dataset.afd_band(afd.rate), dataset.afd_points)
+            counted, why = dataset.afd_counted(afd.rate, real.rate, fid.fid)
+            if counted is None:
+                earned, verdict = 0.0, f"not counted -> 0 / {dataset.afd_points:g}"
+            else:
+                earned, verdict = points(dataset.afd_band(counted), dataset.afd_points)
             results.append(_entry(
                 "afd", afd_title, earned, dataset.afd_points, earned > 0 or dataset.afd_points == 0,
                 f"AFD {afd.rate:.2%} of {afd.n} samples (real data: {real.rate:.2%} of {real.n}; any detection "
-                f"{afd.rate_any:.2%} vs {real.rate_any:.2%}; likelihood > {afd.min_likelihood:g}): {verdict}",
+                f"{afd.rate_any:.2%} vs {real.rate_any:.2%}; likelihood > {afd.min_likelihood:g})"
+                + (f"; {why}" if why else "") + f": {verdict}",
                 time.monotonic() - started))
     return results
+
+
+def _copies_message(copies, baseline, allowed: float, label: str, picture) -> str:
+    """The memorisation entry's message: the samples' near-copy rate beside the real data's own, the
+    verdict, the first copies (sample ~ training image, d) and the picture that shows them."""
+    n, copied = len(copies.flags), int(copies.flags.sum())
+    message = (f"{copied} of {n} samples ({copies.fraction:.1%}) are near copies of {label} "
+               f"(nearest-image distance d < {copies.threshold:g}); real held-out images: {baseline.fraction:.1%} "
+               f"({int(baseline.flags.sum())} of {baseline.n} real images are near copies of another one, each "
+               f"held out in turn); allowed: {allowed:.1%}")
+    if copied:
+        flagged = [int(i) for i in copies.flags.nonzero()[0]]
+        flagged.sort(key=lambda i: copies.distance[i])
+        shown = ", ".join(f"sample {i} ~ training image {int(copies.nearest_index[i])} (d = {copies.distance[i]:.3f})"
+                          for i in flagged[:5])
+        message += f". Flagged: {shown}" + (", ..." if copied > 5 else "")
+        if picture:
+            message += f" (pictured side by side in {picture.name})"
+    if copies.fraction > allowed:
+        message += (". Copied training images earn no FID or AFD points: hand in images your model generated "
+                    "(sample numbers count the files in name order)")
+    return message

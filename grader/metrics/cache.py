@@ -1,6 +1,8 @@
-"""The on-disk cache of results that depend only on a reference set: FID statistics, the real-data AFD.
+"""The on-disk cache of results that depend only on a reference set: FID statistics, the real-data AFD,
+the real data's own near-copy distances (the memorisation baseline).
 
-    $DIFFUSION_HW_CACHE/<kind>/<entry>     (default ~/.cache/diffusion-hw/<kind>/; kind "fid" or "afd")
+    $DIFFUSION_HW_CACHE/<kind>/<entry>     (default ~/.cache/diffusion-hw/<kind>/; kind "fid", "afd" or
+                                            "memorisation")
 
 Each entry is one file whose name holds its key: sha256 of everything that changes the answer (the
 8-bit pixels and shape of the set, the format, the settings; see images.content_sha256). A cache is

@@ -57,7 +57,7 @@ def faces(tmp_path_factory) -> tuple[Path, Path]:
 def tiny_faces_dataset(**changes) -> DatasetMetrics:
     """anime-faces-64 scoring with bands any 8-sample FID reaches, so that points are visible."""
     fields = dict(name="anime-faces-64", reference="unused", image_size=64, afd=True, min_samples=2,
-                  memorisation_threshold=0.05, max_copied_fraction=0.01,
+                  memorisation_threshold=0.05, copied_margin=0.01,
                   fid_bands=(Band("strong", 1e6, 10.0),), afd_bands=(Band("simple", 0.0, 4.0),))
     fields.update(changes)
     return DatasetMetrics(**fields)
@@ -82,8 +82,21 @@ def test_the_shipped_bands_map_fid_and_afd_to_the_documented_points():
     assert (digits.afd, digits.afd_points, digits.image_size) == (False, 0, 16)
 
 
+def test_afd_counts_only_when_fid_reaches_a_band_and_at_most_at_the_real_rate():
+    faces = load_rubric().metrics.dataset("anime-faces-64")  # FID bands up to 130, AFD bands 0.3 / 0.5 / 0.7
+    assert faces.afd_counted(0.75, real_rate=0.82, fid=75.0) == (0.75, "")
+    counted, why = faces.afd_counted(0.86, real_rate=0.82, fid=75.0)
+    assert counted == 0.82 and "counted as the real data's 82.00%" in why and "sharpening" in why
+    counted, why = faces.afd_counted(0.86, real_rate=0.82, fid=131.0)
+    assert counted is None and "AFD counts only when FID reaches a band (at most 130)" in why
+    assert faces.afd_counted(0.86, real_rate=0.82, fid=float("nan"))[0] is None
+    # the course's published example (FID 75.07, AFD 92.70%) still earns 7 + 10 of 20
+    assert faces.fid_band(75.07).points == 7 and faces.afd_band(faces.afd_counted(0.927, 0.8205, 75.07)[0]).points == 10
+
+
 @pytest.mark.parametrize("edit, message", [
     (lambda t: t.replace('at_most = 60.0', 'at_most = 100.0'), "band 'strong' .* must have a stricter threshold than 'medium'"),
+    (lambda t: t.replace('copied_margin = 0.01 ', 'max_copied_fraction = 0.01 ', 1), "max_copied_fraction is now copied_margin"),
     (lambda t: t.replace('default_dataset = "anime-faces-64"', 'default_dataset = "cats"'), "'cats' is not a \\[\\[metrics.dataset\\]\\]"),
     (lambda t: t.replace('at_least = 0.30', 'at_least = 30'), "at_least.* must be a number in \\[0, 1\\]"),
     (lambda t: t.replace('band = "simple"\nat_most', 'band = "simple"\nweight = 1\nat_most', 1), "unknown key\\(s\\) weight"),
@@ -100,13 +113,17 @@ def test_metric_band_mistakes_are_reported_in_one_line(tmp_path, edit, message):
 
 
 @pytest.mark.slow
-def test_copied_training_images_are_flagged_and_earn_no_metric_points(faces):
+def test_copied_training_images_are_flagged_pictured_and_earn_no_metric_points(faces, tmp_path):
     reference, _ = faces
     dataset = tiny_faces_dataset()
-    results = by_id(score_samples(reference, dataset, load_reference(dataset, reference)))
+    results = by_id(score_samples(reference, dataset, load_reference(dataset, reference), pictures=tmp_path))
     memorisation = results["metrics.memorisation"]
-    assert not memorisation.passed and "16 of 16 samples (100.0%) are copies" in memorisation.message
+    assert not memorisation.passed and "16 of 16 samples (100.0%) are near copies" in memorisation.message
+    assert "real held-out images: 0.0% (0 of 16 real images" in memorisation.message
     assert "sample 0 ~ training image 0 (d = 0.000)" in memorisation.message
+    assert "pictured side by side in memorisation_copies.png" in memorisation.message
+    picture = Image.open(tmp_path / "memorisation_copies.png")
+    assert picture.height > 12 * 128  # the first 12 of 16 pairs, then "... and 4 more"
     fid, afd = results["metrics.fid"], results["metrics.afd"]
     assert fid.message.startswith("FID 0.00") or fid.message.startswith("FID -0.00"), fid.message
     assert (fid.score, fid.max_score, afd.score, afd.max_score) == (0, 10, 0, 4)
@@ -126,6 +143,76 @@ def test_generated_looking_samples_earn_band_points_and_show_the_real_afd(faces)
     assert afd.score == 4 and "(real data: " in afd.message and "of 16;" in afd.message, afd.message
     too_few = by_id(score_samples(fresh, tiny_faces_dataset(min_samples=1000), load_reference(dataset, reference)))
     assert too_few["metrics.fid"].score == 0 and "only 8 samples" in too_few["metrics.fid"].message
+
+
+@pytest.mark.slow
+def test_grade_with_held_out_real_faces_reports_the_real_baseline_and_withholds_nothing(tmp_path, faces):
+    """Real faces that are not in the reference are what a perfect generator hands in: the memorisation
+    check must show the real data's own near-copy rate beside theirs and withhold no points."""
+    reference, held_out = faces
+    out = tmp_path / "out"
+    run = run_grade("solution", "--public-only", "--samples", str(held_out), "--reference-data", str(reference),
+                    "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    metrics = {t["extra_data"]["check"]: t for t in run.results["tests"] if "metrics" in t["tags"]}
+    memorisation = metrics["metrics.memorisation"]
+    assert memorisation["status"] == "passed", memorisation["output"]
+    assert "0 of 8 samples (0.0%) are near copies" in memorisation["output"]
+    assert "real held-out images: 0.0% (0 of 16 real images" in memorisation["output"] and "allowed: " in memorisation["output"]
+    for check in ("metrics.fid", "metrics.afd"):
+        assert "copy training images" not in metrics[check]["output"], metrics[check]["output"]
+    assert not (out / "memorisation_copies.png").exists()
+    assert "real held-out images: 0.0%" in (out / "report.md").read_text()
+
+
+def test_afd_earns_points_only_with_fid_in_a_band_and_says_why(faces, monkeypatch):
+    """FID is stubbed (the network is not what is tested): the same samples' AFD points follow FID's band."""
+    import grader.metrics as metrics
+    from grader.metrics import FIDResult
+    from grader.metrics.images import load_images
+
+    reference, held_out = faces
+    dataset = tiny_faces_dataset(fid_bands=(Band("strong", 130.0, 10.0),), afd_bands=(Band("simple", 0.0, 4.0),))
+    samples = load_images(held_out)  # a tensor: nothing to decode in the sandbox
+    for fid, afd_points in ((75.0, 4), (200.0, 0)):
+        monkeypatch.setattr(metrics, "compute_fid", lambda *args, fid=fid, **kwargs: FIDResult(fid, 0.01, 8, 16))
+        results = by_id(score_samples(samples, dataset, load_reference(dataset, reference)))
+        assert results["metrics.afd"].score == afd_points, results["metrics.afd"].message
+    assert "AFD counts only when FID reaches a band (at most 130), and FID is 200.00" in results["metrics.afd"].message
+    assert results["metrics.afd"].message.endswith("not counted -> 0 / 4")
+
+    def unavailable(*args, **kwargs):
+        raise metrics.MetricUnavailable("no network here")
+
+    monkeypatch.setattr(metrics, "compute_fid", unavailable)
+    results = by_id(score_samples(samples, dataset, load_reference(dataset, reference)))
+    assert (results["metrics.afd"].score, results["metrics.afd"].max_score) == (0, 0)
+    assert "its quality gate, FID, could not be computed here" in results["metrics.afd"].message
+
+
+@pytest.mark.slow
+def test_sharpened_blurred_real_faces_earn_no_more_afd_points_than_the_real_faces():
+    """Blur + unsharp mask lifts the detector's rate above real faces' (the 1,000 faces of each half).
+    With a band set between the two, sharpening would buy points were rates above the real data's not
+    counted as the real data's."""
+    from grader.generative.calibrate import blurred_then_sharpened
+    from grader.metrics import anime_face_detection_rate, real_data_afd
+    from grader.metrics.images import load_images
+
+    assert ANIME_FACES.is_dir(), f"{ANIME_FACES} is missing: the course data must sit beside the repository"
+    faces = load_images(ANIME_FACES)
+    reference, real_samples = faces[:1000], faces[1000:]
+    real = real_data_afd(reference).rate
+    honest = anime_face_detection_rate(real_samples).rate
+    sharpened = anime_face_detection_rate(blurred_then_sharpened(real_samples)).rate
+    above_real = max(real, honest) + (sharpened - max(real, honest)) / 2
+    dataset = tiny_faces_dataset(afd_bands=(Band("strong", above_real, 10.0), Band("simple", 0.5, 4.0)))
+    assert dataset.afd_band(sharpened).points > dataset.afd_band(honest).points  # the rates alone would reward it
+
+    def afd_points(rate: float) -> float:
+        return dataset.afd_band(dataset.afd_counted(rate, real, fid=50.0)[0]).points
+
+    assert afd_points(sharpened) <= afd_points(honest)
 
 
 def _unreadable(folder: Path) -> Path:
@@ -319,7 +406,11 @@ def test_calibrate_measures_real_vs_real_fid_real_afd_and_the_reference_smoke_ru
     assert (result["dataset"], result["images"], result["real_vs_real"]["n_per_half"]) == ("reference", 16, 8)
     assert np.isfinite(result["real_vs_real"]["fid"]) and result["real_vs_real"]["fid"] > 0
     assert 0.5 <= result["real_afd"]["rate_any"] <= 1.0  # ~87% on real faces
-    assert result["memorisation"]["flagged_fraction"] == 0.0
+    assert 0.0 <= result["real_afd"]["blurred_then_sharpened_rate"] <= 1.0
+    memorisation = result["memorisation"]
+    assert memorisation["half_vs_half_flagged_fraction"] == 0.0
+    assert memorisation["real_baseline"] == 0.0 and memorisation["real_baseline_pairs"] == []
+    assert memorisation["allowed_for_n_samples"] == {"n": 8, "margin": 0.01, "fraction": 0.01}
     assert result["smoke"]["steps"] == 5 and set(result["smoke"]["distances"]) == {"ddpm", "ddim"}
     json.dumps(result)
 
@@ -331,6 +422,7 @@ def test_grade_calibrate_prints_and_writes_json(tmp_path):
     written = json.loads((tmp_path / "cal.json").read_text())
     assert written["dataset"] == "digits" and written["images"] == 8 and "smoke" not in written
     assert '"real_vs_real"' in run.stdout and "real_afd" not in written  # digits: no AFD
+    assert f"memorisation baseline: {written['memorisation']['real_baseline']:.2%} of the 8 real images" in run.stdout
 
 
 @pytest.mark.parametrize("argv, reason", [
