@@ -102,7 +102,14 @@ def _short(text: str, width: int = 80, lines: int = 2) -> str:
 def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+    return Figure(figsize=(width, height), dpi=DPI)  # fixed margins: a layout engine costs most of the time
+
+
+def _right_margin(figure, width: float, bottom: float, height: float):
+    """Leave 1 inch at the right of `figure` for a colour bar; return the colour bar's axes."""
+    right = 1 - 1.0 / width
+    figure.subplots_adjust(left=0.03, right=right - 0.01)
+    return figure.add_axes((right + 0.1 / width, bottom, 0.15 / width, height))
 
 
 def _finite_range(*arrays: np.ndarray) -> tuple[float, float]:
@@ -135,6 +142,7 @@ def _colour_map(name: str):
 def _curve(expected: np.ndarray, got: np.ndarray):
     figure = _figure(6.4, 4.2)
     top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])
+    figure.subplots_adjust(left=0.13, right=0.97, top=0.86, bottom=0.12, hspace=0.08)
     t = np.arange(expected.size)
     shown = np.where(np.isfinite(got), got, np.nan)
     low, high = _finite_range(expected, got)
@@ -187,8 +195,11 @@ def _error_maps(expected_images: np.ndarray, got_images: np.ndarray) -> np.ndarr
 def _maps(expected: np.ndarray, got: np.ndarray):
     maps = _error_maps(_as_images(expected), _as_images(got))
     count = maps.shape[0]
-    figure = _figure(2.2 * count + 1.2, 2.8)
+    width = 2.2 * count + 1.0
+    figure = _figure(width, 2.8)
     axes = figure.subplots(1, count, squeeze=False)[0]
+    colour_bar = _right_margin(figure, width, 0.16, 0.7)
+    figure.subplots_adjust(top=0.78, bottom=0.12, wspace=0.08)
     high = max(_finite_range(maps)[1], 1e-12)
     shown = None
     for column, axis in enumerate(axes):
@@ -197,7 +208,7 @@ def _maps(expected: np.ndarray, got: np.ndarray):
         axis.set_title(f"|error| [{column}]", fontsize=8)
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.colorbar(shown, ax=list(axes), shrink=0.8)
+    figure.colorbar(shown, cax=colour_bar)
     more = f"first {count} of {expected.shape[0]}; " if expected.shape[0] > count else ""
     figure.supxlabel(f"{more}summed over the {expected.shape[1]} channels{_bad_note(got)}", fontsize=8)
     return figure
@@ -209,8 +220,11 @@ def _images(expected: np.ndarray, got: np.ndarray):
     low, high = _finite_range(expected_images)  # the reference's scale: a wrong range shows as clipping
     error_maps = _error_maps(expected_images, got_images)
     error_high = _finite_range(error_maps)[1]
-    figure = _figure(1.9 * count + 1.2, 5.6)
+    width = 1.9 * count + 1.0
+    figure = _figure(width, 5.6)
     axes = figure.subplots(3, count, squeeze=False)
+    colour_bar = _right_margin(figure, width, 0.07, 0.26)
+    figure.subplots_adjust(top=0.89, bottom=0.06, hspace=0.25, wspace=0.08)
     grey = _colour_map("gray")
     heat = _colour_map("magma")
     shown = None
@@ -225,7 +239,7 @@ def _images(expected: np.ndarray, got: np.ndarray):
     for axis in axes.ravel():
         axis.set_xticks([])
         axis.set_yticks([])
-    figure.colorbar(shown, ax=list(axes[2]), shrink=0.8)
+    figure.colorbar(shown, cax=colour_bar)
     more = expected.shape[0] - count if expected.ndim == 4 else 0
     figure.supxlabel((f"first {count} of {expected.shape[0]} images; " if more > 0 else "")
                      + "colours on the reference's scale" + _bad_note(got), fontsize=8)
@@ -241,6 +255,7 @@ def _heatmap(expected: np.ndarray, got: np.ndarray):
         rows = rows[:MAX_HEATMAP_ROWS]
     figure = _figure(6.4, 4.0)
     axis = figure.subplots()
+    figure.subplots_adjust(left=0.1, right=0.98, top=0.86, bottom=0.14)
     high = _finite_range(rows)[1]
     shown = axis.imshow(np.ma.masked_invalid(rows), cmap=_colour_map("magma"), vmin=0.0, vmax=max(high, 1e-12),
                         aspect="auto", interpolation="nearest")
