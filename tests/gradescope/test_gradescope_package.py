@@ -181,3 +181,8 @@ def test_an_unconfined_run_is_provisional_for_students_and_says_why_to_staff():
     shown = student_view({"score": 0, "output": "bo: 0 / 0\nSandbox: NOT CONFINED: student code runs ...", "tests": []})
     assert PROVISIONAL in shown["output"] and shown["extra_data"]["provisional"] is True
     assert "NOT CONFINED" in shown["tests"][-1]["output"] and "NOT CONFINED" not in shown["output"]
+    staff = shown["tests"][-1]
+    assert staff["visibility"] == "hidden" and "provisional" in staff["tags"]
+    assert staff["output"].startswith("PROVISIONAL, not a final score") and "Regrade" in staff["output"]
+    confined = student_view({"score": 0, "output": "bo: 0 / 0\nSandbox: confined by bubblewrap", "tests": []})
+    assert "provisional" not in confined["tests"][-1]["tags"] and "provisional" not in confined["extra_data"]
