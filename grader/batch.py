@@ -58,7 +58,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable
 
 from grader.api import prepare_plans
 from grader.errors import GraderError
@@ -269,8 +269,7 @@ class _Grading:
             header.write(f"grade batch: {name}, started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
                          f"$ {subprocess.list2cmdline(command)}\n")
         with open(out_dir / GRADING_LOG, "ab") as sink:  # O_APPEND: the process and we both append
-            process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=sink, stderr=subprocess.STDOUT,
-                                       env=env, cwd=REPO_ROOT, start_new_session=True)
+            process = start_grading_process(command, log_file=sink, env=env)
         return cls(name, out_dir, process, time.monotonic())
 
     def seconds(self) -> float:
@@ -300,6 +299,13 @@ class _Grading:
         with open(self.out_dir / GRADING_LOG, "a", encoding="utf-8") as trailer:
             trailer.write(f"grade batch: exit status {code} after {seconds:.0f} s" + (f" ({self.note})" if self.note else "") + "\n")
         return _row_after(self.name, self.out_dir, code, seconds, self.note)
+
+
+def start_grading_process(command: list[str], log_file: BinaryIO, env: dict[str, str]) -> subprocess.Popen:
+    """Start `python -m grader ...` for one submission: in a session of its own (so the terminal's Ctrl-C
+    reaches only the batch), writing everything it prints to `log_file`. (Tests replace this one seam.)"""
+    return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT, env=env,
+                            cwd=REPO_ROOT, start_new_session=True)
 
 
 def _grading_command(path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path,

@@ -170,12 +170,12 @@ def test_a_samples_batch_warms_the_fid_cache_before_grading_and_hands_each_proce
         commands.append(command)
         assert len(list(fid_cache.glob("reference-*.npz"))) == 1, "the FID cache was not warmed before grading"
         out_dir = Path(command[command.index("--out") + 1])
-        out_dir.mkdir(parents=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         tests = [{"score": 3, "max_score": 10, "status": "failed", "extra_data": {"item": "M", "function": "generative metrics"}}]
         (out_dir / "results.json").write_text(json.dumps({"score": 3, "output": "", "tests": tests}))
-        return batch.subprocess.CompletedProcess(command, 0, "", "")
+        return batch.subprocess.Popen(["true"])  # a process that has done its work
 
-    monkeypatch.setattr(batch.subprocess, "run", fake_grading_process)
+    monkeypatch.setattr(batch, "start_grading_process", fake_grading_process)
     batch.grade_batch(submissions, tmp_path / "out", public_only=True, log=lambda line: None,
                       rubric_path=tiny_metrics_rubric(tmp_path / "rubric.toml"),
                       generative=GenerativeOptions(samples_in="samples", reference_data=reference, dataset="anime-faces-64"))
@@ -226,13 +226,13 @@ def test_a_smoke_batch_computes_the_reference_once_and_hands_it_to_every_grading
         handed = Path(command[command.index("--smoke-reference") + 1])
         assert smoke.load_reference_run(handed, SOLUTION, TINY_SMOKE)
         out_dir = Path(command[command.index("--out") + 1])
-        out_dir.mkdir(parents=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
         tests = [{"score": 0, "max_score": 0, "status": status, "extra_data": {"item": "S", "function": "training smoke run"}}
                  for status in ("passed", "passed", "failed", "passed")]
         (out_dir / "results.json").write_text(json.dumps({"score": 7, "output": "", "tests": tests}))
-        return batch.subprocess.CompletedProcess(command, 0, "", "")
+        return batch.subprocess.Popen(["true"])  # a process that has done its work
 
-    monkeypatch.setattr(batch.subprocess, "run", fake_grading_process)
+    monkeypatch.setattr(batch, "start_grading_process", fake_grading_process)
     batch.grade_batch(submissions, tmp_path / "out", jobs=1, public_only=True, log=lambda line: None,
                       generative=GenerativeOptions(smoke=True))
     assert len(commands) == 2 and all("--smoke" in command for command in commands)
