@@ -202,10 +202,7 @@ def grade_batch(
         if todo:
             _grade_todo(todo, out, jobs, public_only, rubric, rubric_path, solution, generative, prepared_generative,
                         cluster, rows, write_books, log)
-    except KeyboardInterrupt:  # Ctrl-C before any grading started (while the reference was planned)
-        write_books()
-        raise BatchInterrupted([rows.get(n) or BatchRow(n, "incomplete", None, NOT_GRADED_YET) for n in names]) from None
-    except BatchInterrupted:
+    except (KeyboardInterrupt, BatchInterrupted):  # KeyboardInterrupt: before the local gradings (or on a cluster)
         raise BatchInterrupted(write_books()) from None
     if students is not None:
         _report_roster(names, students, log)  # again at the end, where the instructor looks
@@ -241,8 +238,8 @@ def _grade_todo(todo, out, jobs, public_only, rubric, rubric_path, solution, gen
             )
             rows.update((row.name, row) for row in graded)
             return
-        commands = {name: (path, _grading_command(path, results_folder(out, name), plans_file, public_only,
-                                                  rubric_path, extra_args)) for name, path in todo}
+        commands = {name: _grading_command(path, results_folder(out, name), plans_file, public_only, rubric_path,
+                                           extra_args) for name, path in todo}
         _run_locally(commands, out, jobs, rows, write_books, log)
 
 
@@ -337,7 +334,7 @@ def _reason_from_log(log_file: Path, code: int) -> str:
     return f"{reason or f'exit status {code}'} (see {GRADING_LOG})"
 
 
-def _run_locally(commands: dict[str, tuple[Path, list[str]]], out: Path, jobs: int, rows: dict[str, BatchRow],
+def _run_locally(commands: dict[str, list[str]], out: Path, jobs: int, rows: dict[str, BatchRow],
                  write_books: Callable[[], list[BatchRow]], log: Callable[[str], None]) -> None:
     """Run the grading processes, `jobs` at a time, handling Ctrl-C as the module says."""
     pending = deque(commands)
@@ -357,7 +354,7 @@ def _run_locally(commands: dict[str, tuple[Path, list[str]]], out: Path, jobs: i
                 _on_interrupt(handled, pending, running, rows, log)
             while pending and len(running) < jobs and not handled:
                 name = pending.popleft()
-                running[name] = _Grading.start(name, commands[name][1], results_folder(out, name))
+                running[name] = _Grading.start(name, commands[name], results_folder(out, name))
             for name, grading in list(running.items()):
                 if grading.process.poll() is None:
                     if grading.stop_sent is not None and time.monotonic() - grading.stop_sent > STOP_GRACE_S:
