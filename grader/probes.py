@@ -827,7 +827,7 @@ def _convert_module(diffusion: Any, model: ScriptedModel, case: dict) -> None:
             setattr(diffusion, name, value.to(device=device, dtype=to_dtype))
 
 
-def _device_failure(function: str, exc: BaseException, case: dict) -> list[str] | None:
+def _device_failure(function: str, exc: BaseException, case: dict) -> list[str]:
     """What an exception raised on the meta device says about the code: a device mix-up (a tensor made
     on the CPU meets the inputs' device) is a broken promise; what only the meta device cannot do
     (.item(), torch.equal: no data) says nothing, since a GPU does it; anything else (the code's own
