@@ -244,7 +244,8 @@ def score_samples(
                 "afd", afd_title, earned, dataset.afd_points, earned > 0 or dataset.afd_points == 0,
                 f"AFD {afd.rate:.2%} of {afd.n} samples (real data: {real.rate:.2%} of {real.n}; any detection "
                 f"{afd.rate_any:.2%} vs {real.rate_any:.2%}; likelihood > {afd.min_likelihood:g})"
-                + (f"; {why}" if why else "") + f": {verdict}",
+                + (f"; {why}" if why else "; a face detector can be fooled by sharpening, so AFD counts only with "
+                   "FID in a band and at most at the real data's rate") + f": {verdict}",
                 time.monotonic() - started))
     return results
 

@@ -162,7 +162,6 @@ def test_grade_with_held_out_real_faces_reports_the_real_baseline_and_withholds_
     for check in ("metrics.fid", "metrics.afd"):
         assert "copy training images" not in metrics[check]["output"], metrics[check]["output"]
     assert not (out / "memorisation_copies.png").exists()
-    assert "real held-out images: 0.0%" in (out / "report.md").read_text()
 
 
 def test_afd_earns_points_only_with_fid_in_a_band_and_says_why(faces, monkeypatch):
@@ -178,6 +177,8 @@ def test_afd_earns_points_only_with_fid_in_a_band_and_says_why(faces, monkeypatc
         monkeypatch.setattr(metrics, "compute_fid", lambda *args, fid=fid, **kwargs: FIDResult(fid, 0.01, 8, 16))
         results = by_id(score_samples(samples, dataset, load_reference(dataset, reference)))
         assert results["metrics.afd"].score == afd_points, results["metrics.afd"].message
+        if afd_points:  # counted: the message still says what AFD alone cannot tell
+            assert "a face detector can be fooled by sharpening" in results["metrics.afd"].message
     assert "AFD counts only when FID reaches a band (at most 130), and FID is 200.00" in results["metrics.afd"].message
     assert results["metrics.afd"].message.endswith("not counted -> 0 / 4")
 

@@ -1,4 +1,5 @@
-"""Fixtures for the metric tests: synthetic images (metric_test_images.py), never real data.
+"""Fixtures for the metric tests: synthetic images (metric_test_images.py); the few tests that need real
+faces read them from the course data beside the repository, and fail when it is missing.
 
 Inception runs at ~5 images/s on 2 CPU cores, so the sets are tiny (16 images), their features are
 computed once per session, and the reference set's statistics come from a session-wide cache.
