@@ -262,7 +262,7 @@ class _Grading:
         if stale.exists():
             stale.unlink()  # --redo, or a stopped grading: never let an old file pass for a new result
         env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-        with open(out_dir / GRADING_LOG, "w", encoding="utf-8") as header:
+        with open(out_dir / GRADING_LOG, "w", encoding="utf-8", errors="backslashreplace") as header:
             header.write(f"grade batch: {name}, started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
                          f"$ {subprocess.list2cmdline(command)}\n")
         with open(out_dir / GRADING_LOG, "ab") as sink:  # O_APPEND: the process and we both append
@@ -293,7 +293,7 @@ class _Grading:
         """The row, once the process has exited (the trailer goes into grading.log)."""
         code = self.process.wait()
         seconds = self.seconds()
-        with open(self.out_dir / GRADING_LOG, "a", encoding="utf-8") as trailer:
+        with open(self.out_dir / GRADING_LOG, "a", encoding="utf-8", errors="backslashreplace") as trailer:
             trailer.write(f"grade batch: exit status {code} after {seconds:.0f} s" + (f" ({self.note})" if self.note else "") + "\n")
         return _row_after(self.name, self.out_dir, code, seconds, self.note)
 
