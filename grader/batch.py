@@ -345,8 +345,9 @@ def _run_locally(commands: dict[str, list[str]], out: Path, jobs: int, rows: dic
     def on_sigint(_signum, _frame) -> None:
         interrupts[0] += 1
 
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGINT, on_sigint) if in_main_thread else None
+    in_main_thread = threading.current_thread() is threading.main_thread()  # where Python runs signal handlers
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN  # started with nohup or as a background job
+    previous = signal.signal(signal.SIGINT, on_sigint) if in_main_thread and not ignored else None
     try:
         while pending or running:
             if interrupts[0] > handled:
