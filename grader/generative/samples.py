@@ -263,10 +263,10 @@ def _copies_message(copies, baseline, allowed: float, label: str, picture) -> st
         flagged.sort(key=lambda i: copies.distance[i])
         shown = ", ".join(f"sample {i} ~ training image {int(copies.nearest_index[i])} (d = {copies.distance[i]:.3f})"
                           for i in flagged[:5])
-        message += f". Flagged: {shown}" + (", ..." if copied > 5 else "")
+        message += (f". Flagged, closest first (samples numbered in file-name order): {shown}"
+                    + (", ..." if copied > 5 else ""))
         if picture:
             message += f" (pictured side by side in {picture.name})"
     if copies.fraction > allowed:
-        message += (". Copied training images earn no FID or AFD points: hand in images your model generated "
-                    "(sample numbers count the files in name order)")
+        message += ". Copied training images earn no FID or AFD points: hand in images your model generated"
     return message
