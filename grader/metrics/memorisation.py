@@ -206,7 +206,7 @@ def real_copy_baseline(
     """The near-copy rate of real images held out one at a time from `training_images` (module docstring).
 
     training_images: (M, 3, H, W) uint8 or float in [0, 1], or a folder, M >= 2. The distances are
-    cached in $DIFFUSION_HW_CACHE/memorisation/ (cache.py); ~M^2 / 10^5 s on a CPU when not.
+    cached in $DIFFUSION_HW_CACHE/memorisation/ (cache.py); computing them costs M^2 comparisons.
     """
     training_u8 = load_images(training_images, name="training_images")  # (M, 3, H, W)
     key = copy_baseline_key(training_u8, max_shift)
