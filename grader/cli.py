@@ -60,7 +60,9 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, help="write OUT/results.json (Gradescope format)")
     parser.add_argument("--public-only", action="store_true",
                         help="run only the public checks, against grader/public_expected.safetensors (no solution needed)")
-    parser.add_argument("--quiet", action="store_true", help="print only the total")
+    parser.add_argument("--quiet", action="store_true",
+                        help="print only the total (stdout); a hand-in that was rejected or does not import also "
+                             "gets its one-line reason on stderr")
     parser.add_argument("--verbose", action="store_true", help="print every failed check's feedback in full")
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
@@ -162,6 +164,8 @@ def _grade(args: argparse.Namespace) -> int:
     )
     if args.quiet:
         print(report.summary_line())
+        for reason in _why_nothing_was_graded(report):
+            print(reason, file=sys.stderr)
     else:
         render(report, Console(highlight=False), verbose=args.verbose)
     if args.out is not None and not args.quiet:
@@ -171,6 +175,18 @@ def _grade(args: argparse.Namespace) -> int:
             print(report.incomplete_line(), file=sys.stderr)
         return INCOMPLETE
     return 0
+
+
+def _why_nothing_was_graded(report) -> list[str]:
+    """The lines `--quiet` adds to stderr, so that a total of 0 never stands without its cause: why the
+    hand-in was rejected (not a zip, no diffusion_hw/, ...) and why the package does not import, each
+    on one line ([] for a submission that was graded)."""
+    lines = []
+    if report.rejected:
+        lines.append(f"The submission could not be graded: {' '.join(report.rejected.split())}")
+    if report.import_failure:
+        lines.append(" ".join(report.import_failure_line().split()))
+    return lines
 
 
 def _batch(args: argparse.Namespace) -> int:

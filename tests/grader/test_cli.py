@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from grader.cli import main
 
 from grader_test_support import run_grade
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_main(argv: list[str]) -> int:
@@ -44,3 +49,25 @@ def test_a_rejected_submission_still_completes_grading_with_zero(tmp_path):
     assert run.results["score"] == 0
     assert "could not be graded" in run.results["output"]
     assert all(t["status"] == "failed" and "not run" in t["output"] for t in run.results["tests"])
+
+
+def test_quiet_on_a_rejected_hand_in_prints_the_total_and_the_reason(tmp_path):
+    (tmp_path / "essay.txt").write_text("my homework is in the attached zip")
+    run = run_grade(str(tmp_path / "essay.txt"), "--public-only", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().splitlines() == [run.stdout.strip()] and "essay: 0 /" in run.stdout
+    assert run.stderr.strip() == ("The submission could not be graded: essay.txt is not a .zip archive: "
+                                  "hand in a zip of the folder holding diffusion_hw/")
+
+
+@pytest.mark.slow
+def test_quiet_on_a_package_that_does_not_import_prints_the_total_and_the_file_and_line(tmp_path):
+    package = tmp_path / "broken" / "diffusion_hw"
+    shutil.copytree(ROOT / "starter" / "diffusion_hw", package, ignore=shutil.ignore_patterns("__pycache__"))
+    with (package / "schedules.py").open("a") as schedules:
+        schedules.write("\ndef unfinished(:\n")
+    run = run_grade(str(package.parent), "--public-only", "--quiet")
+    assert run.returncode == 0, run.stderr
+    assert "broken: 0 /" in run.stdout
+    [reason] = run.stderr.strip().splitlines()
+    assert reason.startswith("The package does not import: SyntaxError in diffusion_hw/schedules.py line ")
