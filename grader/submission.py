@@ -5,6 +5,10 @@ original is never written to, a symlink never leads the sandbox outside the copy
 unpacked defensively (no absolute paths, no `..`, no links, a size and file-count cap checked while
 reading, not trusted from the zip's own header).
 
+A notebook or loose TODO files are completed from a clean copy of the starter (`clean_starter()`):
+in the course repository that is starter/diffusion_hw; in the handout, where students edit
+diffusion_hw/ in place, it is the untouched copy the handout ships in grader/pristine_starter/.
+
 What is handed in beside the package (the samples folder, a checkpoint: grader/generative/handed_in.py)
 is found from `Submission.source`, the folder that holds diffusion_hw/ as handed in; a zip makes room
 for it with `extra_bytes` / `extra_files`, and `copy_regular_files` copies it with the package's rules.
@@ -31,6 +35,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MAX_BYTES = 64 << 20  # what a submission may unpack to (the package is a few hundred kB)
 MAX_FILES = 2000
 MAX_LOOSE_FILE_BYTES = 4 << 20  # one source file handed in loose
+# The handout's clean copy of the starter, beside this module (grader/authoring/handout.py writes it);
+# the repository has none and uses starter/ instead.
+PRISTINE_STARTER = Path(__file__).resolve().parent / "pristine_starter"
 SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
 SEARCH_DEPTH = 4
 MAX_DEPTH = 32  # folders nested in a hand-in (the package and a samples folder need 3 or 4)
@@ -45,13 +52,31 @@ class Submission:
     warnings: tuple[str, ...] = ()  # what the report should tell about the hand-in ("Hand-in: ...")
 
 
+NO_CLEAN_STARTER = (
+    "in the course repository, generate starter/ with `python3 tasks.py starter`; in the handout, unpack "
+    "handout.zip again (its grader/pristine_starter/ is the clean copy, and must not be edited or removed)"
+)
+
+
+def clean_starter() -> Path:
+    """The folder holding the untouched starter package (`<folder>/diffusion_hw/`) that a notebook or
+    loose TODO files are completed from: the handout's grader/pristine_starter/ when it is there
+    (the handout's own diffusion_hw/ is the one the student edits, so it is not clean), else the
+    repository's starter/. The folder may be missing; callers check for diffusion_hw/__init__.py
+    and name NO_CLEAN_STARTER in their error."""
+    if (PRISTINE_STARTER / PACKAGE / "__init__.py").is_file():
+        return PRISTINE_STARTER
+    return REPO_ROOT / "starter"
+
+
 def resolve_path(argument: str | Path) -> Path:
-    """The submission's path; `solution` and `starter` also resolve from the repository root."""
+    """The submission's path; `solution` and `starter` also resolve from the repository root (in the
+    handout, `starter` is its clean copy of the starter)."""
     path = Path(argument).expanduser()
     if not path.exists() and str(argument) in ("solution", "starter"):
-        path = REPO_ROOT / str(argument)
+        path = clean_starter() if str(argument) == "starter" else REPO_ROOT / str(argument)
         if not path.exists() and str(argument) == "starter":
-            raise GraderError(f"{path} does not exist: generate it with `python3 tasks.py starter`")
+            raise GraderError(f"{path} does not exist: {NO_CLEAN_STARTER}")
     if not path.exists():
         raise GraderError(f"submission {argument} does not exist")
     if not (path.is_dir() or path.is_file()):
@@ -84,7 +109,7 @@ def open_submission(
             from grader.notebook_submission import extract_notebook, missing_todo_files
 
             source = scratch / "notebook"
-            starter = REPO_ROOT / "starter" / PACKAGE
+            starter = clean_starter() / PACKAGE
             taken = extract_notebook(path, source / PACKAGE, starter, max_bytes)
             missing = missing_todo_files(taken, starter)
             if missing:
@@ -109,11 +134,12 @@ def open_submission(
 def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) -> Path:
     """find_package(folder); failing that, the TODO files handed in loose (schedules.py, views.py, ...
     dragged in without their folder, at the top or in the one folder there) over a copy of the
-    starter, with a warning naming the files that came from the starter."""
+    clean starter (`clean_starter()`), with a warning naming the files that came from the starter.
+    Without a clean starter, loose files are refused as a hand-in without a package."""
     try:
         return find_package(folder)
     except SubmissionError as no_package:
-        starter = REPO_ROOT / "starter" / PACKAGE
+        starter = clean_starter() / PACKAGE
         if not (starter / "__init__.py").is_file():
             raise no_package
         from grader.notebook_submission import todo_files
@@ -138,14 +164,17 @@ def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) ->
 
 
 def find_package(folder: Path) -> Path:
-    """The folder that holds diffusion_hw/__init__.py: `folder` itself, or the one place below it."""
+    """The folder that holds diffusion_hw/__init__.py: `folder` itself, or the one place below it
+    (a handout's grader/pristine_starter/ is not searched, so a whole unpacked handout has one)."""
     if folder.name == PACKAGE and (folder / "__init__.py").is_file():
         return folder.parent
     found: list[Path] = []
     for directory, dirnames, filenames in os.walk(folder):
         here = Path(directory)
         depth = len(here.relative_to(folder).parts)
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and not d.startswith(".") and depth < SEARCH_DEPTH)
+        # a whole unpacked handout handed in: its clean starter copy is not a second package
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_DIRS and d != PRISTINE_STARTER.name
+                             and not d.startswith(".") and depth < SEARCH_DEPTH)
         if here.name == PACKAGE and "__init__.py" in filenames:
             found.append(here.parent)
             dirnames[:] = []

@@ -2,6 +2,9 @@
 
     diffusion_hw/          the starter package (generated from solution/ right now: TODOs are stubs)
     grader/                the student-side grader: public checks only (grader/authoring/public_grader.py)
+    grader/pristine_starter/diffusion_hw/
+                           a clean copy of the starter, never edited: grading a notebook or loose TODO files
+                           fills the files they lack from it (grader/submission.py: clean_starter)
     data/                  the datasets (built-in digits, image folders) and prepare_data.py
     notebooks/             run_in_colab.ipynb, run_in_kaggle.ipynb (grader/authoring/notebooks.py)
     README.md              how to fill the TODOs, run the public checks, train, and what to submit
@@ -24,6 +27,7 @@ from pathlib import Path
 from grader.authoring.notebooks import NUM_SUBMITTED_SAMPLES, write_notebooks
 from grader.authoring.public_grader import write_public_grader
 from grader.authoring.starter import generate_starter
+from grader.submission import PACKAGE, PRISTINE_STARTER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIST = REPO_ROOT / "dist"
@@ -89,7 +93,7 @@ the public checks, train it on a GPU (Colab or Kaggle), and hand in your code an
 | path | what it is |
 | --- | --- |
 | `diffusion_hw/` | the package you complete: every TODO is a function that raises `NotImplementedError` |
-| `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks |
+| `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks; `grader/pristine_starter/` is a clean copy of the starter that it grades notebooks in (do not edit it) |
 | `data/`, `prepare_data.py` | the training data: the built-in digits, or any folder of images |
 | `notebooks/run_in_colab.ipynb`, `notebooks/run_in_kaggle.ipynb` | train, plot, sample, illusions, submission |
 | `requirements.txt` | what Python needs (`pip install -r requirements.txt`; Python 3.11+) |
@@ -143,7 +147,18 @@ Upload to Gradescope the `submission.zip` that the notebook's last cell writes. 
 A zip of a folder holding `diffusion_hw/` is also accepted, and so is a notebook (`.ipynb`) whose
 code cells start with a marker line naming the file they hold, e.g. `# diffusion_hw/schedules.py` or
 `%%writefile diffusion_hw/schedules.py`: each marked cell replaces that file of the starter, each file
-marked at most once. Put the plots and your answers in the written report.
+marked at most once; the files the notebook does not provide are the starter's (their TODO items
+score 0). Check a notebook before handing it in, from this folder:
+`python -m grader my_homework.ipynb --public-only`. Put the plots and your answers in the written report.
+"""
+
+
+PRISTINE_README = """# The starter as handed out: do not edit
+
+`python -m grader my_homework.ipynb --public-only` grades a notebook's marked cells (or TODO files
+handed in loose) inside this clean copy of the package, so that the files they do not provide are
+the starter's as handed out, not whatever `diffusion_hw/` at the top of the handout holds now. Edit
+that one, never this one.
 """
 
 
@@ -172,6 +187,9 @@ def stage_handout(target: Path, root: Path = REPO_ROOT) -> Path:
     (target / "starter" / "diffusion_hw").rename(target / "diffusion_hw")
     shutil.rmtree(target / "starter")
     write_public_grader(target, solution=root / "solution")
+    pristine = target / "grader" / PRISTINE_STARTER.name
+    shutil.copytree(target / PACKAGE, pristine / PACKAGE)
+    (pristine / "README.md").write_text(PRISTINE_README, encoding="utf-8")
     shutil.copytree(root / "data", target / "data", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (target / "prepare_data.py").write_text(PREPARE_DATA, encoding="utf-8")
     write_notebooks(target / "notebooks")

@@ -70,7 +70,9 @@ WORK = Path(os.environ.get("{root}", "/kaggle/working/diffusion_hw_handout"))
 KAGGLE_INPUT = Path("/kaggle/input")
 
 if not (WORK / "diffusion_hw").is_dir():  # /kaggle/input is read-only: work on a copy you can edit
-    unpacked = sorted(KAGGLE_INPUT.glob("**/diffusion_hw/__init__.py"))
+    # the handout's top folder (its grader/pristine_starter/ holds a second diffusion_hw/, never the one to edit)
+    unpacked = sorted(p for p in KAGGLE_INPUT.glob("**/diffusion_hw/__init__.py")
+                      if (p.parent.parent / "grader" / "__main__.py").is_file())
     zips = sorted(KAGGLE_INPUT.glob("**/handout.zip"))
     if unpacked:
         shutil.copytree(unpacked[0].parent.parent, WORK, dirs_exist_ok=True)
