@@ -87,7 +87,7 @@ def test(c, args="", fast=False):
 def starter(c, quiet=False):
     """Regenerate starter/ from solution/ (TODO bodies become NotImplementedError stubs)."""
     sys.path.insert(0, str(ROOT))
-    from grader.authoring.starter import generate_starter
+    from grader.instructor.starter import generate_starter
 
     todos = generate_starter(ROOT / "solution", ROOT / "starter")
     if not quiet:
@@ -105,7 +105,7 @@ def starter(c, quiet=False):
 )
 def train(c, steps=400, image_size=16, out="runs/train-digits"):
     """Short CPU training run on the built-in digits: saves samples, plots and a checkpoint."""
-    _python(c, f"-m grader.reference_training --steps {steps} --image-size {image_size} --out {out}")
+    _python(c, f"-m grader.instructor.reference_training --steps {steps} --image-size {image_size} --out {out}")
 
 
 @task(help={"submission": "everything after `grade` goes to the `grade` command unchanged"})
@@ -135,19 +135,19 @@ def demo(c):
 def bench(c, what="grade", runs=3, per_core=4):
     """Benchmarks that print timings and ratios against an anchor measured in the same run."""
     extra = f" --runs {int(runs)} --per-core {int(per_core)}" if what == "load" else ""
-    _python(c, f"-m grader.bench {what}{extra}")
+    _python(c, f"-m grader.instructor.bench {what}{extra}")
 
 
 @task(help={"out": "where to write the zip"})
 def handout(c, out="dist/handout.zip"):
     """Build the student zip: starter, public checks, data code, notebooks, README (no solution, no hidden check)."""
-    _python(c, f"-m grader.authoring.handout {out}")
+    _python(c, f"-m grader.instructor.handout {out}")
 
 
 @task(help={"out": "where to write the zip"})
 def gradescope(c, out="dist/gradescope.zip"):
     """Build the Gradescope autograder zip (setup.sh, run_autograder, grader, solution, starter)."""
-    _python(c, f"-m grader.gradescope build {out}")
+    _python(c, f"-m grader.instructor.gradescope build {out}")
 
 
 @task(name="ci-gpu", help={"allow_cpu": "run even without CUDA", "out": "folder for results.json and the reports",
@@ -155,7 +155,7 @@ def gradescope(c, out="dist/gradescope.zip"):
 def ci_gpu(c, allow_cpu=False, out="results/ci-gpu", no_smoke=False):
     """Grade the solution fully (smoke run included) on this GPU machine; fail unless full marks (the GPU workflow)."""
     flags = (" --allow-cpu" if allow_cpu else "") + (" --no-smoke" if no_smoke else "")
-    result = _python(c, f"-m grader.course_ci --out {out}{flags}", warn=True)
+    result = _python(c, f"-m grader.instructor.course_ci --out {out}{flags}", warn=True)
     sys.exit(result.exited)
 
 

@@ -1,19 +1,17 @@
 """The `grade` command: sandboxed numerical grading of a diffusion_hw submission.
 
-    cli.py, api.py      the command line, a thin layer over the Python API
-    submission.py       a folder or .zip handed in -> a private copy of diffusion_hw/ (safe unzip)
+    cli.py, api.py      the command line, a thin layer over the Python API (`grade_submission`)
     rubric.toml/.py     points and public/hidden of every check, validated
+    errors.py           GraderError (the hand-in or the set-up) and SubmissionError
+    intake/             what was handed in (folder, .zip, notebook, loose files) -> a private copy of diffusion_hw/
+    grading/            the pipeline: probes run student code, the reference's outputs, plans, one session's scoring
     checks/             one module per TODO item: what to call, and how to judge what came back
-    probes.py           PUBLIC: the functions that run student code (inside the sandbox)
     sandbox/            runs the probes on student code in confined child processes
-    reference.py        runs the same probes on solution/diffusion_hw, imported as diffusion_hw_reference
-    plans.py            the calls and reference outputs of every check; public_expected.py stores the public ones
-    session.py          one grading session: sandbox calls, then judging and scoring, in this process
-    deadline.py         a time limit on judging, in any thread
-    untrusted.py        text from student code or a hand-in, made writable and bounded (error messages too)
-    results.py, report.py   Gradescope results.json and the terminal summary
-    batch.py            `grade batch`: many submissions, a CSV gradebook
-    authoring/          instructor tools (the starter generator)
+    generative/         scoring samples, the training smoke run, regenerating from a checkpoint, their pictures
+    metrics/            FID, KID, anime-face detection, memorisation, CLIP score
+    output/             results.json (Gradescope's format), the terminal summary, report.md/html, check pictures
+    instructor/         instructor-only tools (starter, handout, Gradescope, batch, calibrate, CI, bench):
+                        never in the students' handout
 
 Importing `grader` itself imports nothing heavy.
 """

@@ -5,11 +5,11 @@
     print(report.score, report.max_score)
 
 Reference outputs come from solution/diffusion_hw (imported here as `diffusion_hw_reference`), or,
-for `public_only`, from grader/public_expected.safetensors, so students can run the public checks
+for `public_only`, from grader/grading/public_expected.safetensors, so students can run the public checks
 without the solution. `plans` (a file from `save_plans`) replays a prepared plan instead; the batch
 command uses it to build the reference side once for all submissions.
 
-The instructor's plans are drawn under the grading salt (grader/salt.py), never from the handout's
+The instructor's plans are drawn under the grading salt (grader/grading/salt.py), never from the handout's
 fixed cases: those serve students' self-checks (`public_only`) only.
 """
 
@@ -18,20 +18,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader.clip_score import clip_score_line
+from grader.metrics.clip_score import clip_score_line
 from grader.errors import GraderError, SubmissionError
 from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
 from grader.checks._cases import salted
-from grader.plans import CheckPlan, build_plans, load_plans
-from grader.public_expected import PUBLIC_EXPECTED
-from grader.reference import DEFAULT_SOLUTION, LiveReference
-from grader.results import CheckResult, GradeReport
+from grader.grading.plans import CheckPlan, build_plans, load_plans
+from grader.grading.public_expected import PUBLIC_EXPECTED
+from grader.grading.reference import DEFAULT_SOLUTION, LiveReference
+from grader.output.results import CheckResult, GradeReport
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
-from grader.salt import grading_salt
+from grader.grading.salt import grading_salt
 from grader.sandbox import Limits
-from grader.session import DEFAULT_LIMITS, Progress, run_session
-from grader.submission import open_submission, resolve_path, submission_name
+from grader.grading.session import DEFAULT_LIMITS, Progress, run_session
+from grader.intake.submission import open_submission, resolve_path, submission_name
 
 
 def prepare_plans(
@@ -51,7 +51,7 @@ def prepare_plans(
         if missing:
             raise GraderError(
                 f"{plans} has no plan for check(s) {', '.join(missing[:5])}: it is out of date; "
-                "rebuild it with `python3 -m grader.public_expected` (instructors)"
+                "rebuild it with `python3 -m grader.grading.public_expected` (instructors)"
             )
         return loaded
     with salted(salt or grading_salt(rubric.path)):
@@ -73,7 +73,7 @@ def grade_submission(
 ) -> GradeReport:
     """Grade one submission (a folder holding diffusion_hw/, a .zip of one, 'solution' or 'starter').
 
-    `salt` replaces the grading salt (grader/salt.py) the instructor's cases are drawn from.
+    `salt` replaces the grading salt (grader/grading/salt.py) the instructor's cases are drawn from.
     `generative` adds the generative metrics after the numerical checks (--samples, --checkpoint,
     --samples-in, --checkpoint-in, --smoke; see grader/generative/grading.py): more entries, tagged
     "metrics" or "smoke".
@@ -104,7 +104,7 @@ def grade_submission(
                              hidden_visibility=rubric.hidden_visibility, items=items)
     report.execution_time = time.monotonic() - started
     if out is not None:
-        from grader.feedback import write_feedback
+        from grader.output.report_files import write_feedback
 
         report.write(Path(out))
         write_feedback(report, Path(out))  # report.md and report.html for people, next to results.json

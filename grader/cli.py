@@ -1,4 +1,4 @@
-"""`grade`: the command line over grader.api and grader.batch.
+"""`grade`: the command line over grader.api and grader.instructor.batch.
 
     grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose]
           [--samples DIR | --checkpoint model.pt | --samples-in REL | --checkpoint-in REL]
@@ -13,7 +13,7 @@ relative to the folder that holds its diffusion_hw/ (inside a .zip too); one tha
 the metrics, with a message saying what to hand in (grader/generative/handed_in.py).
 
 SUBMISSION is a folder holding diffusion_hw/, a .zip of one, a notebook with marked cells
-(grader/notebook_submission.py), or `solution` / `starter` (resolved from the repository root).
+(grader/intake/notebook.py), or `solution` / `starter` (resolved from the repository root).
 
 Exit status: 0 whenever grading completed, whatever the score; 3 when it completed except for items
 the grading machine failed to grade (results say INCOMPLETE and why: grade again; `grade batch
@@ -59,7 +59,7 @@ def _grade_parser() -> argparse.ArgumentParser:
                                            "or 'solution' / 'starter'")
     parser.add_argument("--out", type=Path, help="write OUT/results.json (Gradescope format)")
     parser.add_argument("--public-only", action="store_true",
-                        help="run only the public checks, against grader/public_expected.safetensors (no solution needed)")
+                        help="run only the public checks, against grader/grading/public_expected.safetensors (no solution needed)")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the total (stdout); a hand-in that was rejected or does not import also "
                              "gets its one-line reason on stderr")
@@ -142,7 +142,7 @@ def _batch_parser() -> argparse.ArgumentParser:
 def _cluster_options(args: argparse.Namespace):
     if args.executor != "submitit":
         return None
-    from grader.cluster import DEFAULT_FOLDER, ClusterOptions
+    from grader.instructor.cluster import DEFAULT_FOLDER, ClusterOptions
 
     flags = {k: getattr(args, k) for k in ("partition", "gpus_per_node", "cpus_per_task", "mem_gb", "timeout_min")}
     return ClusterOptions(args.cluster, (args.submitit_folder or DEFAULT_FOLDER).expanduser(),
@@ -153,8 +153,8 @@ def _grade(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from grader.api import grade_submission
-    from grader.reference import DEFAULT_SOLUTION
-    from grader.report import render
+    from grader.grading.reference import DEFAULT_SOLUTION
+    from grader.output.terminal import render
     from grader.rubric import DEFAULT_RUBRIC
 
     generative = _generative_options(args)  # grading.prepare checks them: at most one source of samples
@@ -190,8 +190,8 @@ def _why_nothing_was_graded(report) -> list[str]:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from grader.batch import CANVAS_CSV, DEFAULT_ASSIGNMENT, GRADEBOOK, STATUSES, BatchInterrupted, grade_batch
-    from grader.reference import DEFAULT_SOLUTION
+    from grader.instructor.batch import CANVAS_CSV, DEFAULT_ASSIGNMENT, GRADEBOOK, STATUSES, BatchInterrupted, grade_batch
+    from grader.grading.reference import DEFAULT_SOLUTION
     from grader.rubric import DEFAULT_RUBRIC
 
     started = time.monotonic()
@@ -229,7 +229,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if argv[:1] == ["batch"]:
             return _batch(_batch_parser().parse_args(argv[1:]))
         if argv[:1] == ["calibrate"]:
-            from grader.generative.calibrate import calibrate_command
+            from grader.instructor.calibrate import calibrate_command
 
             return calibrate_command(argv[1:], _Parser)
         return _grade(_grade_parser().parse_args(argv))

@@ -81,7 +81,7 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
     except tomllib.TOMLDecodeError as exc:
         raise GraderError(f"{path}: not valid TOML: {exc}") from None
     registry = discover()
-    _keys(path, "top level", data, {"rubric", "item"}, {"metrics", "resources"})  # [resources]: grader/cluster.py
+    _keys(path, "top level", data, {"rubric", "item"}, {"metrics", "resources"})  # [resources]: grader/instructor/cluster.py
     header = data["rubric"]
     _keys(path, "[rubric]", header, {"total"}, {"hidden_visibility"})
     total = header["total"]

@@ -9,7 +9,7 @@ A check has two halves that never meet student code in the same process:
                         differential checks) what the reference returned for the very same call.
 
 Adding a TODO item = a module here (its checks, registered with `@register`), its probes in
-grader/probes.py, and an `[[item]]` with the checks' points in grader/rubric.toml.
+grader/grading/probes.py, and an `[[item]]` with the checks' points in grader/rubric.toml.
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ from typing import Callable, ClassVar
 
 import torch
 
-from grader.reference import Reference
-from grader.untrusted import error_text, safe_text
+from grader.grading.reference import Reference
+from grader.grading.untrusted import error_text, safe_text
 
 Tensor = torch.Tensor
 

@@ -5,9 +5,9 @@
 torch.Generator (`randn`, `uniform`, `generator`). Both also depend on the *salt* of the plan being
 built, a secret string set with `salted(salt)`:
 
-  * no salt: the handout's fixed cases. grader/public_expected.safetensors is planned so, and students
+  * no salt: the handout's fixed cases. grader/grading/public_expected.safetensors is planned so, and students
     replay it with `grade --public-only`; its inputs and the reference's outputs are public.
-  * the instructor's salt (grader/salt.py): every drawn example and every tensor is different, public
+  * the instructor's salt (grader/grading/salt.py): every drawn example and every tensor is different, public
     checks included, so knowing the handout's cases, or a hidden case seen in an earlier term's
     feedback, tells nothing about what is graded. The same salt gives the same cases, so a regrade
     gives the same score.
@@ -30,7 +30,7 @@ import torch
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 T = TypeVar("T")
 Tensor = torch.Tensor

@@ -7,7 +7,7 @@ formulas) and reject every known mistake; tests/grader/test_corpus.py proves bot
 A failed comparison of values (wrong values, NaN, infinities: the shapes already agree) can also be
 kept for a picture: inside `recording_mismatches()`, each such failure appends a `Mismatch` holding
 the expected and the got values (float64 copies, bounded in size). The session keeps the one whose
-message the check reported, and grader/check_pictures.py draws it next to that message in the report.
+message the check reported, and grader/output/check_pictures.py draws it next to that message in the report.
 """
 
 from __future__ import annotations

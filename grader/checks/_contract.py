@@ -1,5 +1,5 @@
 """Checks of a TODO's docstring contract beyond its values: dtypes, untouched inputs, what the model
-is handed, and devices (the probe is grader/probes.py's `probe_contract`).
+is handed, and devices (the probe is grader/grading/probes.py's `probe_contract`).
 
 A submission can compute the right numbers and still break real training or sampling: return float64
 for float32 input, overwrite the caller's x_0 in place, hand a U-Net a (1,) t for a batch of 4, or
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._compare import FLOAT32, close
-from grader.untrusted import error_text
+from grader.grading.untrusted import error_text
 
 
 def _as_float(value):

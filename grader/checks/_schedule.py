@@ -7,7 +7,7 @@ from typing import ClassVar
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._cases import fixed_or_salted
 from grader.checks._compare import SCHEDULE, check_tensor, fmt_values
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 PUBLIC_TITLE = "matches the reference for a large and a small T (T = 1000 and 10 in the handout)"
 

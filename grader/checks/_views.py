@@ -19,7 +19,7 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import Tolerance, check_shape, check_tensor
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 Tensor = torch.Tensor
 EXACT = Tolerance(rtol=0.0, atol=0.0)  # a permutation of pixels moves values, it never rounds them

@@ -9,7 +9,7 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, regis
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import FLOAT32, check_shape, check_tensor, close
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "classifier_free_guidance"
 Tensor = torch.Tensor

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
 from grader.checks._cases import draw, fixed_or_salted, reference_buffers, uniform
 from grader.checks._compare import BUFFERS, check_tensor, close
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "compute_diffusion_buffers"
 

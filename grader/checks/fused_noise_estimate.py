@@ -17,7 +17,7 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, regis
 from grader.checks._cases import generator, randn, uniform
 from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, close
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "fused_noise_estimate"
 Tensor = torch.Tensor

@@ -25,7 +25,7 @@ from grader.checks._cases import (
 )
 from grader.checks._compare import FLOAT32, SCALAR_LOSS, check_tensor
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "p_losses"
 NUM_CLASSES = 5

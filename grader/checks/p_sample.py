@@ -24,7 +24,7 @@ from grader.checks._cases import (
 )
 from grader.checks._compare import CHAIN, FLOAT32, PROPERTY, check_tensor, close
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "p_sample"
 NUM_CLASSES = 4

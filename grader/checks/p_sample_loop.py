@@ -14,7 +14,7 @@ from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, regis
 from grader.checks._cases import buffer_inputs, case_seed, reference_buffers, uniform
 from grader.checks._compare import FLOAT32, PROPERTY, check_shape, check_tensor, fmt_values
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "p_sample_loop"
 NUM_CLASSES = 3

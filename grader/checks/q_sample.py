@@ -20,7 +20,7 @@ from grader.checks._cases import (
 )
 from grader.checks._compare import FLOAT32, check_tensor, close
 from grader.checks._contract import ContractCheck
-from grader.reference import Reference
+from grader.grading.reference import Reference
 
 ITEM = "q_sample"
 

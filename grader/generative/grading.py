@@ -25,7 +25,7 @@ from pathlib import Path
 
 from grader.errors import GraderError
 from grader.generative.handed_in import MAX_CHECKPOINT_BYTES, NotHandedIn, relative_path, zip_room
-from grader.results import CheckResult
+from grader.output.results import CheckResult
 
 CHECKPOINT_SEED = 0
 CHECKPOINT_BATCH = 250
@@ -179,7 +179,7 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
     prepared = PreparedGenerative(options)
     if options.smoke and options.smoke_reference is not None:
         from grader.generative.smoke import load_reference_run
-        from grader.reference import DEFAULT_SOLUTION
+        from grader.grading.reference import DEFAULT_SOLUTION
 
         load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION)
     if options.scores_samples:

@@ -7,7 +7,7 @@ diffusion_hw/ sits inside it), so a folder and a zip of it, with or without a to
         alice/diffusion_hw/...      alice/samples/0000.png ...
         bo.zip: handin/diffusion_hw/...   handin/samples/0000.png ...
 
-A zip is unpacked by grader/submission.py with its usual protections (no absolute paths, no `..`, no
+A zip is unpacked by grader/intake/submission.py with its usual protections (no absolute paths, no `..`, no
 links, caps checked while reading), with room for what is handed in (`zip_room`). A samples folder is
 then copied with the package's rules (regular files only, no links, at most MAX_SAMPLES_BYTES in
 MAX_SAMPLES_FILES files); a checkpoint is used in place, after checking that no part of its path is a
@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from grader.errors import GraderError, SubmissionError
-from grader.submission import PACKAGE, copy_regular_files
+from grader.intake.submission import PACKAGE, copy_regular_files
 
 MAX_SAMPLES_BYTES = 256 << 20  # 1,000 64 x 64 PNGs are ~10 MB
 MAX_SAMPLES_FILES = 10_000  # the assignment asks for 1,000 images

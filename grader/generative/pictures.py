@@ -7,7 +7,7 @@
     smoke_run_loss_curves.png        the training loss of the student's smoke run and of the reference's,
                                      with the region loss_falls asks the last 10% of steps to reach
 
-grader/feedback.py embeds every picture of the results folder, so writing the file is all it takes.
+grader/output/report_files.py embeds every picture of the results folder, so writing the file is all it takes.
 
 What is drawn comes from the grading, never from the student's files: the samples are the tensors the
 sandbox decoded (student_images.py) or regenerated (smoke_probes.py), the losses the arrays the smoke

@@ -28,7 +28,7 @@ import torch
 
 from grader.errors import GraderError
 from grader.generative.bands import DatasetMetrics
-from grader.results import CheckResult
+from grader.output.results import CheckResult
 
 ITEM_NUMBER = "M"
 ITEM_FUNCTION = "generative metrics"

@@ -52,7 +52,7 @@ import torch
 
 from grader.errors import GraderError
 from grader.generative import smoke_probes
-from grader.results import CheckResult
+from grader.output.results import CheckResult
 from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError, open_sandbox
 
 ITEM_NUMBER = "S"
@@ -231,7 +231,7 @@ def _shape_mismatch(got: dict[str, torch.Tensor], expected: dict[str, torch.Tens
 
 def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> tuple[SmokeRun, SmokeRun, SmokeProfile]:
     """The student's run (sandboxed) and the reference's (here), concurrently; GraderError if the reference fails."""
-    from grader.reference import import_reference
+    from grader.grading.reference import import_reference
 
     profile = profile or default_profile()
     package = import_reference(solution)
@@ -362,7 +362,7 @@ def loss_curves_picture(path: Path, student: SmokeRun, reference: SmokeRun, prof
 
 def _reference_alone(profile: SmokeProfile, solution: Path) -> tuple[dict, torch.Tensor]:
     """The reference's run on its own, here: ({"outputs", "seconds"}, the training images); GraderError if it fails."""
-    from grader.reference import import_reference
+    from grader.grading.reference import import_reference
 
     package = import_reference(solution)
     images = training_images(profile)

@@ -1,6 +1,6 @@
 """What `grade --smoke` and `grade --checkpoint` run against a `diffusion_hw` package, inside the sandbox.
 
-This file is PUBLIC, like grader/probes.py: it holds no answers. The sandbox loads it on its own (it
+This file is PUBLIC, like grader/grading/probes.py: it holds no answers. The sandbox loads it on its own (it
 imports nothing from the grader), runs a probe on the student's package, and only the returned
 tensors leave the sandboxed process. The grader runs the very same `smoke_train` on the reference
 package, in its own process, and compares the two runs (grader/generative/smoke.py).

@@ -43,7 +43,7 @@ class DecodingIncomplete(Exception):
 def image_files(folder: Path) -> list[Path]:
     """The image files under `folder` (recursively, like clean-fid), sorted by path; FileNotFoundError
     when there is no folder, ValueError when it holds no image (or is absurdly deep or large)."""
-    from grader.submission import walk_bounded
+    from grader.intake.submission import walk_bounded
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -100,7 +100,7 @@ def _stage(files: list[Path], target: Path) -> list[str]:
 def _decode_staged(stage: Path, folder: Path, files: list[Path], names: list[str]) -> torch.Tensor:
     from grader.generative import image_probes
     from grader.sandbox import Limits, SandboxError, SandboxStartError, open_sandbox
-    from grader.untrusted import error_text, safe_text
+    from grader.grading.untrusted import error_text, safe_text
 
     limits = Limits(call_timeout_s=120.0, memory_bytes=4 << 30, total_timeout_s=150.0,  # room for 3 copies of the images
                     max_output_bytes=MAX_DECODED_BYTES + (1 << 20))

@@ -5,6 +5,8 @@
     cache.py          the on-disk cache (DIFFUSION_HW_CACHE) of FID reference statistics, the real-data AFD
                       and the real data's near-copy baseline
     afd.py            anime-face detection rate (animeface detector)
+    anime_face_detector.py  the animeface detector handed pixels in the layout its C extension reads
+    clip_score.py     CLIP score of a submission's visual anagram (worth no points; needs local CLIP weights)
     memorisation.py   samples that copy training images, and how often real images look like copies
     images.py         folder or tensor -> (N, 3, H, W) uint8, the one input format
     errors.py         MetricUnavailable (fix the environment) and MetricRefused (inputs make it meaningless)

@@ -14,6 +14,7 @@ Layout:
   confinement.py      which confinement works here (bubblewrap > unshare > none) and how to launch it
   filesystem_view.py  the mounts that make up what student code can see
   tensor_io.py        safetensors in and out, validated on the way back
+  cleanup.py          removing what a sandbox leaves behind, even files student code made unreadable
   limits.py, probe_result.py, errors.py   the small types of the API
 
 Machines: confinement needs Linux plus either bubblewrap (`apt-get install -y bubblewrap`) or the

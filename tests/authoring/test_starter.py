@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.authoring.starter import (
+from grader.instructor.starter import (
     StarterError,
     generate_starter,
     out_of_sync_files,

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import results_folder
-from grader.cluster import ClusterOptions, job_parameters, rubric_resources
+from grader.instructor.batch import results_folder
+from grader.instructor.cluster import ClusterOptions, job_parameters, rubric_resources
 from grader.errors import GraderError
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 

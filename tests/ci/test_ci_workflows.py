@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from grader.course_ci import full_marks_failures
+from grader.instructor.course_ci import full_marks_failures
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -47,7 +47,7 @@ def test_ci_runs_the_cpu_tests_and_grades_the_solution_on_every_push():
     assert "python3 tasks.py test" in commands(jobs["cpu-tests"])
     grading = commands(jobs["grade-solution"])
     assert "python3 tasks.py grade solution" in grading
-    assert "grader.course_ci --check results/solution/results.json" in grading
+    assert "grader.instructor.course_ci --check results/solution/results.json" in grading
     for job in jobs.values():
         assert job["runs-on"] == "ubuntu-latest"
         assert any(step.get("uses", "").startswith("actions/checkout@") for step in job["steps"])
@@ -96,7 +96,7 @@ def test_course_ci_check_fails_unless_full_marks(tmp_path):
     for scores, expected in ((((3, 3), (2, 2)), 0), (((3, 3), (1, 2)), 1)):
         path = tmp_path / "results.json"
         path.write_text(json.dumps(_results(*scores)))
-        done = subprocess.run([sys.executable, "-m", "grader.course_ci", "--check", str(path)], cwd=ROOT,
+        done = subprocess.run([sys.executable, "-m", "grader.instructor.course_ci", "--check", str(path)], cwd=ROOT,
                               capture_output=True, text=True)
         assert done.returncode == expected, done.stdout + done.stderr
 
@@ -104,7 +104,7 @@ def test_course_ci_check_fails_unless_full_marks(tmp_path):
 @pytest.mark.parametrize(("flags", "smoke"), [(["--allow-cpu"], True), (["--allow-cpu", "--no-smoke"], False)])
 def test_course_ci_grades_the_solution_with_the_smoke_run_unless_told_not_to(tmp_path, monkeypatch, flags, smoke):
     import grader.api
-    from grader import course_ci
+    from grader.instructor import course_ci
 
     seen = {}
 

@@ -7,8 +7,8 @@ from html.parser import HTMLParser
 
 from PIL import Image
 
-from grader.feedback import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD, write_feedback
-from grader.results import CheckResult, GradeReport
+from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD, write_feedback
+from grader.output.results import CheckResult, GradeReport
 
 
 def _check(check_id: str, item: str, passed: bool, message: str, public: bool = True, points: float = 3.0) -> CheckResult:

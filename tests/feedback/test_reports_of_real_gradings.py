@@ -18,9 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))  # the c
 
 from corpus import SCHEDULES, VIEWS, mutation  # noqa: E402
 from grader.api import grade_submission  # noqa: E402
-from grader.feedback import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD  # noqa: E402
-from grader.report import render  # noqa: E402
-from grader.results import NOT_RUN_IMPORT  # noqa: E402
+from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD  # noqa: E402
+from grader.output.terminal import render  # noqa: E402
+from grader.output.results import NOT_RUN_IMPORT  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -11,8 +11,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpus.py, hostile.py
 
 from grader.api import grade_submission, prepare_plans  # noqa: E402
-from grader.plans import save_plans  # noqa: E402
-from grader.results import GradeReport  # noqa: E402
+from grader.grading.plans import save_plans  # noqa: E402
+from grader.output.results import GradeReport  # noqa: E402
 from grader.rubric import load_rubric  # noqa: E402
 
 from corpus import CORPUS, ROOT  # noqa: E402
@@ -40,7 +40,7 @@ def starter_root(tmp_path_factory) -> Path:
     """starter/ as committed, or generated from the solution when it is absent."""
     if (ROOT / "starter" / "diffusion_hw" / "__init__.py").is_file():
         return ROOT / "starter"
-    from grader.authoring.starter import generate_starter
+    from grader.instructor.starter import generate_starter
 
     target = tmp_path_factory.mktemp("generated") / "starter"
     generate_starter(ROOT / "solution", target)

@@ -55,7 +55,7 @@ class Hostile:
 
 
 # The handout's public cases as an answer key: every TODO looks its inputs up among the public cases
-# (grader/public_expected.safetensors, shipped with the handout, copied into the package) and returns
+# (grader/grading/public_expected.safetensors, shipped with the handout, copied into the package) and returns
 # the reference's outputs stored for them. It earns the public points of `grade --public-only`; the
 # instructor's grading draws its cases under the grading salt, so there it must earn nothing.
 LOOKUP_TABLE = """
@@ -192,8 +192,8 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
         """),
         Hostile("writes_files_next_to_the_grader", "starter", prepend_init=f"""
             import os
-            for target in ({str(grader_dir / "rubric.toml")!r}, {str(grader_dir / "probes.py")!r},
-                           {str(grader_dir / "public_expected.safetensors")!r}, {str(grader_dir / "pwned.txt")!r},
+            for target in ({str(grader_dir / "rubric.toml")!r}, {str(grader_dir / "grading" / "probes.py")!r},
+                           {str(grader_dir / "grading" / "public_expected.safetensors")!r}, {str(grader_dir / "pwned.txt")!r},
                            "/sandbox/probes.py", os.path.join(os.path.dirname(__file__), "..", "pwned.txt")):
                 try:
                     with open(target, "w") as handle:
@@ -322,5 +322,5 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
             print("solution found:", _found, file=sys.stderr)
         """),
         Hostile("answers_from_the_handouts_public_cases", "starter", prepend_init=LOOKUP_TABLE,
-                package_files=(("public_cases.safetensors", grader_dir / "public_expected.safetensors"),)),
+                package_files=(("public_cases.safetensors", grader_dir / "grading" / "public_expected.safetensors"),)),
     ]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from corpus import MISTAKES, SOLUTION
-from grader.batch import results_folder
+from grader.instructor.batch import results_folder
 from grader_test_support import run_grade
 
 pytestmark = pytest.mark.slow
@@ -106,7 +106,7 @@ def test_hand_ins_named_like_the_batchs_own_files_or_like_formulas_cannot_break_
 
 
 def test_gradebook_cells_are_text_a_spreadsheet_shows_as_text():
-    from grader.batch import spreadsheet_text
+    from grader.instructor.batch import spreadsheet_text
 
     assert spreadsheet_text("=1+1") == "'=1+1" and spreadsheet_text("@SUM(A1)") == "'@SUM(A1)"
     assert spreadsheet_text("+cmd") == "'+cmd" and spreadsheet_text("\tx") == "'\tx"

@@ -20,7 +20,8 @@ import pytest
 from corpus import ROOT, SOLUTION
 from grader_test_support import run_grade
 
-from grader import batch, cli
+from grader.instructor import batch
+from grader import cli
 from grader.errors import GraderError, SubmissionError
 from grader.generative import smoke
 from grader.generative.grading import GenerativeOptions
@@ -32,7 +33,7 @@ from grader.generative.handed_in import (
     zip_room,
 )
 from grader.rubric import DEFAULT_RUBRIC
-from grader.submission import open_submission
+from grader.intake.submission import open_submission
 
 ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 METRICS = "M generative metrics"

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from corpus import ROOT, SOLUTION
-from grader.batch import GRADING_LOG, results_folder
-from grader.bench import sandbox_workers
+from grader.instructor.batch import GRADING_LOG, results_folder
+from grader.instructor.bench import sandbox_workers
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import torch
 
 from grader.generative import smoke
 from grader.generative.smoke_probes import _to_uint8, probe_checkpoint_samples
-from grader.reference import import_reference
+from grader.grading.reference import import_reference
 
 PARAMS = {"num_samples": 4, "batch_size": 4, "seed": 0, "device": "cpu"}
 COSINE = {"beta_schedule": "cosine", "schedule_fn_kwargs": {"s": 0.02}}

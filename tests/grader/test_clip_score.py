@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from grader.clip_score import ENV, NO_WEIGHTS, clip_score_line, clip_scores
+from grader.metrics.clip_score import ENV, NO_WEIGHTS, clip_score_line, clip_scores
 
 
 class TopLeftClip:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from grader.results import item_scores_from_results
+from grader.output.results import item_scores_from_results
 
 from hostile import ITEMS, hostile_submissions
 

@@ -12,9 +12,9 @@ import pytest
 from corpus import CORPUS, SOLUTION
 from grader import cli
 from grader.api import grade_submission
-from grader.batch import grade_batch, results_folder
-from grader.bench import cpu_burners
-from grader.results import GradeReport, results_status
+from grader.instructor.batch import grade_batch, results_folder
+from grader.instructor.bench import cpu_burners
+from grader.output.results import GradeReport, results_status
 
 MARKER = "qsleep"  # the worker's process name while it sleeps (/proc/PID/comm: anyone can read it)
 SLOW_ONCE = f'''
@@ -48,7 +48,7 @@ def solution_copy(destination: Path, extra: str = "") -> Path:
 
 def sleeping_now() -> bool:
     """Whether a sandbox worker of this test process is in q_sample's sleep (it renamed itself)."""
-    from grader.bench import sandbox_workers
+    from grader.instructor.bench import sandbox_workers
 
     for pid in sandbox_workers():
         try:
@@ -62,7 +62,7 @@ def sleeping_now() -> bool:
 
 def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every_other_item_graded(
         tmp_path, plans_file):
-    from grader.bench import kill_workers_when
+    from grader.instructor.bench import kill_workers_when
 
     submission = solution_copy(tmp_path / "alice", SLOW_ONCE)
     killer = kill_workers_when(sleeping_now, kills=2)  # the first try and its retry
@@ -84,7 +84,7 @@ def test_a_worker_killed_twice_from_outside_leaves_its_item_incomplete_and_every
 
 @pytest.mark.slow
 def test_a_worker_killed_once_is_retried_and_the_item_earns_its_points(tmp_path, plans_file):
-    from grader.bench import kill_workers_when
+    from grader.instructor.bench import kill_workers_when
 
     killer = kill_workers_when(sleeping_now, kills=1)
     report = grade_submission(solution_copy(tmp_path / "bo", SLOW_ONCE), plans=plans_file)
@@ -93,7 +93,7 @@ def test_a_worker_killed_once_is_retried_and_the_item_earns_its_points(tmp_path,
 
 
 def test_grade_exits_3_and_says_why_when_the_grading_is_incomplete(monkeypatch, capsys):
-    from grader.results import CheckResult
+    from grader.output.results import CheckResult
 
     check = CheckResult("q_sample.matches_reference", "2.1", "q_sample", "t", 0.0, 5.0, False, "not graded: x",
                         True, (), incomplete=True)

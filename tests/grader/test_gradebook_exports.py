@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.batch import (
+from grader.instructor.batch import (
     CANVAS_COLUMNS,
     BatchRow,
     Student,

@@ -8,9 +8,9 @@ import stat
 import pytest
 from grader.api import grade_submission, prepare_plans
 from grader.errors import GraderError
-from grader.plans import CheckPlan, load_plans
-from grader.public_expected import PUBLIC_EXPECTED
-from grader.salt import SALT_ENV_VAR, SALT_FILE, grading_salt
+from grader.grading.plans import CheckPlan, load_plans
+from grader.grading.public_expected import PUBLIC_EXPECTED
+from grader.grading.salt import SALT_ENV_VAR, SALT_FILE, grading_salt
 
 from hostile import hostile_submissions
 
@@ -112,8 +112,8 @@ def test_the_autograder_zip_carries_the_salt_and_the_handout_never(tmp_path, mon
     import shutil
     import zipfile
 
-    from grader.authoring import public_grader
-    from grader.gradescope import build_gradescope_zip
+    from grader.instructor import public_grader
+    from grader.instructor.gradescope import build_gradescope_zip
 
     archive = build_gradescope_zip(tmp_path / "gradescope.zip")
     assert zipfile.ZipFile(archive).read(f"grader/{SALT_FILE}").decode().strip() == grading_salt()

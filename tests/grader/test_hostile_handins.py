@@ -133,7 +133,7 @@ def test_a_notebook_whose_cell_source_is_an_int_is_refused_with_a_reason(tmp_pat
 
 
 def test_a_notebook_with_lone_surrogates_in_a_cell_is_refused_with_a_reason(tmp_path, private_tmp):
-    from grader.notebook_submission import todo_files
+    from grader.intake.notebook import todo_files
 
     marked = todo_files(Path(__file__).resolve().parents[2] / "starter" / "diffusion_hw")
     cells = [{"cell_type": "code", "source": f"# {name}\nx = '\\ud800'\n"} for name in marked]

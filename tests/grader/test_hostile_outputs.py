@@ -12,13 +12,13 @@ import safetensors.torch
 import torch
 
 from grader.checks import Call, Check, CheckRun, Outcome, Verdict
-from grader.deadline import DeadlinePassed, call_with_deadline
-from grader.feedback import write_feedback
-from grader.results import CheckResult, GradeReport
+from grader.grading.deadline import DeadlinePassed, call_with_deadline
+from grader.output.report_files import write_feedback
+from grader.output.results import CheckResult, GradeReport
 from grader.rubric import RubricCheck, load_rubric
 from grader.sandbox.tensor_io import OutputRejected, read_outputs
-from grader.session import _judge
-from grader.untrusted import error_text, safe_text
+from grader.grading.session import _judge
+from grader.grading.untrusted import error_text, safe_text
 
 HUGE_EMPTY = (2**40, 0)  # holds no bytes, yet a loop over its first dimension would take days
 
@@ -161,8 +161,8 @@ def test_outputs_far_larger_than_the_call_asks_for_fail_before_any_judge_reads_t
 
 def _judge_real(check_id: str, got: dict[str, torch.Tensor]) -> Verdict:
     """Judge the real check `check_id` on the planned call, with `got` as the student's outputs of case 0."""
-    from grader.plans import build_plans
-    from grader.reference import LiveReference
+    from grader.grading.plans import build_plans
+    from grader.grading.reference import LiveReference
 
     checked = rubric_check(check_id)
     plan = build_plans([checked], LiveReference())[check_id]

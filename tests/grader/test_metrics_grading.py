@@ -23,7 +23,7 @@ from PIL import Image
 from grader.errors import GraderError
 from grader.generative import smoke
 from grader.generative.bands import Band, DatasetMetrics
-from grader.generative.calibrate import calibrate
+from grader.instructor.calibrate import calibrate
 from grader.generative.grading import GenerativeOptions, prepare
 from grader.generative.samples import load_reference, score_samples
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
@@ -196,7 +196,7 @@ def test_sharpened_blurred_real_faces_earn_no_more_afd_points_than_the_real_face
     """Blur + unsharp mask lifts the detector's rate above real faces' (the 1,000 faces of each half).
     With a band set between the two, sharpening would buy points were rates above the real data's not
     counted as the real data's."""
-    from grader.generative.calibrate import blurred_then_sharpened
+    from grader.instructor.calibrate import blurred_then_sharpened
     from grader.metrics import anime_face_detection_rate, real_data_afd
     from grader.metrics.images import load_images
 
@@ -276,7 +276,7 @@ def test_grade_smoke_with_bad_samples_keeps_the_numerical_results(tmp_path, face
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory) -> Path:
     """A Trainer checkpoint of a 16 x 16 grey model, trained for 2 steps by the reference package."""
-    from grader.reference import import_reference
+    from grader.grading.reference import import_reference
 
     hw = import_reference()
     folder = tmp_path_factory.mktemp("checkpoint")

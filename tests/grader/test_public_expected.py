@@ -1,4 +1,4 @@
-"""grader/public_expected.safetensors is in sync, and `--public-only` needs no solution."""
+"""grader/grading/public_expected.safetensors is in sync, and `--public-only` needs no solution."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from grader.plans import load_plans
-from grader.public_expected import PUBLIC_EXPECTED, build_public_expected
+from grader.grading.plans import load_plans
+from grader.grading.public_expected import PUBLIC_EXPECTED, build_public_expected
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_committed_public_expected_is_in_sync_with_the_solution_and_rubric(tmp_path, rubric):
     fresh = load_plans(build_public_expected(tmp_path / "public_expected.safetensors"))
     committed = load_plans(PUBLIC_EXPECTED)
-    hint = "grader/public_expected.safetensors is out of date: run `python3 -m grader.public_expected`"
+    hint = "grader/grading/public_expected.safetensors is out of date: run `python3 -m grader.grading.public_expected`"
     assert committed.keys() == fresh.keys() == {c.id for c in rubric.checks(public_only=True)}, hint
     for check_id, plan in fresh.items():
         old = committed[check_id]

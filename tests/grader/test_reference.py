@@ -14,7 +14,7 @@ def test_reference_is_imported_as_diffusion_hw_reference_only():
     code = textwrap.dedent(
         """
         import sys
-        from grader.reference import LiveReference, REFERENCE_MODULE
+        from grader.grading.reference import LiveReference, REFERENCE_MODULE
         reference = LiveReference()
         assert reference.package.__name__ == REFERENCE_MODULE == "diffusion_hw_reference"
         assert sys.modules["diffusion_hw_reference.gaussian_diffusion"].GaussianDiffusion

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from grader.reference_training import build_parser, run
+from grader.instructor.reference_training import build_parser, run
 
 
 def test_a_tiny_training_run_writes_samples_plots_checkpoint_and_summary(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from grader.clip_score import read_anagram
+from grader.metrics.clip_score import read_anagram
 from grader.generative import student_images
 from grader.generative.student_images import MAX_PIXELS, decode_images
 from grader.sandbox import ProbeResult

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from grader.errors import GraderError, SubmissionError
-from grader.submission import find_package, open_submission, resolve_path, safe_extract
+from grader.intake.submission import find_package, open_submission, resolve_path, safe_extract
 
 PACKAGE_INIT = "VALUE = 1\n"
 

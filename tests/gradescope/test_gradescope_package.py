@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.gradescope import ROOT_ENV, build_gradescope_zip
-from grader.notebook_submission import todo_files
+from grader.instructor.gradescope import ROOT_ENV, build_gradescope_zip
+from grader.intake.notebook import todo_files
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -111,7 +111,7 @@ def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def test_the_zip_holds_setup_run_autograder_grader_solution_and_starter(autograder_source):
-    for path in ("setup.sh", "run_autograder", "requirements.txt", "grader/rubric.toml", "grader/gradescope.py",
+    for path in ("setup.sh", "run_autograder", "requirements.txt", "grader/rubric.toml", "grader/instructor/gradescope.py",
                  "solution/diffusion_hw/schedules.py", "starter/diffusion_hw/schedules.py", "data/__init__.py"):
         assert (autograder_source / path).is_file(), path
     assert "BEGIN SOLUTION" in (autograder_source / "solution/diffusion_hw/schedules.py").read_text()
@@ -152,7 +152,7 @@ def test_run_autograder_gives_a_solved_notebook_full_marks_with_valid_results_an
 
 
 def test_students_see_nothing_of_hidden_checks_before_publication():
-    from grader.gradescope import STAFF_ENTRY, student_view
+    from grader.instructor.gradescope import STAFF_ENTRY, student_view
 
     def check(item, function, score, max_score, visibility):
         return {"name": f"{item} {function}", "score": score, "max_score": max_score,
@@ -176,7 +176,7 @@ def test_students_see_nothing_of_hidden_checks_before_publication():
 
 
 def test_an_unconfined_run_is_provisional_for_students_and_says_why_to_staff():
-    from grader.gradescope import PROVISIONAL, student_view
+    from grader.instructor.gradescope import PROVISIONAL, student_view
 
     shown = student_view({"score": 0, "output": "bo: 0 / 0\nSandbox: NOT CONFINED: student code runs ...", "tests": []})
     assert PROVISIONAL in shown["output"] and shown["extra_data"]["provisional"] is True

@@ -18,7 +18,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from grader.gradescope import ROOT_ENV, SETUP_SH, build_gradescope_zip
+from grader.instructor.gradescope import ROOT_ENV, SETUP_SH, build_gradescope_zip
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from grader.authoring.handout import build_handout
+from grader.instructor.handout import build_handout
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,8 +15,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.errors import GraderError
-from grader.notebook_submission import extract_notebook
-from grader.submission import MAX_BYTES, find_package
+from grader.intake.notebook import extract_notebook
+from grader.intake.submission import MAX_BYTES, find_package
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_PACKAGE = ROOT / "solution" / "diffusion_hw"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.authoring.handout import PUBLIC_CHECK_COMMAND
-from grader.authoring.starter import BEGIN, END, strip_solutions
+from grader.instructor.handout import PUBLIC_CHECK_COMMAND
+from grader.instructor.starter import BEGIN, END, strip_solutions
 from grader.rubric import load_rubric
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -85,11 +85,11 @@ def mentions(texts: dict[str, str], words: set[str]) -> dict[str, list[str]]:
 def test_handout_holds_the_starter_grader_data_notebooks_and_readme(handout_zip):
     names = set(zipfile.ZipFile(handout_zip).namelist())
     for required in ("README.md", "requirements.txt", "prepare_data.py", "diffusion_hw/__init__.py",
-                     "diffusion_hw/schedules.py", "grader/__main__.py", "grader/probes.py",
-                     "grader/public_expected.safetensors", "grader/rubric.toml", "data/__init__.py",
+                     "diffusion_hw/schedules.py", "grader/__main__.py", "grader/grading/probes.py",
+                     "grader/grading/public_expected.safetensors", "grader/rubric.toml", "data/__init__.py",
                      "notebooks/run_in_colab.ipynb", "notebooks/run_in_kaggle.ipynb"):
         assert required in names, f"{required} is missing from the handout"
-    assert not any(n.startswith(("solution/", "grader/authoring/", "tests/")) for n in names)
+    assert not any(n.startswith(("solution/", "grader/instructor/", "tests/")) for n in names)
     readme = zipfile.ZipFile(handout_zip).read("README.md").decode()
     assert PUBLIC_CHECK_COMMAND in readme and "submission.zip" in readme and "TODO" in readme
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 
-from grader.authoring.public_grader import public_rubric_toml, strip_hidden_checks
+from grader.instructor.public_grader import public_rubric_toml, strip_hidden_checks
 from grader.rubric import load_rubric
 
 CHECKS = textwrap.dedent('''

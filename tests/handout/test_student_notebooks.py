@@ -10,7 +10,7 @@ import zipfile
 import nbformat
 import pytest
 
-from grader.authoring.notebooks import PLATFORMS, ROOT_ENV, SMOKE_ENV, build_notebook, code_cells_as_script
+from grader.instructor.notebooks import PLATFORMS, ROOT_ENV, SMOKE_ENV, build_notebook, code_cells_as_script
 
 SECTIONS = ("setup", "public-checks", "config", "train", "plots", "samples", "illusions", "submission")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from sandbox_test_support import PROBES, make_submission_tree
 
-from grader.bench import cpu_burners, kill_workers_when
+from grader.instructor.bench import cpu_burners, kill_workers_when
 from grader.sandbox import Limits, Sandbox
 
 TIGHT = Limits(call_timeout_s=1.5, memory_bytes=1 << 30, max_processes=16, threads=1, total_timeout_s=60.0)

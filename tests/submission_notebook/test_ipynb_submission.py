@@ -13,8 +13,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from grader.errors import SubmissionError
-from grader.notebook_submission import extract_notebook, todo_files
-from grader.submission import MAX_BYTES, open_submission
+from grader.intake.notebook import extract_notebook, todo_files
+from grader.intake.submission import MAX_BYTES, open_submission
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION_PACKAGE = ROOT / "solution" / "diffusion_hw"
@@ -69,7 +69,7 @@ def test_writefile_marker_drops_the_magic_line_and_comment_marker_keeps_the_comm
 
 
 def test_a_todo_file_without_a_cell_comes_from_the_starter_and_is_named(tmp_path):
-    from grader.notebook_submission import missing_todo_files
+    from grader.intake.notebook import missing_todo_files
 
     cells = [c for c in solved_cells() if "diffusion_hw/schedules.py" not in c.source.splitlines()[0]]
     target = tmp_path / "out"

@@ -1,12 +1,12 @@
 """`python3 tasks.py handout`: build dist/handout.zip, everything a student downloads.
 
     diffusion_hw/          the starter package (generated from solution/ right now: TODOs are stubs)
-    grader/                the student-side grader: public checks only (grader/authoring/public_grader.py)
+    grader/                the student-side grader: public checks only (grader/instructor/public_grader.py)
     grader/pristine_starter/diffusion_hw/
                            a clean copy of the starter, never edited: grading a notebook or loose TODO files
-                           fills the files they lack from it (grader/submission.py: clean_starter)
+                           fills the files they lack from it (grader/intake/submission.py: clean_starter)
     data/                  the datasets (built-in digits, image folders) and prepare_data.py
-    notebooks/             run_in_colab.ipynb, run_in_kaggle.ipynb (grader/authoring/notebooks.py)
+    notebooks/             run_in_colab.ipynb, run_in_kaggle.ipynb (grader/instructor/notebooks.py)
     README.md              how to fill the TODOs, run the public checks, train, and what to submit
     requirements.txt       what the student's Python needs
 
@@ -24,10 +24,10 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from grader.authoring.notebooks import NUM_SUBMITTED_SAMPLES, write_notebooks
-from grader.authoring.public_grader import write_public_grader
-from grader.authoring.starter import generate_starter
-from grader.submission import PACKAGE, PRISTINE_STARTER
+from grader.instructor.notebooks import NUM_SUBMITTED_SAMPLES, write_notebooks
+from grader.instructor.public_grader import write_public_grader
+from grader.instructor.starter import generate_starter
+from grader.intake.submission import PACKAGE, PRISTINE_STARTER
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIST = REPO_ROOT / "dist"

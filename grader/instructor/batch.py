@@ -64,14 +64,14 @@ from grader.api import prepare_plans
 from grader.errors import GraderError
 from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
-from grader.plans import save_plans
-from grader.reference import DEFAULT_SOLUTION, REPO_ROOT
-from grader.results import item_scores_from_results, results_status, write_atomically
+from grader.grading.plans import save_plans
+from grader.grading.reference import DEFAULT_SOLUTION, REPO_ROOT
+from grader.output.results import item_scores_from_results, results_status, write_atomically
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
-from grader.untrusted import safe_text
+from grader.grading.untrusted import safe_text
 
 if TYPE_CHECKING:
-    from grader.cluster import ClusterOptions
+    from grader.instructor.cluster import ClusterOptions
 
 GRADEBOOK = "gradebook.csv"
 CANVAS_CSV = "canvas.csv"  # the same scores in Canvas's gradebook import format
@@ -160,7 +160,7 @@ def grade_batch(
     assignment: str = DEFAULT_ASSIGNMENT,
 ) -> list[BatchRow]:
     """Grade every submission in `directory`; `cluster` runs each as a submitit (Slurm) job instead
-    of a local process (grader/cluster.py); `generative` adds the generative metrics (see above);
+    of a local process (grader/instructor/cluster.py); `generative` adds the generative metrics (see above);
     `roster` gives the student ids, `assignment` names Canvas's column. Ctrl-C: BatchInterrupted,
     after the gradebook is written."""
     directory, out = Path(directory).resolve(), Path(out).resolve()  # the grading processes run elsewhere
@@ -227,7 +227,7 @@ def _grade_todo(todo, out, jobs, public_only, rubric, rubric_path, solution, gen
         save_plans(prepare_plans(rubric, public_only=public_only, solution=solution), plans_file)
         extra_args = _prepare_generative_once(generative, prepared_generative, Path(private), solution, log)
         if cluster is not None:
-            from grader.cluster import grade_with_submitit
+            from grader.instructor.cluster import grade_with_submitit
 
             graded = grade_with_submitit(
                 todo, _grade_in_subprocess,

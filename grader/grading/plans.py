@@ -1,7 +1,7 @@
 """Plans: for each check, the probe calls to make and the reference's outputs for them.
 
 A plan is built live from the reference solution (`build_plans`), or read back from a file written by
-`save_plans`. grader/public_expected.safetensors is such a file holding the public checks only: it is
+`save_plans`. grader/grading/public_expected.safetensors is such a file holding the public checks only: it is
 what `grade --public-only` uses on a student's machine, where solution/ does not exist.
 
 File layout (safetensors): each distinct tensor once, as "blob/<content hash>"; in the metadata, "plan"
@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from grader.checks import Call
 from grader.errors import GraderError
-from grader.reference import Reference
+from grader.grading.reference import Reference
 from grader.rubric import RubricCheck
 
 FORMAT = "diffusion-hw-plans/1"
@@ -113,9 +113,9 @@ def load_plans(path: Path) -> dict[str, CheckPlan]:
             header_size = int.from_bytes(handle.read(8), "little")
             metadata = json.loads(handle.read(header_size)).get("__metadata__", {})
     except FileNotFoundError:
-        raise GraderError(f"{path} not found: rebuild it with `python3 -m grader.public_expected`") from None
+        raise GraderError(f"{path} not found: rebuild it with `python3 -m grader.grading.public_expected`") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise GraderError(f"{path} is not a readable plans file ({exc}): rebuild it with `python3 -m grader.public_expected`") from None
+        raise GraderError(f"{path} is not a readable plans file ({exc}): rebuild it with `python3 -m grader.grading.public_expected`") from None
     if metadata.get("format") != FORMAT:
         raise GraderError(f"{path} has format {metadata.get('format')!r}, not {FORMAT!r}: rebuild it")
     layout = json.loads(metadata["plan"])

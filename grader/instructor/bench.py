@@ -25,8 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from grader.reference import DEFAULT_SOLUTION
-from grader.session import DEFAULT_LIMITS, PROBES_FILE
+from grader.grading.reference import DEFAULT_SOLUTION
+from grader.grading.session import DEFAULT_LIMITS, PROBES_FILE
 
 SAMPLES = 1000  # the homework asks for 1,000 generated images
 GRADE_RATIO_TARGET = 2.5  # grading the solution, in sandbox starts
@@ -194,7 +194,7 @@ def _corpus() -> dict:
     """The mistake corpus of the test suite (tests/grader/corpus.py), loaded by path."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "tests" / "grader" / "corpus.py"
+    path = Path(__file__).resolve().parents[2] / "tests" / "grader" / "corpus.py"
     if not path.is_file():
         raise SystemExit(f"bench load: {path} is missing (the benchmark runs from a checkout of the repository)")
     spec = importlib.util.spec_from_file_location("bench_corpus", path)
@@ -209,7 +209,7 @@ def bench_load(runs: int = 3, per_core: int = 4) -> bool:
     burners per core; print each score next to its idle score. True when every loaded score equals
     its idle one and nothing was incomplete or timed out."""
     from grader.api import grade_submission, prepare_plans
-    from grader.plans import save_plans
+    from grader.grading.plans import save_plans
     from grader.rubric import load_rubric
 
     corpus = _corpus()

@@ -1,7 +1,7 @@
 """The student-side grader: grader/ with every hidden check cut out, for the handout.
 
 Students run `python -m grader diffusion_hw --public-only` on their own machine. That needs the
-sandbox, the probes (public by design), the plans file grader/public_expected.safetensors (inputs and
+sandbox, the probes (public by design), the plans file grader/grading/public_expected.safetensors (inputs and
 reference *outputs* of the public checks, never code) and the public checks' judges. It must not
 carry a hidden check: not its class, its name, its inputs, nor its points. So:
 
@@ -9,8 +9,8 @@ carry a hidden check: not its class, its name, its inputs, nor its points. So:
     helper that nothing refers to any more (the hidden checks' input recipes) removed too;
   * grader/rubric.toml is replaced by one listing only the public checks (total = their points);
   * instructor-only modules (authoring/, batch and cluster grading, benchmarks, Gradescope, course CI)
-    are left out, and so is a grading salt kept next to the rubric (grader/salt.py);
-  * grader/public_expected.safetensors is rebuilt from solution/ now, so it always matches the rubric
+    are left out, and so is a grading salt kept next to the rubric (grader/grading/salt.py);
+  * grader/grading/public_expected.safetensors is rebuilt from solution/ now, so it always matches the rubric
     and the checks it ships with (the committed copy may lag behind an edit).
 
 The result imports and runs like the full grader with `--public-only`; without it, it says that the
@@ -24,13 +24,13 @@ import re
 import shutil
 from pathlib import Path
 
-from grader.public_expected import build_public_expected
-from grader.reference import DEFAULT_SOLUTION
+from grader.grading.public_expected import build_public_expected
+from grader.grading.reference import DEFAULT_SOLUTION
 from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 GRADER_DIR = Path(__file__).resolve().parents[1]
-# grading-salt: the secret the instructor's cases are drawn from (grader/salt.py), if one sits there
-LEFT_OUT = {"authoring", "batch.py", "bench.py", "cluster.py", "course_ci.py", "gradescope.py", "__pycache__", "grading-salt"}
+# grading-salt: the secret the instructor's cases are drawn from (grader/grading/salt.py), if one sits there
+LEFT_OUT = {"instructor", "__pycache__", "grading-salt"}
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -142,5 +142,5 @@ def write_public_grader(target: Path, rubric_path: Path = DEFAULT_RUBRIC, soluti
     for module, text in strip_hidden_checks(sources, hidden_check_classes(rubric), context).items():
         (checks_dir / f"{module}.py").write_text(text, encoding="utf-8")
     (destination / "rubric.toml").write_text(public_rubric_toml(rubric), encoding="utf-8")
-    build_public_expected(destination / "public_expected.safetensors", solution)
+    build_public_expected(destination / "grading" / "public_expected.safetensors", solution)
     return destination

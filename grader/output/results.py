@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from grader.untrusted import safe_text
+from grader.grading.untrusted import safe_text
 
 if TYPE_CHECKING:
     from grader.checks._compare import Mismatch
@@ -129,7 +129,7 @@ class GradeReport:
         names, messages, pictures and sum), the notes about their hand-in, no sandbox description.
 
         Hidden checks are graded on secret inputs; their names, messages and pictures stay in the staff
-        report. The import failure comes from a call with no inputs (grader/session.py), so it stays."""
+        report. The import failure comes from a call with no inputs (grader/grading/session.py), so it stays."""
         visible = [c for c in self.checks if c.public]
         notes = [note for note in self.notes if note.startswith("Hand-in:")]
         if "NOT CONFINED" in self.confinement:
@@ -143,7 +143,7 @@ class GradeReport:
         first. Nothing is drawn twice; a picture that cannot be drawn is simply left out."""
         if any(c.pictures for c in self.checks):
             return
-        from grader.check_pictures import draw_mismatch
+        from grader.output.check_pictures import draw_mismatch
 
         pictures_folder = Path(folder) / CHECK_PICTURES
         if pictures_folder.is_dir() and not pictures_folder.is_symlink():

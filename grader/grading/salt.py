@@ -1,6 +1,6 @@
 """The grading salt: the secret from which the instructor's grading draws every case, public and hidden.
 
-Students get the public checks' fixed cases with the handout (grader/public_expected.safetensors: the
+Students get the public checks' fixed cases with the handout (grader/grading/public_expected.safetensors: the
 inputs and the reference's outputs). If the instructor's grading asked the same questions, a blank
 starter plus a table of those answers would earn the public points, and a hidden case seen in one
 term's feedback would be the same in the next. So the instructor's plans are drawn under a salt

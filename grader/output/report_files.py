@@ -9,7 +9,7 @@
 Both lead with what stops everything (the grading is incomplete, the hand-in was rejected, the package
 does not import: one line with file and line), then the score table by TODO item and check, each
 failed check's message in full under "What failed" (a FAILED cell links to it), with its
-expected-vs-got picture beside it (grader/check_pictures.py: a schedule's curve, a view's images, an error
+expected-vs-got picture beside it (grader/output/check_pictures.py: a schedule's curve, a view's images, an error
 heat map), then the notes and the run's other pictures (loss curves, sample grids, metric bands:
 every .png / .jpg in the results folder or one folder down, except the check pictures in checks/,
 which appear only beside their own check). The HTML embeds every picture, so it is one file to mail
@@ -22,7 +22,7 @@ import base64
 import html
 from pathlib import Path
 
-from grader.results import CHECK_PICTURES, CheckResult, GradeReport, ItemRow, points
+from grader.output.results import CHECK_PICTURES, CheckResult, GradeReport, ItemRow, points
 
 REPORT_MD = "report.md"
 REPORT_HTML = "report.html"

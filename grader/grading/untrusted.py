@@ -10,7 +10,7 @@ reaches results.json, report.md/html, the terminal and the gradebook, so two thi
   * it is small: a message is cut to a length a person can read, before anything else touches it.
 
 `safe_text` does both for any string; `error_text` decodes the uint8 tensor a probe sends for an
-exception (grader/probes.py `_text`) with the same bounds, whatever shape, dtype or size it has.
+exception (grader/grading/probes.py `_text`) with the same bounds, whatever shape, dtype or size it has.
 """
 
 from __future__ import annotations

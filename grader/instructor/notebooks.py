@@ -9,7 +9,7 @@ Every code cell is plain Python (no `!` or `%` magics), so the notebooks run in 
 Kaggle alike, and a test can run their cells in order as one script. `DIFFUSION_HW_SMOKE=1` makes
 every size tiny (a CPU run of about a minute) and `DIFFUSION_HW_ROOT` points at an unpacked handout.
 
-    python3 -m grader.authoring.notebooks OUT_DIR     # writes both notebooks into OUT_DIR
+    python3 -m grader.instructor.notebooks OUT_DIR     # writes both notebooks into OUT_DIR
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ comment or as Jupyter's cell magic (the way students write files from Colab or K
     %%writefile diffusion_hw/schedules.py         the rest of the cell is the file
 
 Each file may be marked at most once; every file not marked comes from a clean copy of the starter
-(grader/submission.py: `clean_starter()`, never the handout's diffusion_hw/ the student edits), so a notebook
+(grader/intake/submission.py: `clean_starter()`, never the handout's diffusion_hw/ the student edits), so a notebook
 that solves only some TODO files is graded on those (the others' items score 0, and the report names
 the files that were missing: `missing_todo_files`). A notebook with no marked cell at all, a repeated
 mark or a file the package does not have is refused with a message that says which cell to fix.
@@ -92,7 +92,7 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
     """Write target_package/ from the starter and the notebook's marked cells; return the files taken
     from the notebook. SubmissionError (the submission scores 0 with the message) when it cannot."""
     if not (starter_package / "__init__.py").is_file():
-        from grader.submission import NO_CLEAN_STARTER
+        from grader.intake.submission import NO_CLEAN_STARTER
 
         raise GraderError(f"grading a notebook needs a clean copy of the starter package, and {starter_package} "
                           f"holds none: {NO_CLEAN_STARTER}")

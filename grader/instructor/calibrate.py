@@ -70,7 +70,7 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
     from grader.generative.samples import load_reference
     from grader.metrics import allowed_copied_fraction, compute_fid, find_copies, real_copy_baseline
     from grader.metrics.images import load_images
-    from grader.reference import DEFAULT_SOLUTION
+    from grader.grading.reference import DEFAULT_SOLUTION
     from grader.rubric import load_rubric
 
     rubric = rubric or load_rubric()

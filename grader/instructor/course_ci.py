@@ -9,8 +9,8 @@ The course's GPU workflow (.github/workflows/gpu.yml, on a `[self-hosted, gpu]` 
 and so can anyone by hand on a GPU machine. It refuses to run without CUDA unless told
 `--allow-cpu`, so that a mislabelled runner cannot pass the GPU job on its CPU.
 
-    python -m grader.course_ci [--out results/ci-gpu] [--allow-cpu] [--no-smoke]
-    python -m grader.course_ci --check results/solution/results.json     (only judge a results.json)
+    python -m grader.instructor.course_ci [--out results/ci-gpu] [--allow-cpu] [--no-smoke]
+    python -m grader.instructor.course_ci --check results/solution/results.json     (only judge a results.json)
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     from grader.api import grade_submission
     from grader.errors import GraderError
     from grader.generative.grading import GenerativeOptions
-    from grader.reference import DEFAULT_SOLUTION
+    from grader.grading.reference import DEFAULT_SOLUTION
 
     if not torch.cuda.is_available() and not args.allow_cpu:
         print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)", file=sys.stderr)

@@ -15,11 +15,11 @@ from typing import Protocol
 
 import torch
 
-from grader import probes
+from grader.grading import probes
 from grader.errors import GraderError
 
 REFERENCE_MODULE = "diffusion_hw_reference"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_SOLUTION = REPO_ROOT / "solution"
 
 
@@ -44,7 +44,7 @@ def import_reference(solution_root: Path = DEFAULT_SOLUTION) -> ModuleType:
     if not init.is_file():
         raise GraderError(
             f"no reference solution at {package_dir}: hidden checks need it "
-            "(students: run `grade --public-only`, which uses grader/public_expected.safetensors)"
+            "(students: run `grade --public-only`, which uses grader/grading/public_expected.safetensors)"
         )
     spec = importlib.util.spec_from_file_location(
         REFERENCE_MODULE, init, submodule_search_locations=[str(package_dir)]

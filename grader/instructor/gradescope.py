@@ -4,8 +4,8 @@ Gradescope unpacks the autograder zip into /autograder/source, runs setup.sh onc
 image, then, for every submission, runs /autograder/source/run_autograder, which must leave
 /autograder/results/results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
 
-    python -m grader.gradescope [--root /autograder]       grade ROOT/submission into ROOT/results
-    python -m grader.gradescope build [ZIP]                 write dist/gradescope.zip
+    python -m grader.instructor.gradescope [--root /autograder]       grade ROOT/submission into ROOT/results
+    python -m grader.instructor.gradescope build [ZIP]                 write dist/gradescope.zip
 
 What students hand in (ROOT/submission) may be the folder holding diffusion_hw/, one .zip of it, or
 one notebook with marked cells. Whatever happens, results.json is written: a submission that cannot
@@ -27,7 +27,7 @@ from pathlib import Path
 
 ROOT_ENV = "GRADESCOPE_ROOT"  # tests point this at a fake /autograder tree
 DEFAULT_ROOT = Path("/autograder")
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GRADESCOPE_ZIP = REPO_ROOT / "dist" / "gradescope.zip"
 
 RUN_AUTOGRADER = """#!/usr/bin/env bash
@@ -36,7 +36,7 @@ set -uo pipefail
 ROOT="${GRADESCOPE_ROOT:-/autograder}"
 PYTHON="${AUTOGRADER_PYTHON:-$ROOT/venv/bin/python}"
 cd "$ROOT/source"
-exec "$PYTHON" -m grader.gradescope --root "$ROOT"
+exec "$PYTHON" -m grader.instructor.gradescope --root "$ROOT"
 """
 
 SETUP_SH = """#!/usr/bin/env bash
@@ -84,10 +84,10 @@ def _root(argument: str | None) -> Path:
 
 def find_handed_in(submission_dir: Path) -> Path:
     """What to grade in Gradescope's submission folder: the folder itself when it holds diffusion_hw/
-    or loose .py files (grader/submission.py grades those over the starter), else its one .zip or its
+    or loose .py files (grader/intake/submission.py grades those over the starter), else its one .zip or its
     one .ipynb."""
     from grader.errors import SubmissionError
-    from grader.submission import find_package
+    from grader.intake.submission import find_package
 
     try:
         find_package(submission_dir)
@@ -107,7 +107,7 @@ def find_handed_in(submission_dir: Path) -> Path:
 
 
 def _failure_results(message: str, started: float) -> dict:
-    from grader.untrusted import safe_text  # the message may quote a file name the student chose
+    from grader.grading.untrusted import safe_text  # the message may quote a file name the student chose
 
     return {"score": 0, "execution_time": round(time.monotonic() - started, 3), "output": safe_text(message),
             "tests": [], "visibility": "visible", "stdout_visibility": "hidden"}
@@ -195,18 +195,18 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT)
     """dist/gradescope.zip: setup.sh and run_autograder at the top, the full grader, the reference
     solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements.
 
-    The grading salt of this machine (grader/salt.py) goes in as grader/grading-salt: every container
+    The grading salt of this machine (grader/grading/salt.py) goes in as grader/grading-salt: every container
     Gradescope starts then draws the same cases, so a regrade gives the same score, and they are not
     the handout's. Rebuild the zip after rotating the salt."""
-    from grader.authoring.handout import write_zip
-    from grader.authoring.starter import generate_starter
-    from grader.salt import SALT_FILE, grading_salt
+    from grader.instructor.handout import write_zip
+    from grader.instructor.starter import generate_starter
+    from grader.grading.salt import SALT_FILE, grading_salt
 
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         staged = Path(scratch) / "source"
         staged.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
-        shutil.copytree(root / "grader", staged / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "authoring"))
+        shutil.copytree(root / "grader", staged / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         (staged / "grader" / SALT_FILE).write_text(grading_salt(root / "grader" / "rubric.toml") + "\n", encoding="utf-8")
         shutil.copytree(root / "data", staged / "data", ignore=ignore)
         shutil.copytree(root / "solution", staged / "solution", ignore=ignore)

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.results import GradeReport, ItemRow, points
+from grader.output.results import GradeReport, ItemRow, points
 
 SHORT_MESSAGE_CHARS = 400
 

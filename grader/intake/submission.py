@@ -31,11 +31,11 @@ from grader.errors import GraderError, SubmissionError
 from grader.sandbox.cleanup import remove_tree
 
 PACKAGE = "diffusion_hw"
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 MAX_BYTES = 64 << 20  # what a submission may unpack to (the package is a few hundred kB)
 MAX_FILES = 2000
 MAX_LOOSE_FILE_BYTES = 4 << 20  # one source file handed in loose
-# The handout's clean copy of the starter, beside this module (grader/authoring/handout.py writes it);
+# The handout's clean copy of the starter, beside this module (grader/instructor/handout.py writes it);
 # the repository has none and uses starter/ instead.
 PRISTINE_STARTER = Path(__file__).resolve().parent / "pristine_starter"
 SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
@@ -105,8 +105,8 @@ def open_submission(
         warnings: list[str] = []
         if path.is_dir():
             source = _package_or_loose_files(path, scratch, warnings)
-        elif path.suffix.lower() == ".ipynb":  # marked cells over the starter: grader/notebook_submission.py
-            from grader.notebook_submission import extract_notebook, missing_todo_files
+        elif path.suffix.lower() == ".ipynb":  # marked cells over the starter: grader/intake/notebook.py
+            from grader.intake.notebook import extract_notebook, missing_todo_files
 
             source = scratch / "notebook"
             starter = clean_starter() / PACKAGE
@@ -142,7 +142,7 @@ def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) ->
         starter = clean_starter() / PACKAGE
         if not (starter / "__init__.py").is_file():
             raise no_package
-        from grader.notebook_submission import todo_files
+        from grader.intake.notebook import todo_files
 
         names = [name.split("/", 1)[1] for name in todo_files(starter)]
         entries = [p for p in folder.iterdir() if not p.name.startswith((".", "_"))]

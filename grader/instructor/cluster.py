@@ -1,6 +1,6 @@
 """`grade batch --executor submitit`: one Slurm job per submission, through submitit.
 
-Each job runs the very same thing as a local batch worker (grader.batch._grade_in_subprocess: one
+Each job runs the very same thing as a local batch worker (grader.instructor.batch._grade_in_subprocess: one
 `python -m grader` process for one submission), so the results files and the gradebook are identical
 whichever executor graded them. The job's resources come from grader/rubric.toml's optional
 [resources] table, then from the command line's flags, which win:

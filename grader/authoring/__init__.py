@@ -1,1 +1,0 @@
-"""Instructor-side tools that turn `solution/` into what students get."""
