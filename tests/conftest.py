@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+pytest_plugins = ["tests.support.fixtures"]  # the rubric, the plans, the corpus graded once per session
+
 TORCH_THREADS = torch.get_num_threads()  # torch's own choice, as the grader runs
 INCEPTION_TESTS = Path(__file__).resolve().parent / "metrics"
 

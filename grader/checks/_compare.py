@@ -2,7 +2,7 @@
 
 Every value is compared in float64 as |got - expected| <= atol + rtol * |expected|. The tolerances
 admit every correct implementation (float32 or float64 buffers, gather or indexing, diffusers-style
-formulas) and reject every known mistake; tests/grader/test_corpus.py proves both on a corpus.
+formulas) and reject every known mistake; tests/checks/test_corpus.py proves both on a corpus.
 
 A failed comparison of values (wrong values, NaN, infinities: the shapes already agree) can also be
 kept for a picture: inside `recording_mismatches()`, each such failure appends a `Mismatch` holding

@@ -9,7 +9,7 @@ Rebuild after changing the solution, a public check, or the rubric's public/hidd
 
     python3 -m grader.grading.public_expected
 
-tests/grader/test_public_expected.py fails while the committed file is out of date.
+tests/grading/test_public_expected.py fails while the committed file is out of date.
 """
 
 from __future__ import annotations

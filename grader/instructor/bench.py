@@ -191,10 +191,10 @@ LOAD_MISTAKES = ("linear_schedule_without_1000_over_T_scale", "p_losses_wrong_pr
 
 
 def _corpus() -> dict:
-    """The mistake corpus of the test suite (tests/grader/corpus.py), loaded by path."""
+    """The mistake corpus of the test suite (tests/support/corpus.py), loaded by path."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[2] / "tests" / "grader" / "corpus.py"
+    path = Path(__file__).resolve().parents[2] / "tests" / "support" / "corpus.py"
     if not path.is_file():
         raise SystemExit(f"bench load: {path} is missing (the benchmark runs from a checkout of the repository)")
     spec = importlib.util.spec_from_file_location("bench_corpus", path)

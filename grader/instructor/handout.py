@@ -11,7 +11,7 @@
     requirements.txt       what the student's Python needs
 
 Nothing of solution/ goes in but what the starter keeps of it, and no hidden check: the tests in
-tests/handout/ open the zip and prove both.
+tests/instructor/ opens the zip and proves both.
 """
 
 from __future__ import annotations

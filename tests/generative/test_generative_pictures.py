@@ -2,7 +2,7 @@
 with the student's value marked, the smoke run's loss curves; and that `grade` writes and embeds them.
 
 The drawing functions are tested on synthetic inputs whose colours make the layout checkable from the
-PNG's pixels; the slow tests grade for real, on the tiny sample sets of tests/grader's metric tests.
+PNG's pixels; the slow tests grade for real, on the tiny sample sets of tests/generative/test_metrics_grading.py.
 """
 
 from __future__ import annotations
@@ -19,16 +19,15 @@ import pytest
 import torch
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))  # the corpus and run_grade
 
-from corpus import ROOT, SOLUTION, mutation  # noqa: E402
-from grader_test_support import run_grade  # noqa: E402
+from tests.support.corpus import ROOT, SOLUTION, mutation
+from tests.support.grading import run_grade
 from test_metrics_grading import digits_reference, tiny_checkpoint  # noqa: E402, F401 -- tiny_checkpoint: a fixture
 
-from grader.generative import pictures, smoke  # noqa: E402
-from grader.generative.bands import Band  # noqa: E402
-from grader.generative.grading import GenerativeOptions, prepare  # noqa: E402
-from grader.rubric import load_rubric  # noqa: E402
+from grader.generative import pictures, smoke
+from grader.generative.bands import Band
+from grader.generative.grading import GenerativeOptions, prepare
+from grader.rubric import load_rubric
 
 ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 TINY_SMOKE = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)
@@ -193,7 +192,7 @@ def test_a_drawing_that_fails_is_one_line_on_stderr_and_returns_none(capsys, tmp
 
 @pytest.fixture
 def faces(tmp_path) -> tuple[Path, Path]:
-    """(16 real faces as the reference, 8 other real faces as the 'samples'), as tests/grader's metric tests."""
+    """(16 real faces as the reference, 8 other real faces as the 'samples'), as tests/generative/test_metrics_grading.py does."""
     assert ANIME_FACES.is_dir(), f"{ANIME_FACES} is missing: these tests need the course data beside the repository"
     files = sorted(p for p in ANIME_FACES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
     reference, fresh = tmp_path / "reference", tmp_path / "fresh"

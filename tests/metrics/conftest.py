@@ -1,4 +1,4 @@
-"""Fixtures for the metric tests: synthetic images (metric_test_images.py); the few tests that need real
+"""Fixtures for the metric tests: synthetic images (tests/support/metric_images.py); the few tests that need real
 faces read them from the course data beside the repository, and fail when it is missing.
 
 Inception runs at ~5 images/s on 2 CPU cores, so the sets are tiny (16 images), their features are
@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from metric_test_images import BLOB_SET_SIZE, colour_blobs, write_png_folder
+from tests.support.metric_images import BLOB_SET_SIZE, colour_blobs, write_png_folder
 
 
 @pytest.fixture(autouse=True)

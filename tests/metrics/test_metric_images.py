@@ -5,7 +5,7 @@ from PIL import Image
 
 from grader.metrics.images import content_sha256, load_image_folder, load_images, to_uint8
 
-from metric_test_images import colour_blobs, write_png_folder
+from tests.support.metric_images import colour_blobs, write_png_folder
 
 
 def test_float_batch_quantises_exactly_like_the_pngs_written_from_it(tmp_path):

@@ -15,7 +15,7 @@ from grader.metrics.memorisation import (
     real_copy_baseline,
 )
 
-from metric_test_images import colour_blobs
+from tests.support.metric_images import colour_blobs
 
 
 def detailed_blobs(count: int, seed: int, size: int = 64) -> torch.Tensor:

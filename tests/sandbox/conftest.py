@@ -3,13 +3,11 @@ sibling submission that student code must not be able to read."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # for sandbox_test_support, in any import mode
-from sandbox_test_support import PROBES, TEST_LIMITS, make_submission_tree  # noqa: E402
+from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
 
 from grader.sandbox import Sandbox, detect_confinement
 

@@ -19,7 +19,7 @@ sys.path[:0] = [str(HERE), str(REPOSITORY)]
 
 
 def escapes(kind: str, root: Path) -> dict:
-    from sandbox_test_support import PROBES, TEST_LIMITS
+    from tests.support.sandbox import PROBES, TEST_LIMITS
 
     from grader.sandbox import Sandbox
     from grader.sandbox import filesystem_view as view

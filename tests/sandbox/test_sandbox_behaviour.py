@@ -8,7 +8,7 @@ import time
 import pytest
 import torch
 
-from sandbox_test_support import TEST_LIMITS
+from tests.support.sandbox import TEST_LIMITS
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from sandbox_test_support import PROBES, REPOSITORY, TEST_LIMITS, kind_or_skip, make_submission_tree
+from tests.support.sandbox import PROBES, REPOSITORY, TEST_LIMITS, kind_or_skip, make_submission_tree
 
 from grader.sandbox import Sandbox, check_confinement, detect_confinement
 

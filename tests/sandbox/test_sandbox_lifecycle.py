@@ -9,7 +9,7 @@ import time
 
 import pytest
 import torch
-from sandbox_test_support import PROBES, TEST_LIMITS, make_submission_tree
+from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
 
 from grader.sandbox import Limits, Sandbox, SandboxError
 

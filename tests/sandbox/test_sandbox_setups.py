@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from sandbox_test_support import HERE, REPOSITORY, kind_or_skip, make_submission_tree
+from tests.support.sandbox import HERE, REPOSITORY, kind_or_skip, make_submission_tree
 
 AS_ROOT = os.geteuid() == 0
 OTHER_UID = 1000  # the non-root user the root test run switches to (setpriv needs no passwd entry)

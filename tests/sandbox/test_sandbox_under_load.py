@@ -7,7 +7,7 @@ import time
 
 import pytest
 import torch
-from sandbox_test_support import PROBES, make_submission_tree
+from tests.support.sandbox import PROBES, make_submission_tree
 
 from grader.instructor.bench import cpu_burners, kill_workers_when
 from grader.sandbox import Limits, Sandbox

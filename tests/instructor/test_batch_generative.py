@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import ROOT, SOLUTION
-from grader_test_support import run_grade
+from tests.support.corpus import ROOT, SOLUTION
+from tests.support.grading import run_grade
 
 from grader.instructor import batch
 from grader import cli

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus import ROOT
+from tests.support.corpus import ROOT
 from grader.sandbox.cleanup import remove_tree
 
 REPEATED = "p_sample_forgets_to_clip_x0"  # graded twice: two runs must agree exactly

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import ROOT, SOLUTION
+from tests.support.corpus import ROOT, SOLUTION
 from grader.instructor.batch import GRADING_LOG, results_folder
 from grader.instructor.bench import sandbox_workers
 

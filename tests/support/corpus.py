@@ -647,7 +647,7 @@ CORPUS = MISTAKES + CORRECT_VARIANTS
 # ---------------------------------------------------------------------------- degenerate stubs
 # Code that satisfies a property check without implementing its TODO: an identity that is its own
 # inverse, a loop that never loops, guidance that knows only g = 0 and g = 1, a loss that is always
-# 0, a constant estimate. Each must score 0 on its item (tests/grader/test_degenerate_stubs.py):
+# 0, a constant estimate. Each must score 0 on its item (tests/checks/test_degenerate_stubs.py):
 # a property earns points only together with a gate that a degenerate function cannot pass.
 
 P_SAMPLE_LOOP_SOLUTION = (

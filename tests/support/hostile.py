@@ -12,7 +12,7 @@ import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 
-from corpus import ROOT, SOLUTION
+from tests.support.corpus import ROOT, SOLUTION
 
 STARTER = ROOT / "starter"
 ITEMS = (
@@ -48,7 +48,7 @@ class Hostile:
         if self.q_sample_prefix:
             path = package / "gaussian_diffusion.py"
             text = path.read_text(encoding="utf-8")
-            assert text.count(Q_SAMPLE_BODY) == 1, "the solution's q_sample changed: update tests/grader/hostile.py"
+            assert text.count(Q_SAMPLE_BODY) == 1, "the solution's q_sample changed: update tests/support/hostile.py"
             prefix = textwrap.indent(textwrap.dedent(self.q_sample_prefix), " " * 8)
             path.write_text(text.replace(Q_SAMPLE_BODY, prefix + Q_SAMPLE_BODY), encoding="utf-8")
         return destination
@@ -251,7 +251,7 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
         """),
         Hostile("sends_hostile_data_to_the_judges", "starter", prepend_init="""
             # What comes back from a worker is the student's to choose: the probes are patched to send
-            # it. Each item gets another attack on the grading process (see tests/grader/test_hostile_outputs.py).
+            # it. Each item gets another attack on the grading process (see tests/grading/test_hostile_outputs.py).
             import sys, torch
             _probes = sys.modules.get("grader_probes")
 

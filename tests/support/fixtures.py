@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # corpus.py, hostile.py
 
-from grader.api import grade_submission, prepare_plans  # noqa: E402
-from grader.grading.plans import save_plans  # noqa: E402
-from grader.output.results import GradeReport  # noqa: E402
-from grader.rubric import load_rubric  # noqa: E402
+from grader.api import grade_submission, prepare_plans
+from grader.grading.plans import save_plans
+from grader.output.results import GradeReport
+from grader.rubric import load_rubric
 
-from corpus import CORPUS, ROOT  # noqa: E402
-from grader_test_support import REPEATED, CliRun, run_grade, tree_digest  # noqa: E402
-from hostile import hostile_submissions  # noqa: E402
+from tests.support.corpus import CORPUS, ROOT
+from tests.support.grading import REPEATED, CliRun, run_grade, tree_digest
+from tests.support.hostile import hostile_submissions
 
 WORKERS = 2
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from corpus import MISTAKES, SOLUTION
+from tests.support.corpus import MISTAKES, SOLUTION
 from grader.instructor.batch import results_folder
-from grader_test_support import run_grade
+from tests.support.grading import run_grade
 
 pytestmark = pytest.mark.slow
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from grader.cli import main
 
-from grader_test_support import run_grade
+from tests.support.grading import run_grade
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_main(argv: list[str]) -> int:

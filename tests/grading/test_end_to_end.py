@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from grader.output.results import item_scores_from_results
 
-from hostile import ITEMS, hostile_submissions
+from tests.support.hostile import ITEMS, hostile_submissions
 
 pytestmark = pytest.mark.slow
 

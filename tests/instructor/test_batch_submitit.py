@@ -2,14 +2,13 @@
 
 The class holds one submission of each kind of gradebook row (full marks, zero, a mistake, an attack)
 and runs with --public-only: the submitit code path is the same whatever a job grades, and every known
-mistake and attack is graded in full by tests/grader (test_corpus.py, test_end_to_end.py).
+mistake and attack is graded in full by tests/checks/test_corpus.py and tests/grading/test_end_to_end.py.
 """
 
 from __future__ import annotations
 
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -20,11 +19,10 @@ from grader.errors import GraderError
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "grader"))  # the corpus of broken and hostile submissions
 
-from corpus import MISTAKES, SOLUTION  # noqa: E402
-from grader_test_support import run_grade  # noqa: E402
-from hostile import hostile_submissions  # noqa: E402
+from tests.support.corpus import MISTAKES, SOLUTION
+from tests.support.grading import run_grade
+from tests.support.hostile import hostile_submissions
 
 MISTAKE = "q_sample_missing_sqrt"
 HOSTILE = "prints_a_fake_results_json"  # what a job prints must never become its result

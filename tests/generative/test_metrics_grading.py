@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from corpus import CORPUS, ROOT, mutation
-from grader_test_support import run_grade
+from tests.support.corpus import CORPUS, ROOT, mutation
+from tests.support.grading import run_grade
 from PIL import Image
 
 from grader.errors import GraderError

@@ -144,4 +144,4 @@ def test_loose_todo_files_without_their_folder_are_graded_over_the_starter(tmp_p
     assert "handed in without their diffusion_hw/ folder" in results["output"]
 
 
-# A solved notebook graded to full marks, end to end: tests/gradescope/test_gradescope_package.py.
+# A solved notebook graded to full marks, end to end: tests/instructor/test_gradescope_package.py.

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from corpus import DEGENERATE_STUBS
+from tests.support.corpus import DEGENERATE_STUBS
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import CORPUS, SOLUTION
+from tests.support.corpus import CORPUS, SOLUTION
 from grader import cli
 from grader.api import grade_submission
 from grader.instructor.batch import grade_batch, results_folder

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from corpus import CORRECT_VARIANTS, MISTAKES
-from grader_test_support import REPEATED
+from tests.support.corpus import CORRECT_VARIANTS, MISTAKES
+from tests.support.grading import REPEATED
 
 pytestmark = pytest.mark.slow
 

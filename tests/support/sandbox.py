@@ -10,8 +10,8 @@ import pytest
 
 from grader.sandbox import Limits, check_confinement
 
-HERE = Path(__file__).resolve().parent
-REPOSITORY = HERE.parents[1]
+REPOSITORY = Path(__file__).resolve().parents[2]
+HERE = REPOSITORY / "tests" / "sandbox"
 PROBES = HERE / "probes_for_tests.py"
 CORPUS = HERE / "submissions"
 

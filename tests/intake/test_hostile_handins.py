@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from corpus import SOLUTION
+from tests.support.corpus import SOLUTION
 from grader.api import grade_submission
 from grader.sandbox.cleanup import remove_tree
 

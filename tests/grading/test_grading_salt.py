@@ -12,7 +12,7 @@ from grader.grading.plans import CheckPlan, load_plans
 from grader.grading.public_expected import PUBLIC_EXPECTED
 from grader.grading.salt import SALT_ENV_VAR, SALT_FILE, grading_salt
 
-from hostile import hostile_submissions
+from tests.support.hostile import hostile_submissions
 
 LOOKUP_ATTACK = "answers_from_the_handouts_public_cases"
 # edge cases whose inputs are the edge itself (T = 1, the tail of T = 4000): the same under every salt

@@ -8,19 +8,17 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from rich.console import Console
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "grader"))  # the corpus
 
-from corpus import SCHEDULES, VIEWS, mutation  # noqa: E402
-from grader.api import grade_submission  # noqa: E402
-from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD  # noqa: E402
-from grader.output.terminal import render  # noqa: E402
-from grader.output.results import NOT_RUN_IMPORT  # noqa: E402
+from tests.support.corpus import SCHEDULES, VIEWS, mutation
+from grader.api import grade_submission
+from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD
+from grader.output.terminal import render
+from grader.output.results import NOT_RUN_IMPORT
 
 pytestmark = pytest.mark.slow
 

@@ -1,0 +1,9 @@
+"""What several test folders share, imported as `tests.support.<module>`.
+
+    corpus.py         the corpus of wrong and alternative-correct submissions, with the points each must lose
+    hostile.py        the attacks: submissions that try to cheat, escape or break the grader
+    grading.py        run `grade` as students and instructors do (a subprocess) and read what it wrote
+    fixtures.py       session-wide fixtures: the rubric, the plans, every corpus submission graded once
+    sandbox.py        the sandbox tests' limits, probes and misbehaving submission tree
+    metric_images.py  synthetic images for the metric tests
+"""
