@@ -1,7 +1,7 @@
 """The `grade` command: sandboxed numerical grading of a diffusion_hw submission.
 
     cli.py, api.py      the command line, a thin layer over the Python API (`grade_submission`)
-    rubric.toml/.py     points and public/hidden of every check, validated
+    rubric.toml         points and public/hidden of every check; rubric.py reads and validates it
     errors.py           GraderError (the hand-in or the set-up) and SubmissionError
     intake/             what was handed in (folder, .zip, notebook, loose files) -> a private copy of diffusion_hw/
     grading/            the pipeline: probes run student code, the reference's outputs, plans, one session's scoring

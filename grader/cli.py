@@ -226,6 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from grader.errors import GraderError
 
     try:
+        if argv[:1] in (["batch"], ["calibrate"]) and not (Path(__file__).parent / "instructor").is_dir():
+            raise GraderError(f"`grade {argv[0]}` is an instructor tool and is not part of the students' handout: "
+                              "run it from the course repository (grade a single submission with `grade PATH`)")
         if argv[:1] == ["batch"]:
             return _batch(_batch_parser().parse_args(argv[1:]))
         if argv[:1] == ["calibrate"]:
