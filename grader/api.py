@@ -18,20 +18,20 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from grader.metrics.clip_score import clip_score_line
+from grader.checks._cases import salted
 from grader.errors import GraderError, SubmissionError
 from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
-from grader.checks._cases import salted
 from grader.grading.plans import CheckPlan, build_plans, load_plans
 from grader.grading.public_expected import PUBLIC_EXPECTED
 from grader.grading.reference import DEFAULT_SOLUTION, LiveReference
-from grader.output.results import CheckResult, GradeReport
-from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
 from grader.grading.salt import grading_salt
-from grader.sandbox import Limits
 from grader.grading.session import DEFAULT_LIMITS, Progress, run_session
 from grader.intake.submission import open_submission, resolve_path, submission_name
+from grader.metrics.clip_score import clip_score_line
+from grader.output.results import CheckResult, GradeReport
+from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
+from grader.sandbox import Limits
 
 
 def prepare_plans(

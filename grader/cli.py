@@ -190,8 +190,15 @@ def _why_nothing_was_graded(report) -> list[str]:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from grader.instructor.batch import CANVAS_CSV, DEFAULT_ASSIGNMENT, GRADEBOOK, STATUSES, BatchInterrupted, grade_batch
     from grader.grading.reference import DEFAULT_SOLUTION
+    from grader.instructor.batch import (
+        CANVAS_CSV,
+        DEFAULT_ASSIGNMENT,
+        GRADEBOOK,
+        STATUSES,
+        BatchInterrupted,
+        grade_batch,
+    )
     from grader.rubric import DEFAULT_RUBRIC
 
     started = time.monotonic()

@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from grader.cli import main
 
+from grader.cli import main
 from tests.support.grading import run_grade
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from grader.checks import discover
 from grader.errors import GraderError
 from grader.rubric import DEFAULT_RUBRIC, load_rubric

@@ -11,7 +11,6 @@ device, which refuses to mix with CPU tensors just as a GPU does.
 
 from __future__ import annotations
 
-
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
 from grader.checks._compare import FLOAT32, close
 from grader.grading.untrusted import error_text

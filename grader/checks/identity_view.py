@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from grader.checks import register
-from grader.checks import _views
+from grader.checks import _views, register
 
 ITEM = "IdentityView"
 HINT = "the identity view returns its input unchanged, all channels"

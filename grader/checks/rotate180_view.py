@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from grader.checks import register
-from grader.checks import _views
+from grader.checks import _views, register
 
 ITEM = "Rotate180View"
 HINT = ("a rotation by 180 degrees reverses both H and W (view(x)[..., i, j] = x[..., H-1-i, W-1-j]) and is its own "

@@ -132,7 +132,10 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
 
     if table is None:
         return None
-    fail = lambda where, message: _fail(path, where, message)
+
+    def fail(where: str, message: str):
+        return _fail(path, where, message)
+
     _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd"})
     if not isinstance(table["dataset"], list):
         raise fail("[metrics] dataset", "write each data set as [[metrics.dataset]]")

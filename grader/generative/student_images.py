@@ -18,7 +18,6 @@ The reference data is the grader's own and is read in-process (grader/metrics/im
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -99,8 +98,8 @@ def _stage(files: list[Path], target: Path) -> list[str]:
 
 def _decode_staged(stage: Path, folder: Path, files: list[Path], names: list[str]) -> torch.Tensor:
     from grader.generative import image_probes
-    from grader.sandbox import Limits, SandboxError, SandboxStartError, open_sandbox
     from grader.grading.untrusted import error_text, safe_text
+    from grader.sandbox import Limits, SandboxError, SandboxStartError, open_sandbox
 
     limits = Limits(call_timeout_s=120.0, memory_bytes=4 << 30, total_timeout_s=150.0,  # room for 3 copies of the images
                     max_output_bytes=MAX_DECODED_BYTES + (1 << 20))

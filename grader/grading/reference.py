@@ -15,8 +15,8 @@ from typing import Protocol
 
 import torch
 
-from grader.grading import probes
 from grader.errors import GraderError
+from grader.grading import probes
 
 REFERENCE_MODULE = "diffusion_hw_reference"
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -30,13 +30,13 @@ from typing import Callable
 
 from grader.checks import Call, CheckRun, Outcome, Verdict
 from grader.checks._compare import Mismatch, recording_mismatches
-from grader.grading.deadline import DeadlinePassed, call_with_deadline
 from grader.errors import GraderError
+from grader.grading.deadline import DeadlinePassed, call_with_deadline
 from grader.grading.plans import CheckPlan
+from grader.grading.untrusted import error_text
 from grader.output.results import NOT_RUN_IMPORT, CheckResult
 from grader.rubric import RubricCheck
 from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
-from grader.grading.untrusted import error_text
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(

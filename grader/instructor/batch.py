@@ -66,9 +66,9 @@ from grader.generative.grading import GenerativeOptions
 from grader.generative.grading import prepare as prepare_generative
 from grader.grading.plans import save_plans
 from grader.grading.reference import DEFAULT_SOLUTION, REPO_ROOT
+from grader.grading.untrusted import safe_text
 from grader.output.results import item_scores_from_results, results_status, write_atomically
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
-from grader.grading.untrusted import safe_text
 
 if TYPE_CHECKING:
     from grader.instructor.cluster import ClusterOptions

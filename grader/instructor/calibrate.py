@@ -68,9 +68,9 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
               smoke_profile=None, run_smoke: bool = True, solution: Path | None = None) -> dict:
     """Measure everything in the module docstring; returns it as a JSON-ready dict."""
     from grader.generative.samples import load_reference
+    from grader.grading.reference import DEFAULT_SOLUTION
     from grader.metrics import allowed_copied_fraction, compute_fid, find_copies, real_copy_baseline
     from grader.metrics.images import load_images
-    from grader.grading.reference import DEFAULT_SOLUTION
     from grader.rubric import load_rubric
 
     rubric = rubric or load_rubric()

@@ -198,9 +198,9 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT)
     The grading salt of this machine (grader/grading/salt.py) goes in as grader/grading-salt: every container
     Gradescope starts then draws the same cases, so a regrade gives the same score, and they are not
     the handout's. Rebuild the zip after rotating the salt."""
+    from grader.grading.salt import SALT_FILE, grading_salt
     from grader.instructor.handout import write_zip
     from grader.instructor.starter import generate_starter
-    from grader.grading.salt import SALT_FILE, grading_salt
 
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         staged = Path(scratch) / "source"

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from hypothesis import strategies as st
+
 from grader.api import prepare_plans
 from grader.checks._cases import draw, schedule_and_T
-from hypothesis import strategies as st
 
 
 def test_draw_gives_the_same_examples_every_time_and_different_ones_per_label():

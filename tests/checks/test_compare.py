@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from grader.checks import Fail
 from grader.checks._compare import FLOAT32, check_tensor
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -19,15 +18,13 @@ import pytest
 import torch
 from PIL import Image
 
-
-from tests.support.corpus import ROOT, SOLUTION, mutation
-from tests.support.grading import run_grade
-from test_metrics_grading import digits_reference, tiny_checkpoint  # noqa: E402, F401 -- tiny_checkpoint: a fixture
-
 from grader.generative import pictures, smoke
 from grader.generative.bands import Band
 from grader.generative.grading import GenerativeOptions, prepare
 from grader.rubric import load_rubric
+from tests.support.corpus import ROOT, SOLUTION, mutation
+from tests.support.generative import digits_reference
+from tests.support.grading import run_grade
 
 ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 TINY_SMOKE = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)

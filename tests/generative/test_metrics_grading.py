@@ -16,20 +16,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.support.corpus import CORPUS, ROOT, mutation
-from tests.support.grading import run_grade
 from PIL import Image
 
 from grader.errors import GraderError
 from grader.generative import smoke
-from grader.generative.bands import Band, DatasetMetrics
-from grader.instructor.calibrate import calibrate
+from grader.generative.bands import Band
 from grader.generative.grading import GenerativeOptions, prepare
 from grader.generative.samples import load_reference, score_samples
+from grader.instructor.calibrate import calibrate
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
+from tests.support.corpus import CORPUS, ROOT, mutation
+from tests.support.generative import REFERENCE_COUNT, digits_reference, tiny_faces_dataset
+from tests.support.grading import run_grade
 
 ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
-REFERENCE_COUNT = 16
 
 
 @pytest.fixture(autouse=True)
@@ -52,15 +52,6 @@ def faces(tmp_path_factory) -> tuple[Path, Path]:
         for path in chosen:
             shutil.copyfile(path, folder / path.name)
     return reference, fresh
-
-
-def tiny_faces_dataset(**changes) -> DatasetMetrics:
-    """anime-faces-64 scoring with bands any 8-sample FID reaches, so that points are visible."""
-    fields = dict(name="anime-faces-64", reference="unused", image_size=64, afd=True, min_samples=2,
-                  memorisation_threshold=0.05, copied_margin=0.01,
-                  fid_bands=(Band("strong", 1e6, 10.0),), afd_bands=(Band("simple", 0.0, 4.0),))
-    fields.update(changes)
-    return DatasetMetrics(**fields)
 
 
 def by_id(results) -> dict:
@@ -271,36 +262,6 @@ def test_grade_smoke_with_bad_samples_keeps_the_numerical_results(tmp_path, face
 
 
 # ---------------------------------------------------------------------------- checkpoint
-
-
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tmp_path_factory) -> Path:
-    """A Trainer checkpoint of a 16 x 16 grey model, trained for 2 steps by the reference package."""
-    from grader.grading.reference import import_reference
-
-    hw = import_reference()
-    folder = tmp_path_factory.mktemp("checkpoint")
-    from data import DigitsDataset
-
-    unet = hw.Unet(**smoke.CPU_PROFILE.unet)
-    diffusion = hw.GaussianDiffusion(unet, image_size=16, timesteps=25, sampling_timesteps=5)
-    trainer = hw.Trainer(diffusion, DigitsDataset(16, 1), batch_size=8, train_num_steps=2, save_and_sample_every=None,
-                         results_folder=folder, seed=0, device="cpu", progress=False)
-    trainer.train()
-    return trainer.save("final")
-
-
-def digits_reference(tmp_path: Path) -> tuple[Path, DatasetMetrics]:
-    """(a folder of 16 real 16 x 16 digits, a digits dataset whose bands any 8 samples reach)."""
-    from data import digits_tensor
-
-    reference = tmp_path / "digits"
-    reference.mkdir()
-    for i, image in enumerate(digits_tensor(16, 1)[0][:REFERENCE_COUNT]):
-        Image.fromarray((image[0].numpy() * 255).round().astype(np.uint8)).save(reference / f"{i:03d}.png")
-    dataset = dataclasses.replace(tiny_faces_dataset(name="digits", image_size=16, afd=False, afd_bands=()),
-                                  memorisation_threshold=0.005)
-    return reference, dataset
 
 
 @pytest.mark.slow

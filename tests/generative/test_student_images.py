@@ -10,9 +10,9 @@ import pytest
 import torch
 from PIL import Image
 
-from grader.metrics.clip_score import read_anagram
 from grader.generative import student_images
 from grader.generative.student_images import MAX_PIXELS, decode_images
+from grader.metrics.clip_score import read_anagram
 from grader.sandbox import ProbeResult
 
 

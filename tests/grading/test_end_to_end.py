@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from grader.output.results import item_scores_from_results
 
+from grader.output.results import item_scores_from_results
 from tests.support.hostile import ITEMS, hostile_submissions
 
 pytestmark = pytest.mark.slow

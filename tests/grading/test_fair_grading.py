@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.corpus import CORPUS, SOLUTION
 from grader import cli
 from grader.api import grade_submission
 from grader.instructor.batch import grade_batch, results_folder
 from grader.instructor.bench import cpu_burners
 from grader.output.results import GradeReport, results_status
+from tests.support.corpus import CORPUS, SOLUTION
 
 MARKER = "qsleep"  # the worker's process name while it sleeps (/proc/PID/comm: anyone can read it)
 SLOW_ONCE = f'''

@@ -6,12 +6,12 @@ from __future__ import annotations
 import stat
 
 import pytest
+
 from grader.api import grade_submission, prepare_plans
 from grader.errors import GraderError
 from grader.grading.plans import CheckPlan, load_plans
 from grader.grading.public_expected import PUBLIC_EXPECTED
 from grader.grading.salt import SALT_ENV_VAR, SALT_FILE, grading_salt
-
 from tests.support.hostile import hostile_submissions
 
 LOOKUP_ATTACK = "answers_from_the_handouts_public_cases"

@@ -13,12 +13,12 @@ import torch
 
 from grader.checks import Call, Check, CheckRun, Outcome, Verdict
 from grader.grading.deadline import DeadlinePassed, call_with_deadline
+from grader.grading.session import _judge
+from grader.grading.untrusted import error_text, safe_text
 from grader.output.report_files import write_feedback
 from grader.output.results import CheckResult, GradeReport
 from grader.rubric import RubricCheck, load_rubric
 from grader.sandbox.tensor_io import OutputRejected, read_outputs
-from grader.grading.session import _judge
-from grader.grading.untrusted import error_text, safe_text
 
 HUGE_EMPTY = (2**40, 0)  # holds no bytes, yet a loop over its first dimension would take days
 

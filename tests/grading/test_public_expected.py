@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from grader.grading.plans import load_plans
 from grader.grading.public_expected import PUBLIC_EXPECTED, build_public_expected
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.corpus import MISTAKES, SOLUTION
 from grader.instructor.batch import results_folder
+from tests.support.corpus import MISTAKES, SOLUTION
 from tests.support.grading import run_grade
 
 pytestmark = pytest.mark.slow

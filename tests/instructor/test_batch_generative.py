@@ -17,10 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tests.support.corpus import ROOT, SOLUTION
-from tests.support.grading import run_grade
 
-from grader.instructor import batch
 from grader import cli
 from grader.errors import GraderError, SubmissionError
 from grader.generative import smoke
@@ -32,8 +29,11 @@ from grader.generative.handed_in import (
     relative_path,
     zip_room,
 )
-from grader.rubric import DEFAULT_RUBRIC
+from grader.instructor import batch
 from grader.intake.submission import open_submission
+from grader.rubric import DEFAULT_RUBRIC
+from tests.support.corpus import ROOT, SOLUTION
+from tests.support.grading import run_grade
 
 ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 METRICS = "M generative metrics"

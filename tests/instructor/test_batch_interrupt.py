@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.corpus import ROOT, SOLUTION
 from grader.instructor.batch import GRADING_LOG, results_folder
 from grader.instructor.bench import sandbox_workers
+from tests.support.corpus import ROOT, SOLUTION
 
 pytestmark = pytest.mark.slow
 

@@ -13,16 +13,15 @@ from pathlib import Path
 
 import pytest
 
+from grader.errors import GraderError
 from grader.instructor.batch import results_folder
 from grader.instructor.cluster import ClusterOptions, job_parameters, rubric_resources
-from grader.errors import GraderError
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
-
-ROOT = Path(__file__).resolve().parents[2]
-
 from tests.support.corpus import MISTAKES, SOLUTION
 from tests.support.grading import run_grade
 from tests.support.hostile import hostile_submissions
+
+ROOT = Path(__file__).resolve().parents[2]
 
 MISTAKE = "q_sample_missing_sqrt"
 HOSTILE = "prints_a_fake_results_json"  # what a job prints must never become its result

@@ -14,8 +14,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from tests.support.corpus import MISTAKES, ROOT, SOLUTION
 from grader.instructor.batch import CANVAS_CSV, GRADEBOOK, GRADING_LOG, results_folder
+from tests.support.corpus import MISTAKES, ROOT, SOLUTION
 from tests.support.grading import run_grade
 
 pytestmark = pytest.mark.slow

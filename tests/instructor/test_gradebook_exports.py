@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.errors import GraderError
 from grader.instructor.batch import (
     CANVAS_COLUMNS,
     BatchRow,
@@ -17,7 +18,6 @@ from grader.instructor.batch import (
     write_canvas_csv,
     write_gradebook,
 )
-from grader.errors import GraderError
 
 ITEMS = ["1.1 linear_beta_schedule", "2.1 q_sample"]
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.corpus import SOLUTION
 from grader.api import grade_submission
 from grader.sandbox.cleanup import remove_tree
+from tests.support.corpus import SOLUTION
 
 
 @pytest.fixture(autouse=True)

@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+
 from grader.errors import GraderError, SubmissionError
 from grader.intake.submission import find_package, open_submission, resolve_path, safe_extract
 

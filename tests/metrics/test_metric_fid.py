@@ -17,7 +17,6 @@ from grader.metrics.fid import (
 )
 from grader.metrics.images import load_images
 from grader.metrics.inception import clean_fid_extractor, find_inception_weights, inception_features
-
 from tests.support.metric_images import BLOB_SET_SIZE, colour_blobs
 
 CPU = torch.device("cpu")

@@ -4,7 +4,6 @@ import torch
 from PIL import Image
 
 from grader.metrics.images import content_sha256, load_image_folder, load_images, to_uint8
-
 from tests.support.metric_images import colour_blobs, write_png_folder
 
 

@@ -14,7 +14,6 @@ from grader.metrics.memorisation import (
     find_copies,
     real_copy_baseline,
 )
-
 from tests.support.metric_images import colour_blobs
 
 

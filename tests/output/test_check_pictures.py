@@ -10,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
-from grader.output.check_pictures import draw_mismatch, picture_kind
 from grader.checks import Check, CheckRun, Fail, each_case
 from grader.checks._compare import FLOAT32, Mismatch, check_tensor, close, recording_mismatches
-from grader.output.results import CHECK_PICTURES, CheckResult, GradeReport
 from grader.grading.session import _judge_with_values
+from grader.output.check_pictures import draw_mismatch, picture_kind
+from grader.output.results import CHECK_PICTURES, CheckResult, GradeReport
 
 F64 = torch.float64
 

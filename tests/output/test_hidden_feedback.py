@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+
 from grader.checks import Call, CheckRun, Fail, Outcome
 
 

@@ -13,12 +13,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-
-from tests.support.corpus import SCHEDULES, VIEWS, mutation
 from grader.api import grade_submission
 from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HTML, STUDENT_REPORT_MD
-from grader.output.terminal import render
 from grader.output.results import NOT_RUN_IMPORT
+from grader.output.terminal import render
+from tests.support.corpus import SCHEDULES, VIEWS, mutation
 
 pytestmark = pytest.mark.slow
 

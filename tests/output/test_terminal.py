@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from grader.output.terminal import render, shortened
-from grader.output.results import NOT_RUN_IMPORT, CheckResult, GradeReport
 from grader.grading.session import import_failure_summary
+from grader.output.results import NOT_RUN_IMPORT, CheckResult, GradeReport
+from grader.output.terminal import render, shortened
 
 LONG = " ".join(f"word{i:03d}" for i in range(120))  # 959 characters
 

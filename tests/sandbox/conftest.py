@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
-
 from grader.sandbox import Sandbox, detect_confinement
+from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
 
 
 @pytest.fixture(scope="session")

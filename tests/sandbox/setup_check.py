@@ -19,10 +19,9 @@ sys.path[:0] = [str(HERE), str(REPOSITORY)]
 
 
 def escapes(kind: str, root: Path) -> dict:
-    from tests.support.sandbox import PROBES, TEST_LIMITS
-
     from grader.sandbox import Sandbox
     from grader.sandbox import filesystem_view as view
+    from tests.support.sandbox import PROBES, TEST_LIMITS
 
     runtime_bin = os.path.dirname(os.path.realpath(sys.executable))
     params = {

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.support.sandbox import PROBES, REPOSITORY, TEST_LIMITS, kind_or_skip, make_submission_tree
 
 from grader.sandbox import Sandbox, check_confinement, detect_confinement
+from tests.support.sandbox import PROBES, REPOSITORY, TEST_LIMITS, kind_or_skip, make_submission_tree
 
 AS_ROOT = sys.platform.startswith("linux") and os.geteuid() == 0
 

@@ -9,9 +9,9 @@ import time
 
 import pytest
 import torch
-from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
 
 from grader.sandbox import Limits, Sandbox, SandboxError
+from tests.support.sandbox import PROBES, TEST_LIMITS, make_submission_tree
 
 
 def test_a_missing_submission_directory_raises(tmp_path):

@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
+
 from tests.support.sandbox import HERE, REPOSITORY, kind_or_skip, make_submission_tree
 
 AS_ROOT = os.geteuid() == 0

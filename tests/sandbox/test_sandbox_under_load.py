@@ -7,10 +7,10 @@ import time
 
 import pytest
 import torch
-from tests.support.sandbox import PROBES, make_submission_tree
 
 from grader.instructor.bench import cpu_burners, kill_workers_when
 from grader.sandbox import Limits, Sandbox
+from tests.support.sandbox import PROBES, make_submission_tree
 
 TIGHT = Limits(call_timeout_s=1.5, memory_bytes=1 << 30, max_processes=16, threads=1, total_timeout_s=60.0)
 

@@ -6,4 +6,5 @@
     fixtures.py       session-wide fixtures: the rubric, the plans, every corpus submission graded once
     sandbox.py        the sandbox tests' limits, probes and misbehaving submission tree
     metric_images.py  synthetic images for the metric tests
+    generative.py     scoring settings tiny sample sets reach, real digits, a 2-step checkpoint
 """

@@ -7,12 +7,10 @@ from pathlib import Path
 
 import pytest
 
-
 from grader.api import grade_submission, prepare_plans
 from grader.grading.plans import save_plans
 from grader.output.results import GradeReport
 from grader.rubric import load_rubric
-
 from tests.support.corpus import CORPUS, ROOT
 from tests.support.grading import REPEATED, CliRun, run_grade, tree_digest
 from tests.support.hostile import hostile_submissions

@@ -13,8 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.corpus import ROOT
 from grader.sandbox.cleanup import remove_tree
+from tests.support.corpus import ROOT
 
 REPEATED = "p_sample_forgets_to_clip_x0"  # graded twice: two runs must agree exactly
 
