@@ -180,8 +180,8 @@ class GaussianDiffusion(nn.Module):
 
         where out_c is the output for `class_labels`, out_u for the null class, and g is
         `guidance_scale`. g = 1 is plain conditional sampling, g = 0 unconditional, g > 1 sharpens
-        the class. (Ho & Salimans write (1 + w) out_c - w out_u: their w is g - 1; seed 004's w = 2
-        is g = 3. CS180's "scale 7" is g = 7.)
+        the class. (Ho & Salimans write (1 + w) out_c - w out_u: their w is g - 1, so w = 2
+        is g = 3. diffusers' guidance_scale is g itself.)
         """
         if not exists(class_labels) or guidance_scale == 1.0:
             return self.model(x, t, class_labels)
@@ -447,7 +447,7 @@ class GaussianDiffusion(nn.Module):
     def interpolate(
         self, x1: torch.Tensor, x2: torch.Tensor, t: int | None = None, lam: float = 0.5
     ) -> torch.Tensor:
-        """Fuse two images by mixing their noised versions, then denoising (seed 002's cat fusion).
+        """Fuse two images by mixing their noised versions, then denoising.
 
             x_t = (1 - lam) q_sample(x1, t) + lam q_sample(x2, t)
             then DDPM steps t, t-1, ..., 0 from x_t

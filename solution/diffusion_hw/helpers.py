@@ -45,7 +45,7 @@ def identity(x: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def slerp(z1: torch.Tensor, z2: torch.Tensor, alpha: float) -> torch.Tensor:
-    """Spherical linear interpolation between two noise tensors (seed 004's face interpolation).
+    """Spherical linear interpolation between two noise tensors (to morph one sample into another).
 
         theta = arccos(<z1, z2> / (|z1| |z2|))
         slerp(z1, z2; a) = sin((1 - a) theta) / sin(theta) * z1 + sin(a theta) / sin(theta) * z2

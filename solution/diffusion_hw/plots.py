@@ -4,8 +4,8 @@ Given code (no TODOs here). Figures are drawn on matplotlib's Agg canvas directl
 importing this module never changes the backend of a notebook, and it works on machines without a
 display. Every function returns the path it wrote.
 
-    plot_forward_process     rows = images, columns = x_t ~ q(x_t | x_0) at fractions of T  (seed 003)
-    plot_denoising_progress  rows = samples, columns = evenly spaced reverse steps          (seed 000)
+    plot_forward_process     rows = images, columns = x_t ~ q(x_t | x_0) at fractions of T
+    plot_denoising_progress  rows = samples, columns = evenly spaced reverse steps
     plot_loss_curve          the raw loss per step and an exponentially smoothed copy
 """
 
@@ -94,7 +94,7 @@ def plot_forward_process(
     diffusion, images: torch.Tensor, path: str | os.PathLike,
     fractions: Sequence[float] = (0.0, 0.25, 0.5, 0.75, 0.99), seed: int = 0,
 ) -> Path:
-    """Seed 003's forward-process figure: each image (row) noised to t = int(f T) for each f (column).
+    """The forward-process figure: each image (row) noised to t = int(f T) for each f (column).
 
         x_t = diffusion.q_sample(normalize(x_0), t, eps)         shown as unnormalize(x_t), clipped
 
@@ -133,7 +133,7 @@ def plot_denoising_progress(
     class_labels: torch.Tensor | None = None, guidance_scale: float = 1.0,
     trajectory: torch.Tensor | None = None,
 ) -> Path:
-    """Seed 000's figure: `num_images` samples (rows) at evenly spaced steps of the reverse process.
+    """The denoising-progress figure: `num_images` samples (rows) at evenly spaced steps of the reverse process.
 
     The trajectory comes from diffusion.sample(num_images, ..., return_all_timesteps=True), shape
     (B, S + 1, C, H, W) in [0, 1]: the starting noise, then the image after each of the S steps
@@ -193,7 +193,7 @@ def plot_loss_curve(
     losses: Sequence[float] | np.ndarray | torch.Tensor, path: str | os.PathLike,
     smoothing: float = 0.9, log_scale: bool = True,
 ) -> Path:
-    """Seed 000's loss curve: the loss of every training step, faint, and its smoothed copy.
+    """The training loss curve: the loss of every training step, faint, and its smoothed copy.
 
     Args:
         losses: one loss per step (Trainer.losses, or the list train() returns).

@@ -120,7 +120,7 @@ def make_beta_schedule(name: str, timesteps: int, **kwargs: float) -> torch.Tens
 
 
 def compute_diffusion_buffers(betas: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Every per-timestep quantity the forward and reverse processes use (seed 000's `init()`).
+    """Every per-timestep quantity the forward and reverse processes use.
 
     From betas (T,) compute, in float64, each of shape (T,), for t = 0 .. T-1:
 

@@ -210,7 +210,7 @@ class Unet(nn.Module):
     """A time-conditioned U-Net for 2D images, optionally class-conditional.
 
     Args:
-        dim: base width (seed 000's `channels = 64`); stage i has dim * dim_mults[i] channels.
+        dim: base width (e.g. 64); stage i has dim * dim_mults[i] channels.
         dim_mults: width multipliers, one per resolution; L = len(dim_mults) stages, so images are
             downsampled L - 1 times and H and W must be multiples of 2 ** (L - 1).
         channels: image channels C (3 for RGB, 1 for greyscale); input and output are (B, C, H, W).

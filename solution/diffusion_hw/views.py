@@ -34,7 +34,7 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F
 
-HYBRID_KERNEL_SIZE = 33  # CS180's hybrid images: Gaussian blur, kernel 33, sigma 2
+HYBRID_KERNEL_SIZE = 33  # the hybrid image's low-pass filter: a Gaussian blur, kernel 33, sigma 2
 HYBRID_SIGMA = 2.0
 
 
@@ -81,7 +81,7 @@ class IdentityView(View):
 
 
 class Rotate180View(View):
-    """The image turned upside down by a rotation of 180 degrees (seed 000's and CS180's anagrams).
+    """The image turned upside down by a rotation of 180 degrees (a visual anagram's second view).
 
         view(x)[b, c, i, j] = x[b, c, H - 1 - i, W - 1 - j]
 
@@ -155,7 +155,9 @@ class NegateView(View):
 
     def __init__(self, image_channels: int = 3) -> None:
         if isinstance(image_channels, bool) or not isinstance(image_channels, int) or image_channels < 1:
-            raise ValueError(f"image_channels must be a positive int (3 for RGB, 1 for greyscale), got {image_channels!r}")
+            raise ValueError(
+                f"image_channels must be a positive int (3 for RGB, 1 for greyscale), got {image_channels!r}"
+            )
         self.image_channels = image_channels
 
     def view(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,7 +195,9 @@ class JigsawView(View):
 
     def __init__(self, patch_size: int | None = None, num_tiles: int | None = None, seed: int = 0) -> None:
         if (patch_size is None) == (num_tiles is None):
-            raise ValueError("JigsawView needs exactly one of patch_size (pixels per tile side) or num_tiles (tiles per side)")
+            raise ValueError(
+                "JigsawView needs exactly one of patch_size (pixels per tile side) or num_tiles (tiles per side)"
+            )
         for name, value in (("patch_size", patch_size), ("num_tiles", num_tiles)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise ValueError(f"{name} must be a positive int, got {value!r}")

@@ -4,13 +4,13 @@ DeepFloyd IF (DeepFloyd / Stability AI, 2023) is a pixel-space text-to-image cas
 "DeepFloyd/IF-I-XL-v1.0", denoises 64 x 64 RGB images conditioned on T5-XXL text embeddings
 (B, 77, 4096). Its UNet (diffusers' UNet2DConditionModel) returns 6 channels: the noise estimate,
 then a per-pixel variance value that its DDPMScheduler (variance_type "learned_range") turns into
-the step's noise level. CS180 and the visual-anagrams paper build their illusions on it.
+the step's noise level. The visual-anagrams paper builds its illusions on it.
 
 Nothing here downloads anything. The weights are gated on the Hugging Face Hub: an instructor
 accepts the licence once, downloads them (instructions in IFWeightsMissingError), and points
 `load_if_stage1(path)` or the environment variable DIFFUSION_HW_IF_PATH at the folder. Text prompts
 need the T5 encoder (the `transformers` package and many GB); alternatively compute the prompt
-embeddings once elsewhere and load them with `load_prompt_embeds` (CS180 ships such a file), and
+embeddings once elsewhere and load them with `load_prompt_embeds`, and
 load only the UNet and the scheduler with text_encoder=False.
 
     stage = load_if_stage1("/models/IF-I-XL-v1.0", device="cuda")
@@ -169,7 +169,7 @@ def load_if_stage1(
 
 
 def load_prompt_embeds(file: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """A torch.save'd dict prompt -> embedding (1, 77, 4096) (CS180's prompt_embeds_dict.pth)."""
+    """A torch.save'd dict prompt -> embedding (1, 77, 4096), e.g. prompt_embeds_dict.pth."""
     embeds = torch.load(file, map_location="cpu", weights_only=True)
     if not isinstance(embeds, Mapping) or not all(isinstance(v, torch.Tensor) for v in embeds.values()):
         raise ValueError(f"{file} does not hold a dict of prompt -> embedding tensor")
@@ -213,7 +213,9 @@ class IFNoiseEstimator:
             key = self.negative_prompt if prompt is None else prompt
             if key not in self.prompt_embeds:
                 known = ", ".join(repr(k) for k in self.prompt_embeds)
-                raise KeyError(f"no embedding for prompt {key!r}; known prompts: {known}. Encode it with encode_prompts")
+                raise KeyError(
+                    f"no embedding for prompt {key!r}; known prompts: {known}. Encode it with encode_prompts"
+                )
             embed = self.prompt_embeds[key]
         if embed.ndim == 2:
             embed = embed.unsqueeze(0)  # (1, L, D)

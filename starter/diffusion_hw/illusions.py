@@ -132,7 +132,9 @@ def fused_noise_estimate(
     """
     reduce = default(reduce, lambda: mean_over_views)
     if len(views) != len(prompts):
-        raise ValueError(f"got {len(views)} views but {len(prompts)} prompts: give one prompt per view, in the same order")
+        raise ValueError(
+            f"got {len(views)} views but {len(prompts)} prompts: give one prompt per view, in the same order"
+        )
     image_channels = x_t.shape[1]
     # TODO 3.3 (fused_noise_estimate): implement it as the docstring above states.
     raise NotImplementedError("TODO 3.3 fused_noise_estimate: not implemented yet (see its docstring)")
@@ -197,7 +199,7 @@ def mean_over_views(estimates: Sequence[torch.Tensor], image_channels: int) -> t
 
 
 class HybridReduction:
-    """The hybrid-image reduction (CS180): low frequencies from view 1, high frequencies from view 2.
+    """The hybrid-image reduction: low frequencies from view 1, high frequencies from view 2.
 
         eps[:, :C] = low_pass(e_1[:, :C]) + high_pass(e_2[:, :C])      (Gaussian blur, kernel 33, sigma 2)
         eps[:, C:] = (e_1[:, C:] + e_2[:, C:]) / 2                       variance channels averaged
@@ -217,7 +219,10 @@ class HybridReduction:
             raise ValueError(f"a hybrid image fuses exactly 2 views (far, near), got {len(estimates)}")
         c = image_channels
         far, near = estimates
-        noise = low_pass(far[:, :c], self.kernel_size, self.sigma) + high_pass(near[:, :c], self.kernel_size, self.sigma)
+        noise = (
+            low_pass(far[:, :c], self.kernel_size, self.sigma)
+            + high_pass(near[:, :c], self.kernel_size, self.sigma)
+        )
         return torch.cat([noise, (far[:, c:] + near[:, c:]) / 2], dim=1)
 
     def __repr__(self) -> str:
@@ -271,17 +276,19 @@ def make_anagram(
 ) -> torch.Tensor:
     """A visual anagram: prompt_upright as it is, prompt_turned through `view` (Rotate180View()).
 
-    Typical guidance: 7 for DeepFloyd IF (CS180), 2 .. 4 for the digits model.
+    Typical guidance: 7 for DeepFloyd IF, 2 .. 4 for the digits model.
     """
     views = [IdentityView(), default(view, Rotate180View)]
-    return make_illusion(estimator, sampler, views, [prompt_upright, prompt_turned], noise, guidance_scale=guidance_scale)
+    return make_illusion(
+        estimator, sampler, views, [prompt_upright, prompt_turned], noise, guidance_scale=guidance_scale
+    )
 
 
 def make_hybrid(
     estimator: NoiseEstimator, sampler: Sampler, prompt_far: Any, prompt_near: Any, noise: torch.Tensor,
     *, guidance_scale: float = 1.0, kernel_size: int = HYBRID_KERNEL_SIZE, sigma: float = HYBRID_SIGMA,
 ) -> torch.Tensor:
-    """A hybrid image (CS180): prompt_far from a distance (low frequencies), prompt_near up close."""
+    """A hybrid image: prompt_far from a distance (low frequencies), prompt_near up close."""
     return make_illusion(
         estimator, sampler, [IdentityView(), IdentityView()], [prompt_far, prompt_near], noise,
         guidance_scale=guidance_scale, reduce=HybridReduction(kernel_size, sigma),
@@ -300,7 +307,7 @@ def sdedit(
     estimator: NoiseEstimator, sampler: Sampler, image: torch.Tensor, i_start: int, *, prompt: Any = None,
     guidance_scale: float = 1.0, noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """SDEdit (Meng et al. 2022; CS180 1.7): noise an image part of the way, then denoise it.
+    """SDEdit (Meng et al. 2022): noise an image part of the way, then denoise it.
 
         t     = sampler.time_pairs[i_start][0]
         x_t   = add_noise(image, noise, t)            (sqrt(alpha_bar_t) image + sqrt(1 - alpha_bar_t) noise)
@@ -311,7 +318,9 @@ def sdedit(
     """
     pairs = sampler.time_pairs
     if not 0 <= i_start < len(pairs):
-        raise ValueError(f"i_start must index the sampler's {len(pairs)} time pairs (0 .. {len(pairs) - 1}), got {i_start}")
+        raise ValueError(
+            f"i_start must index the sampler's {len(pairs)} time pairs (0 .. {len(pairs) - 1}), got {i_start}"
+        )
     t = pairs[i_start][0]
     noise = default(noise, lambda: _randn_like(image, generator))
     x_t = sampler.add_noise(image, noise, t)
@@ -325,7 +334,7 @@ def inpaint(
     estimator: NoiseEstimator, sampler: Sampler, image: torch.Tensor, mask: torch.Tensor, *, prompt: Any = None,
     guidance_scale: float = 1.0, noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Inpainting (RePaint, Lugmayr et al. 2022; CS180 1.7.2): regenerate where mask = 1, keep the rest.
+    """Inpainting (RePaint, Lugmayr et al. 2022): regenerate where mask = 1, keep the rest.
 
         x = noise
         for (t, t_prev) in time_pairs:
@@ -402,7 +411,7 @@ class DDIMSampler:
 class DiffusersSampler:
     """A Sampler over a diffusers scheduler (DeepFloyd IF's DDPMScheduler, DDIMScheduler, ...).
 
-    set_timesteps(num_inference_steps) (or custom `timesteps`, descending, e.g. CS180's
+    set_timesteps(num_inference_steps) (or custom `timesteps`, descending, e.g.
     990, 960, ..., 0) fixes the visited timesteps; time_pairs pairs each with the next, the last with
     -1. step calls scheduler.step(eps, t, x_t), which finds the previous timestep itself (t_prev is
     only informative). Schedulers that learn the variance (variance_type "learned" or
