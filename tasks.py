@@ -73,11 +73,33 @@ def _python(c, args: str, **kwargs):
     return c.run(f"{sys.executable} {args}", pty=False, **kwargs)
 
 
+def _ruff(c, paths: str = "."):
+    """`ruff check PATHS` with the rules of pyproject.toml's [tool.ruff] (given explicitly, so a path outside
+    the tree is held to the same rules); returns invoke's Result, whose .exited is ruff's exit status."""
+    return _python(c, f"-m ruff check --config {ROOT / 'pyproject.toml'} {paths}", warn=True)
+
+
+LINT_FAILED = ("tasks.py: ruff found the problems listed above. Wrap long lines by hand; "
+               "`.venv/bin/ruff check --fix .` fixes import order and unused imports. Then run the task again.")
+
+
+@task(help={"paths": "files or folders to check instead of the whole tree (space-separated)"})
+def lint(c, paths="."):
+    """Lint with ruff (pyproject.toml's [tool.ruff]: pycodestyle, pyflakes, import order, 120 columns).
+
+    `test` runs this first and fails when it fails, so CI fails on a lint error too."""
+    c.config.run.echo = True
+    if _ruff(c, paths).exited != 0:
+        sys.exit(LINT_FAILED)
+
+
 @task(help={"args": "extra pytest arguments, e.g. '-k q_sample -x'",
             "fast": "leave out the tests marked slow (pytest -m 'not slow'): the edit-test loop"})
 def test(c, args="", fast=False):
-    """Run the whole test suite (what CI runs); --fast runs the tier without the slow tests."""
+    """Lint (ruff), then run the whole test suite: what CI runs; fails when either fails."""
     c.config.run.echo = True
+    if _ruff(c).exited != 0:
+        sys.exit(LINT_FAILED)
     tier = "-m 'not slow' " if fast else ""
     result = _python(c, f"-m pytest {tier}{args}", warn=True)
     sys.exit(result.exited)

@@ -1,13 +1,17 @@
-"""`python3 tasks.py grade ...` is `grade ...`: arguments pass through unchanged, exit status too."""
+"""`python3 tasks.py grade ...` is `grade ...`: arguments pass through unchanged, exit status too. `tasks.py lint`
+fails on what ruff finds, and `tasks.py test` lints first and stops there when the lint fails."""
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from invoke import MockContext, Result
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -56,3 +60,47 @@ def test_tasks_grade_help_lists_every_subcommand():
         assert form in usage, done.stdout
     batch = tasks("grade", "batch", "--help")
     assert batch.returncode == 0 and "--roster" in batch.stdout and "Ctrl-C" in batch.stdout
+
+
+def _tasks_module():
+    spec = importlib.util.spec_from_file_location("project_tasks", ROOT / "tasks.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["project_tasks"] = module  # Collection.from_module looks itself up there
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["project_tasks"]
+    return module
+
+
+def test_tasks_lint_fails_on_a_line_over_120_columns_and_passes_a_clean_file(tmp_path):
+    clean, long = tmp_path / "clean.py", tmp_path / "long.py"
+    clean.write_text("GREETING = 'hello'\n")
+    long.write_text(f"GREETING = '{'hello ' * 20}'\n")
+    assert tasks("lint", "--paths", str(clean)).returncode == 0
+    done = tasks("lint", "--paths", str(long))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "E501" in done.stdout and "ruff found the problems listed above" in done.stderr
+
+
+RUFF = re.compile(r".* -m ruff check ")
+PYTEST = re.compile(r".* -m pytest ")
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_tasks_test_fails_without_running_pytest_when_the_lint_fails(fast):
+    context = MockContext(run={RUFF: Result(exited=1)})  # running pytest would raise NotImplementedError
+    with pytest.raises(SystemExit) as stopped:
+        _tasks_module().test.body(context, fast=fast)
+    assert stopped.value.code not in (0, None)
+    [command] = [call.args[0] for call in context.run.call_args_list]
+    assert RUFF.match(command)
+
+
+def test_tasks_test_runs_pytest_after_a_clean_lint_and_exits_with_its_status():
+    context = MockContext(run={RUFF: Result(exited=0), PYTEST: Result(exited=3)})
+    with pytest.raises(SystemExit) as stopped:
+        _tasks_module().test.body(context, args="-k q_sample")
+    assert stopped.value.code == 3
+    commands = [call.args[0] for call in context.run.call_args_list]
+    assert len(commands) == 2 and RUFF.match(commands[0]) and commands[1].endswith("-m pytest -k q_sample")

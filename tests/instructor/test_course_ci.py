@@ -39,12 +39,14 @@ def task_names() -> set[str]:
     return set(module.namespace.task_names)
 
 
-def test_ci_runs_the_cpu_tests_and_grades_the_solution_on_every_push():
+def test_ci_lints_runs_the_cpu_tests_and_grades_the_solution_on_every_push():
     workflow = load("ci.yml")
     assert "push" in workflow["on"] and workflow["on"]["push"] in (None, {})  # every branch
     jobs = workflow["jobs"]
     assert set(jobs) == {"cpu-tests", "grade-solution"}
-    assert "python3 tasks.py test" in commands(jobs["cpu-tests"])
+    testing = commands(jobs["cpu-tests"])
+    assert "python3 tasks.py lint" in testing and "python3 tasks.py test" in testing
+    assert testing.index("python3 tasks.py lint") < testing.index("python3 tasks.py test")
     grading = commands(jobs["grade-solution"])
     assert "python3 tasks.py grade solution" in grading
     assert "grader.instructor.course_ci --check results/solution/results.json" in grading
@@ -66,7 +68,7 @@ def test_every_task_the_workflows_call_exists():
     for name in ("ci.yml", "gpu.yml"):
         for job in load(name)["jobs"].values():
             called.update(re.findall(r"python3 tasks\.py ([\w-]+)", commands(job)))
-    assert called == {"test", "grade", "ci-gpu"}
+    assert called == {"lint", "test", "grade", "ci-gpu"}
     assert called <= task_names()
 
 
@@ -81,8 +83,9 @@ def test_the_test_task_runs_pytest_with_its_args_and_fast_leaves_out_the_slow_ti
 
 
 def _results(*scores: tuple[float, float]) -> dict:
-    tests = [{"name": f"check {i}", "score": got, "max_score": out_of, "status": "passed" if got == out_of else "failed",
-              "output": "why"} for i, (got, out_of) in enumerate(scores)]
+    tests = [{"name": f"check {i}", "score": got, "max_score": out_of,
+              "status": "passed" if got == out_of else "failed", "output": "why"}
+             for i, (got, out_of) in enumerate(scores)]
     return {"score": sum(got for got, _ in scores), "tests": tests}
 
 
