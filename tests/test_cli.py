@@ -30,7 +30,8 @@ def run_main(argv: list[str]) -> int:
         (["batch", "/no/such/folder", "--out", "/tmp/x"], "is not a folder of submissions"),
         (["batch", "/tmp", "--out", "/tmp/x", "--jobs", "0"], "--jobs must be at least 1"),
         (["solution", "--rubric", "/no/such/rubric.toml"], "rubric not found"),
-        (["batch", "/tmp", "--out", "/tmp/x", "--roster", "/no/such/roster.csv"], "the roster /no/such/roster.csv cannot be read"),
+        (["batch", "/tmp", "--out", "/tmp/x", "--roster", "/no/such/roster.csv"],
+         "the roster /no/such/roster.csv cannot be read"),
     ],
 )
 def test_the_grader_refuses_bad_input_with_one_line(capsys, argv, reason):

@@ -27,7 +27,8 @@ def test_the_package_map_names_every_module_and_subpackage(name):
     package = GRADER / name
     doc = ast.get_docstring(ast.parse((package / "__init__.py").read_text(encoding="utf-8"))) or ""
     missing = [entry for entry in _entries(package) if entry not in doc]
-    assert not missing, f"{(package / '__init__.py').relative_to(GRADER.parent)}'s map does not name {missing}: add a line for each"
+    init = (package / "__init__.py").relative_to(GRADER.parent)
+    assert not missing, f"{init}'s map does not name {missing}: add a line for each"
 
 
 def test_every_package_of_the_grader_has_a_map_or_is_the_checks():

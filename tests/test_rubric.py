@@ -40,13 +40,16 @@ def test_the_shipped_rubric_totals_130_and_covers_every_check():
         (lambda t: t.replace("total = 130", "total = 90"), "add up to 130, but \\[rubric\\] total is 90"),
         (lambda t: t.replace('check = "matches_reference_for_any_T"', 'check = "matches_referense_for_any_T"'),
          "unknown check 'matches_referense_for_any_T'"),
-        (lambda t: t.replace('visibility = "hidden"', 'visibility = "secret"', 1), "visibility must be 'public' or 'hidden'"),
+        (lambda t: t.replace('visibility = "hidden"', 'visibility = "secret"', 1),
+         "visibility must be 'public' or 'hidden'"),
         (lambda t: t.replace("points = 3", "points = -3", 1), "points must be a number >= 0"),
         (lambda t: t.replace("points = 3", "points = 3\n  weight = 2", 1), "unknown key\\(s\\) weight"),
         (lambda t: t.replace("[rubric]", "[rubric"), "not valid TOML"),
-        (lambda t: re.sub(r'\[\[item.check\]\]\n  check = "single_step_T_1"\n  points = 1\n  visibility = "hidden"\n', "", t).replace("total = 130", "total = 129"),
+        (lambda t: re.sub(r'\[\[item.check\]\]\n  check = "single_step_T_1"\n  points = 1\n  visibility = "hidden"\n',
+                          "", t).replace("total = 130", "total = 129"),
          "compute_diffusion_buffers.single_step_T_1 are implemented but not in the rubric"),
-        (lambda t: t.replace('function = "q_sample"', 'function = "q_sampel"'), "no checks are implemented for function 'q_sampel'"),
+        (lambda t: t.replace('function = "q_sample"', 'function = "q_sampel"'),
+         "no checks are implemented for function 'q_sampel'"),
     ],
 )
 def test_rubric_mistakes_are_reported_in_one_line(tmp_path, edit, message):
@@ -56,6 +59,7 @@ def test_rubric_mistakes_are_reported_in_one_line(tmp_path, edit, message):
 
 
 def test_points_can_be_moved_between_checks(tmp_path):
-    text = TEXT.replace("total = 130", "total = 131").replace('check = "single_step_T_1"\n  points = 1', 'check = "single_step_T_1"\n  points = 2')
+    text = TEXT.replace("total = 130", "total = 131").replace('check = "single_step_T_1"\n  points = 1',
+                                                               'check = "single_step_T_1"\n  points = 2')
     rubric = load_rubric(write(tmp_path, text))
     assert rubric.total == 131

@@ -39,7 +39,8 @@ def write(tmp_path: Path, cells: list, name: str = "homework.ipynb") -> Path:
 
 def test_todo_files_are_the_files_with_stubs():
     assert todo_files(STARTER_PACKAGE) == [
-        "diffusion_hw/gaussian_diffusion.py", "diffusion_hw/illusions.py", "diffusion_hw/schedules.py", "diffusion_hw/views.py",
+        "diffusion_hw/gaussian_diffusion.py", "diffusion_hw/illusions.py",
+        "diffusion_hw/schedules.py", "diffusion_hw/views.py",
     ]
 
 
@@ -79,15 +80,18 @@ def test_a_todo_file_without_a_cell_comes_from_the_starter_and_is_named(tmp_path
 
 
 def test_a_notebook_with_no_marked_cell_is_refused_saying_how_to_mark_one(tmp_path):
-    with pytest.raises(SubmissionError, match=r"no cell of the notebook is marked as a file of diffusion_hw/.*# diffusion_hw/"):
-        extract_notebook(write(tmp_path, [new_code_cell("print('hello')")]), tmp_path / "out", STARTER_PACKAGE, MAX_BYTES)
+    notebook = write(tmp_path, [new_code_cell("print('hello')")])
+    with pytest.raises(SubmissionError,
+                       match=r"no cell of the notebook is marked as a file of diffusion_hw/.*# diffusion_hw/"):
+        extract_notebook(notebook, tmp_path / "out", STARTER_PACKAGE, MAX_BYTES)
 
 
 def test_a_duplicated_marked_cell_is_refused_naming_both_cells(tmp_path):
     cells = solved_cells()
     cells.append(new_code_cell("# diffusion_hw/schedules.py\nprint('older attempt')"))
     first = 1 + next(i for i, c in enumerate(cells) if c.source.startswith("# diffusion_hw/schedules.py"))
-    with pytest.raises(SubmissionError, match=rf"diffusion_hw/schedules.py is marked in 2 cells \(cells {first}, {len(cells)}\)"):
+    with pytest.raises(SubmissionError,
+                       match=rf"diffusion_hw/schedules.py is marked in 2 cells \(cells {first}, {len(cells)}\)"):
         extract_notebook(write(tmp_path, cells), tmp_path / "out", STARTER_PACKAGE, MAX_BYTES)
 
 
@@ -107,7 +111,8 @@ def test_a_file_that_is_not_json_is_refused(tmp_path):
 def _grade(*args: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = Path(args[args.index("--out") + 1])
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run([sys.executable, "-m", "grader", *args], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
     return done, json.loads((out / "results.json").read_text())
 
 

@@ -26,7 +26,8 @@ def make_zip(path: Path, members: dict[str, bytes], *, symlink: str | None = Non
 
 
 def test_a_zip_of_the_package_folder_is_unpacked(tmp_path):
-    archive = make_zip(tmp_path / "alice.zip", {"alice/diffusion_hw/__init__.py": PACKAGE_INIT, "alice/notes.txt": "hi"})
+    archive = make_zip(tmp_path / "alice.zip",
+                       {"alice/diffusion_hw/__init__.py": PACKAGE_INIT, "alice/notes.txt": "hi"})
     with open_submission(archive) as submission:
         assert submission.name == "alice"
         assert (submission.root / "diffusion_hw" / "__init__.py").read_text() == PACKAGE_INIT
@@ -67,14 +68,16 @@ def test_unsafe_zip_members_are_refused_with_a_clear_message(tmp_path, members, 
 
 
 def test_a_zip_bomb_is_refused_before_filling_the_disk(tmp_path):
-    archive = make_zip(tmp_path / "bomb.zip", {"diffusion_hw/__init__.py": PACKAGE_INIT, "diffusion_hw/zeros.bin": b"\0" * (3 << 20)})
+    archive = make_zip(tmp_path / "bomb.zip",
+                       {"diffusion_hw/__init__.py": PACKAGE_INIT, "diffusion_hw/zeros.bin": b"\0" * (3 << 20)})
     assert archive.stat().st_size < 100_000
     with pytest.raises(SubmissionError, match="zip bomb|at most"):
         safe_extract(archive, tmp_path / "out", max_bytes=1 << 20)
 
 
 def test_a_zip_whose_header_understates_its_size_is_stopped_while_reading(tmp_path, monkeypatch):
-    archive = make_zip(tmp_path / "liar.zip", {"diffusion_hw/__init__.py": PACKAGE_INIT, "diffusion_hw/zeros.bin": b"\0" * (3 << 20)})
+    archive = make_zip(tmp_path / "liar.zip",
+                       {"diffusion_hw/__init__.py": PACKAGE_INIT, "diffusion_hw/zeros.bin": b"\0" * (3 << 20)})
     original = zipfile.ZipFile.infolist
 
     def understated(self):

@@ -28,9 +28,15 @@ class TopLeftClip:
 class StubProcessor:
     def __call__(self, images=None, text=None, return_tensors="pt", **kwargs):
         if images is not None:
-            return {"pixel_values": torch.stack([torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
-                                                 for im in images])}
+            pixels = [torch.from_numpy(np.asarray(im.convert("RGB"), dtype=np.float32)).permute(2, 0, 1)
+                      for im in images]
+            return {"pixel_values": torch.stack(pixels)}
         return {"input_ids": torch.tensor([TopLeftClip.WORDS[t] for t in text]), "attention_mask": None}
+
+
+def _stub_clip(path):
+    """A loader for clip_score_line that loads nothing: the stub model and processor above."""
+    return TopLeftClip(), StubProcessor()
 
 
 def write_anagram(root: Path, prompts: str = "red\ngreen\n") -> Path:
@@ -62,21 +68,21 @@ def test_weights_that_cannot_be_loaded_offline_are_reported_not_downloaded(tmp_p
 
 def test_a_submission_without_an_anagram_says_what_to_hand_in(tmp_path):
     (tmp_path / "sub" / "diffusion_hw").mkdir(parents=True)
-    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=lambda path: (TopLeftClip(), StubProcessor()))
+    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=_stub_clip)
     assert "no diffusion_hw/anagram.png" in line
     write_anagram(tmp_path / "other", prompts="red\n")
-    line = clip_score_line(tmp_path / "other", environ={ENV: str(tmp_path)}, loader=lambda path: (TopLeftClip(), StubProcessor()))
+    line = clip_score_line(tmp_path / "other", environ={ENV: str(tmp_path)}, loader=_stub_clip)
     assert "exactly 2 prompts" in line
 
 
 @pytest.mark.slow
 def test_the_score_is_the_cosine_of_each_view_with_its_prompt(tmp_path):
     write_anagram(tmp_path / "sub")
-    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=lambda path: (TopLeftClip(), StubProcessor()))
+    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=_stub_clip)
     # the top half is red, the bottom half green: upright the top-left pixel is red, turned it is green
     assert line.startswith("CLIP score: 1.0000 upright ('red'), 1.0000 turned by 180 degrees ('green')"), line
     (tmp_path / "sub" / "diffusion_hw" / "anagram_prompts.txt").write_text("green\nred\n")
-    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=lambda path: (TopLeftClip(), StubProcessor()))
+    line = clip_score_line(tmp_path / "sub", environ={ENV: str(tmp_path)}, loader=_stub_clip)
     assert line.startswith("CLIP score: 0.0000 upright ('green'), 0.0000 turned by 180 degrees ('red')"), line
     red = Image.new("RGB", (2, 2), (255, 0, 0))
     scores = clip_scores(TopLeftClip(), StubProcessor(), [red, red], ["red", "mostly red"])

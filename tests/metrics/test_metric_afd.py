@@ -58,7 +58,8 @@ def real_faces_upscaled(count: int):
     folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anime-faces-64"
     if not folder.is_dir():
         pytest.fail(f"{folder} is missing: the course data must sit beside the repository")
-    return [Image.open(path).convert("RGB").resize((128, 128), Image.LANCZOS) for path in sorted(folder.glob("*.png"))[:count]]
+    return [Image.open(path).convert("RGB").resize((128, 128), Image.LANCZOS)
+            for path in sorted(folder.glob("*.png"))[:count]]
 
 
 def test_the_detector_on_pixels_finds_real_faces_and_agrees_with_animeface_detect_where_that_works():

@@ -11,7 +11,8 @@ from grader.output.report_files import REPORT_HTML, REPORT_MD, STUDENT_REPORT_HT
 from grader.output.results import CheckResult, GradeReport
 
 
-def _check(check_id: str, item: str, passed: bool, message: str, public: bool = True, points: float = 3.0) -> CheckResult:
+def _check(check_id: str, item: str, passed: bool, message: str, public: bool = True,
+           points: float = 3.0) -> CheckResult:
     function = check_id.split(".", 1)[0]
     return CheckResult(check_id, item, function, f"{check_id} works", points if passed else 0.0, points, passed,
                        message, public, (function,))
@@ -20,7 +21,8 @@ def _check(check_id: str, item: str, passed: bool, message: str, public: bool = 
 def _report() -> GradeReport:
     checks = [
         _check("q_sample.matches_reference", "2.1", True, "passed"),
-        _check("q_sample.draws_noise", "2.1", False, "q_sample returned shape (4, 3, 32) but <(4, 3, 32, 32)> was expected", public=False),
+        _check("q_sample.draws_noise", "2.1", False,
+               "q_sample returned shape (4, 3, 32) but <(4, 3, 32, 32)> was expected", public=False),
         _check("p_sample.adds_no_noise_at_t_0", "2.3", False, "p_sample added noise at t = 0: sigma must be 0 there"),
     ]
     return GradeReport("alice", checks, 12.5, "bubblewrap: confined", items=[("2.1", "q_sample"), ("2.3", "p_sample")],
@@ -86,7 +88,8 @@ def test_a_rejected_submission_says_why_in_both_reports(tmp_path):
 def test_the_student_report_holds_the_visible_checks_only(tmp_path):
     report = _report()
     report.confinement = "NOT CONFINED: no namespaces"
-    report.notes = ["CLIP score: not computed (set DIFFUSION_HW_CLIP=/staff/path)", "Hand-in: views.py came from the starter"]
+    report.notes = ["CLIP score: not computed (set DIFFUSION_HW_CLIP=/staff/path)",
+                    "Hand-in: views.py came from the starter"]
     write_feedback(report, tmp_path)
     for name in (STUDENT_REPORT_MD, STUDENT_REPORT_HTML):
         student = (tmp_path / name).read_text()

@@ -80,7 +80,8 @@ def test_a_failed_schedule_and_a_failed_view_show_their_picture_beside_their_mes
 
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome")
 LOADED_IMAGES = """<script>addEventListener("load", () => { document.body.dataset.images = JSON.stringify(
-  [...document.images].map(image => [image.alt, image.complete, image.naturalWidth, image.naturalHeight])) })</script>"""
+  [...document.images].map(image => [image.alt, image.complete, image.naturalWidth, image.naturalHeight]))
+})</script>"""
 
 
 def _images_a_browser_loaded(page: Path, scratch: Path) -> list[tuple[str, bool, int, int]]:

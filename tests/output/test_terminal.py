@@ -68,10 +68,11 @@ def test_an_import_failure_line_is_bounded():
 
 
 def test_a_rejected_hand_in_prints_the_reason_and_no_table_of_zeros():
-    checks = [CheckResult(f"q_sample.check_{i}", "2.1", "q_sample", "title", 0.0, 1.0, False, "not run: not a zip", True,
-                          ("q_sample",)) for i in range(40)]
-    report = GradeReport("frank.zip", checks, 0.1, "not started", rejected="frank.zip is not a zip file: hand in a .zip",
-                         items=[("2.1", "q_sample")])
+    checks = [CheckResult(f"q_sample.check_{i}", "2.1", "q_sample", "title", 0.0, 1.0, False, "not run: not a zip",
+                          True, ("q_sample",)) for i in range(40)]
+    report = GradeReport("frank.zip", checks, 0.1, "not started",
+                         rejected="frank.zip is not a zip file: hand in a .zip", items=[("2.1", "q_sample")])
     printed = _printed(report).splitlines()
-    assert printed[:2] == ["frank.zip: 0 / 40", "The submission could not be graded: frank.zip is not a zip file: hand in a .zip"]
+    assert printed[:2] == ["frank.zip: 0 / 40",
+                           "The submission could not be graded: frank.zip is not a zip file: hand in a .zip"]
     assert len(printed) <= 4 and not any("check_" in line for line in printed)

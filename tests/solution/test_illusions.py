@@ -62,10 +62,12 @@ class ZeroNet(torch.nn.Module):
 
 
 def oracle_diffusion(timesteps: int = 100, sampling_timesteps: int = 20) -> GaussianDiffusion:
-    return GaussianDiffusion(ZeroNet(), image_size=SIZE, timesteps=timesteps, sampling_timesteps=sampling_timesteps).double()
+    return GaussianDiffusion(ZeroNet(), image_size=SIZE, timesteps=timesteps,
+                             sampling_timesteps=sampling_timesteps).double()
 
 
-def targets(*names: str, size: int = SIZE, channels: int = 1, scale: float = 0.4, seed: int = 0) -> dict[str, torch.Tensor]:
+def targets(*names: str, size: int = SIZE, channels: int = 1, scale: float = 0.4,
+            seed: int = 0) -> dict[str, torch.Tensor]:
     """One image per prompt in [-scale, scale], so that guided targets stay inside [-1, 1]."""
     g = torch.Generator().manual_seed(seed)
     return {n: (torch.rand(1, channels, size, size, generator=g, dtype=torch.float64) * 2 - 1) * scale for n in names}
@@ -131,7 +133,8 @@ def test_oracle_trajectory_keeps_its_noise_direction_when_eta_is_zero():
     t_first = sampler.time_pairs[0][0]
     direction = (noise - ab[t_first].sqrt() * m) / (1 - ab[t_first]).sqrt()
     for i, (_, t_prev) in enumerate(sampler.time_pairs[:-1], start=1):
-        torch.testing.assert_close(xs[:, i], ab[t_prev].sqrt() * m + (1 - ab[t_prev]).sqrt() * direction, atol=1e-6, rtol=0)
+        expected = ab[t_prev].sqrt() * m + (1 - ab[t_prev]).sqrt() * direction
+        torch.testing.assert_close(xs[:, i], expected, atol=1e-6, rtol=0)
 
 
 def test_oracle_hybrid_is_the_low_pass_of_one_target_plus_the_high_pass_of_the_other():

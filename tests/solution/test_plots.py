@@ -45,7 +45,8 @@ def test_forward_process_has_a_row_per_image_and_a_column_per_fraction(diffusion
 
 def test_forward_process_accepts_greyscale_images(tmp_path):
     torch.manual_seed(0)
-    grey = GaussianDiffusion(Unet(dim=8, dim_mults=(1, 2), channels=1), image_size=8, timesteps=20, beta_schedule="cosine")
+    grey = GaussianDiffusion(Unet(dim=8, dim_mults=(1, 2), channels=1), image_size=8, timesteps=20,
+                             beta_schedule="cosine")
     path = plot_forward_process(grey, torch.rand(2, 1, 8, 8), tmp_path / "sub" / "forward.png", fractions=(0, 1))
     _png_size(path)
 

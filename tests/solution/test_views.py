@@ -101,8 +101,9 @@ def test_every_view_is_a_signed_permutation_and_inverse_view_is_its_transpose(na
     m = view_matrix(view.view, shape)  # (32, 32)
     m_inv = view_matrix(view.inverse_view, shape)
     assert set(m.unique().tolist()) <= {-1.0, 0.0, 1.0}
-    assert torch.equal(m.abs().sum(dim=0), torch.ones(32, dtype=torch.float64)), "each pixel must go to exactly one place"
-    assert torch.equal(m.abs().sum(dim=1), torch.ones(32, dtype=torch.float64)), "each place must get exactly one pixel"
+    ones = torch.ones(32, dtype=torch.float64)
+    assert torch.equal(m.abs().sum(dim=0), ones), "each pixel must go to exactly one place"
+    assert torch.equal(m.abs().sum(dim=1), ones), "each place must get exactly one pixel"
     assert torch.equal(m.T @ m, torch.eye(32, dtype=torch.float64))  # orthogonal
     assert torch.equal(m_inv, m.T)  # A^-1 = A^T
 
