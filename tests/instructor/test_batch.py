@@ -97,8 +97,10 @@ def test_hand_ins_named_like_the_batchs_own_files_or_like_formulas_cannot_break_
     assert all(row["status"] == "rejected" and row["total"] == "0" for row in rows.values())
     for name in ("gradebook.csv", formula, "-2+3", os.fsdecode(b"caf\xe9")):
         assert (results_folder(out, name) / "results.json").is_file(), name
-    assert sorted(p.name for p in out.iterdir()) == ["canvas.csv", "gradebook.csv", "submissions"]  # no temporary file left
-    assert "grade batch: caf\\udce9, started" in (results_folder(out, os.fsdecode(b"caf\xe9")) / "grading.log").read_text(errors="replace")  # the name, escaped
+    # no temporary file left
+    assert sorted(p.name for p in out.iterdir()) == ["canvas.csv", "gradebook.csv", "submissions"]
+    log = (results_folder(out, os.fsdecode(b"caf\xe9")) / "grading.log").read_text(errors="replace")
+    assert "grade batch: caf\\udce9, started" in log  # the name, escaped
 
     again = run_grade("batch", str(submissions), "--out", str(out), "--public-only")
     assert again.returncode == 0, again.stderr

@@ -2,7 +2,8 @@
 
 Inception runs at ~5 images/s on 2 CPU cores, so the faces here are few (16 reference images, 4 samples per
 submission) and a copy of the rubric lowers min_samples and the FID band so that points are visible, as in
-test_metrics_grading.py. Real faces come from ../shared/data/anime-faces-64, copied to a temporary folder.
+test_metrics_grading.py. Real faces come from the course data under the data root (tests/support/course_data.py),
+copied to a temporary folder.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ from grader.generative.handed_in import (
 from grader.instructor import batch
 from grader.intake.submission import open_submission
 from grader.rubric import DEFAULT_RUBRIC
-from tests.support.corpus import ROOT, SOLUTION
+from tests.support.corpus import SOLUTION
+from tests.support.course_data import course_images
 from tests.support.grading import run_grade
 
-ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 METRICS = "M generative metrics"
 SMOKE = "S training smoke run"
 TINY_SMOKE = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)
@@ -48,10 +49,7 @@ def isolated_fid_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def face_files() -> list[Path]:
-    assert ANIME_FACES.is_dir(), f"{ANIME_FACES} is missing: these tests need the course data beside the repository"
-    files = sorted(p for p in ANIME_FACES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    assert len(files) >= 24, f"{ANIME_FACES} holds only {len(files)} images"
-    return files
+    return course_images("anime-faces-64", at_least=24)
 
 
 def copy_faces(files: list[Path], folder: Path) -> Path:
@@ -172,14 +170,16 @@ def test_a_samples_batch_warms_the_fid_cache_before_grading_and_hands_each_proce
         assert len(list(fid_cache.glob("reference-*.npz"))) == 1, "the FID cache was not warmed before grading"
         out_dir = Path(command[command.index("--out") + 1])
         out_dir.mkdir(parents=True, exist_ok=True)
-        tests = [{"score": 3, "max_score": 10, "status": "failed", "extra_data": {"item": "M", "function": "generative metrics"}}]
+        tests = [{"score": 3, "max_score": 10, "status": "failed",
+                  "extra_data": {"item": "M", "function": "generative metrics"}}]
         (out_dir / "results.json").write_text(json.dumps({"score": 3, "output": "", "tests": tests}))
         return batch.subprocess.Popen(["true"])  # a process that has done its work
 
     monkeypatch.setattr(batch, "start_grading_process", fake_grading_process)
     batch.grade_batch(submissions, tmp_path / "out", public_only=True, log=lambda line: None,
                       rubric_path=tiny_metrics_rubric(tmp_path / "rubric.toml"),
-                      generative=GenerativeOptions(samples_in="samples", reference_data=reference, dataset="anime-faces-64"))
+                      generative=GenerativeOptions(samples_in="samples", reference_data=reference,
+                                                   dataset="anime-faces-64"))
     [command] = commands
     assert command[command.index("--samples-in") + 1] == "samples" and "--smoke" not in command
     assert command[command.index("--reference-data") + 1] == str(reference.resolve())
@@ -228,7 +228,8 @@ def test_a_smoke_batch_computes_the_reference_once_and_hands_it_to_every_grading
         assert smoke.load_reference_run(handed, SOLUTION, TINY_SMOKE)
         out_dir = Path(command[command.index("--out") + 1])
         out_dir.mkdir(parents=True, exist_ok=True)
-        tests = [{"score": 0, "max_score": 0, "status": status, "extra_data": {"item": "S", "function": "training smoke run"}}
+        tests = [{"score": 0, "max_score": 0, "status": status,
+                  "extra_data": {"item": "S", "function": "training smoke run"}}
                  for status in ("passed", "passed", "failed", "passed")]
         (out_dir / "results.json").write_text(json.dumps({"score": 7, "output": "", "tests": tests}))
         return batch.subprocess.Popen(["true"])  # a process that has done its work

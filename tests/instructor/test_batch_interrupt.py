@@ -118,7 +118,8 @@ class Batch:
 def test_ctrl_c_says_what_it_waits_for_stops_the_gradings_on_the_second_and_a_rerun_loses_nothing(tmp_path):
     hand_ins = tmp_path / "class"
     (hand_ins / "ann").mkdir(parents=True)  # nothing inside: rejected, quickly
-    shutil.copytree(SOLUTION / "diffusion_hw", hand_ins / "bob" / "diffusion_hw", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOLUTION / "diffusion_hw", hand_ins / "bob" / "diffusion_hw",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     with open(hand_ins / "bob" / "diffusion_hw" / "gaussian_diffusion.py", "a", encoding="utf-8") as handle:
         handle.write(SLEEPS)  # q_sample sleeps: bob's grading runs until it is stopped
     (hand_ins / "cat").mkdir()
@@ -163,4 +164,5 @@ def test_ctrl_c_says_what_it_waits_for_stops_the_gradings_on_the_second_and_a_re
     assert list(rows) == ["ann", "bob", "cat", "dan"]
     assert all(row["status"] == "rejected" and row["total"] == "0" for row in rows.values()), rows
     for name in rows:
-        assert (results_folder(out, name) / "results.json").is_file() and (results_folder(out, name) / GRADING_LOG).is_file()
+        folder = results_folder(out, name)
+        assert (folder / "results.json").is_file() and (folder / GRADING_LOG).is_file()

@@ -32,7 +32,8 @@ def test_job_resources_come_from_the_rubric_and_flags_win(tmp_path):
     rubric = tmp_path / "rubric.toml"
     rubric.write_text(DEFAULT_RUBRIC.read_text().replace("[resources]\n", '[resources]\npartition = "gpu"\n', 1))
     parameters = job_parameters(ClusterOptions("slurm", resources={"gpus_per_node": 2, "timeout_min": 5}), rubric)
-    assert parameters["slurm_partition"] == "gpu" and parameters["gpus_per_node"] == 2 and parameters["timeout_min"] == 5
+    assert parameters["slurm_partition"] == "gpu"
+    assert parameters["gpus_per_node"] == 2 and parameters["timeout_min"] == 5
     assert parameters["mem_gb"] == rubric_resources(DEFAULT_RUBRIC)["mem_gb"]
 
 
@@ -99,7 +100,8 @@ def test_a_class_through_the_local_executor_yields_a_complete_gradebook_with_one
                 assert scores[function] == full[function], (name, function, scores[function])
             elif must == "0":
                 assert scores[function] == 0, (name, function, scores[function])
-        assert (results_folder(out, name) / "results.json").is_file() and (results_folder(out, name) / "report.html").is_file()
+        folder = results_folder(out, name)
+        assert (folder / "results.json").is_file() and (folder / "report.html").is_file()
     assert float(rows["s01_solution"]["total"]) == sum(full.values()) > 0
     assert float(rows["s02_starter"]["total"]) == 0
 

@@ -93,7 +93,8 @@ def test_a_class_of_twelve_mixed_hand_ins_gives_twelve_rows_with_ids_and_reasons
     assert ids == {"ada": "101", "bo": "102", "Cy Doe_103": "103", "dee": "104", "eve": "105", "fay": "106",
                    "gus.tar.gz": "107", "hal": "108", "ivy": "109", "jo": "110", "kim.py": "", "lee": "112"}
     graded = {name: row for name, row in rows.items() if row["status"] == "graded"}
-    assert set(graded) == {"ada", "bo", "Cy Doe_103", "dee", "ivy"}, {n: (r["status"], r["note"]) for n, r in rows.items()}
+    why = {n: (r["status"], r["note"]) for n, r in rows.items()}
+    assert set(graded) == {"ada", "bo", "Cy Doe_103", "dee", "ivy"}, why
     assert graded["ada"]["total"] == PUBLIC_TOTAL and graded["ivy"]["total"] == "0"
     assert graded["bo"]["2.1 q_sample"] == "0" and 0 < float(graded["bo"]["total"]) < float(PUBLIC_TOTAL)
     for name in ("Cy Doe_103", "dee"):  # schedules.py only: its items earn points, the starter's files none

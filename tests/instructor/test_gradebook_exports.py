@@ -62,7 +62,8 @@ def test_hand_ins_match_roster_rows_by_id_name_email_or_gradescope_style_name():
 
 
 def test_an_ambiguous_hand_in_or_a_row_claimed_twice_is_left_unmatched_and_said():
-    roster = [Student("1", "Sam Lee", "sam@a.edu"), Student("2", "Sam Lee", "slee@b.edu"), Student("3", "Kim", "kim@a.edu")]
+    roster = [Student("1", "Sam Lee", "sam@a.edu"), Student("2", "Sam Lee", "slee@b.edu"),
+              Student("3", "Kim", "kim@a.edu")]
     matched, problems = match_roster(["Sam Lee", "kim", "Kim_3"], roster)
     assert matched == {"Sam Lee": None, "kim": None, "Kim_3": None}
     assert any("Sam Lee matches several roster rows (ids 1, 2)" in line for line in problems), problems

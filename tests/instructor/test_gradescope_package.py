@@ -62,7 +62,8 @@ def gradescope_spec_errors(results: dict) -> list[str]:
         expect(f"{where}.tags", test.get("tags"), list)
         if isinstance(test.get("tags"), list) and not all(isinstance(t, str) for t in test["tags"]):
             errors.append(f"{where}.tags holds something other than strings")
-        if isinstance(test.get("score"), number) and isinstance(test.get("max_score"), number) and test["score"] > test["max_score"]:
+        scored = isinstance(test.get("score"), number) and isinstance(test.get("max_score"), number)
+        if scored and test["score"] > test["max_score"]:
             errors.append(f"{where}.score exceeds its max_score")
     if isinstance(results.get("tests"), list) and results["tests"] and isinstance(results.get("score"), number):
         total = sum(t.get("score", 0) for t in results["tests"] if isinstance(t, dict))
@@ -73,7 +74,8 @@ def gradescope_spec_errors(results: dict) -> list[str]:
 
 def test_the_spec_validator_rejects_what_gradescope_rejects():
     good = {"score": 1, "execution_time": 0.5, "output": "", "tests": [
-        {"name": "a", "score": 1, "max_score": 1, "status": "passed", "output": "", "visibility": "visible", "tags": []}]}
+        {"name": "a", "score": 1, "max_score": 1, "status": "passed", "output": "", "visibility": "visible",
+         "tags": []}]}
     assert gradescope_spec_errors(good) == []
     bad = json.loads(json.dumps(good))
     bad["tests"][0].update(status="ok", visibility="secret", score=2)
@@ -111,15 +113,17 @@ def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
 
 
 def test_the_zip_holds_setup_run_autograder_grader_solution_and_starter(autograder_source):
-    for path in ("setup.sh", "run_autograder", "requirements.txt", "grader/rubric.toml", "grader/instructor/gradescope.py",
-                 "solution/diffusion_hw/schedules.py", "starter/diffusion_hw/schedules.py", "data/__init__.py"):
+    for path in ("setup.sh", "run_autograder", "requirements.txt", "grader/rubric.toml",
+                 "grader/instructor/gradescope.py", "solution/diffusion_hw/schedules.py",
+                 "starter/diffusion_hw/schedules.py", "data/__init__.py"):
         assert (autograder_source / path).is_file(), path
     assert "BEGIN SOLUTION" in (autograder_source / "solution/diffusion_hw/schedules.py").read_text()
     assert "BEGIN SOLUTION" not in (autograder_source / "starter/diffusion_hw/schedules.py").read_text()
     for script in ("setup.sh", "run_autograder"):
         assert subprocess.run(["bash", "-n", str(autograder_source / script)]).returncode == 0
     where = subprocess.run([sys.executable, "-c", "import grader; print(grader.__file__)"], cwd=autograder_source,
-                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True, text=True)
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, capture_output=True,
+                           text=True)
     assert Path(where.stdout.strip()).resolve().is_relative_to(autograder_source.resolve())
 
 
@@ -156,8 +160,8 @@ def test_students_see_nothing_of_hidden_checks_before_publication():
 
     def check(item, function, score, max_score, visibility):
         return {"name": f"{item} {function}", "score": score, "max_score": max_score,
-                "status": "passed" if score == max_score else "failed", "output": "", "visibility": visibility, "tags": [],
-                "extra_data": {"item": item, "function": function}}
+                "status": "passed" if score == max_score else "failed", "output": "", "visibility": visibility,
+                "tags": [], "extra_data": {"item": item, "function": function}}
 
     full = {"score": 7, "output": "alice: 7 / 14\n  1.2 cosine_beta_schedule: 3 / 7\nCLIP score: not computed (set "
                                   "DIFFUSION_HW_CLIP)\nSandbox: confined by bubblewrap ...",

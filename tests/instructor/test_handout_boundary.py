@@ -46,7 +46,8 @@ def test_no_module_of_the_handout_imports_the_instructor_package_at_import_time(
     grader = folder / "grader"
     modules = sorted(p for p in grader.rglob("*.py")  # the grader's own packages (not pristine_starter/)
                      if p.name != "__main__.py"  # that one runs `grade`
-                     and all((d / "__init__.py").is_file() for d in [p.parent, *p.parent.parents] if d.is_relative_to(grader)))
+                     and all((d / "__init__.py").is_file()
+                             for d in [p.parent, *p.parent.parents] if d.is_relative_to(grader)))
     assert len(modules) > 30
     for path in modules:
         tree = ast.parse(path.read_text(encoding="utf-8"))
@@ -54,7 +55,8 @@ def test_no_module_of_the_handout_imports_the_instructor_package_at_import_time(
         assert not any(name.startswith("grader.instructor") for name in _imports(top_level)), path
     names = [".".join(p.relative_to(folder).with_suffix("").parts).removesuffix(".__init__") for p in modules]
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\nprint('imported', len(sys.argv) - 1)"
+    code = ("import importlib, sys\nfor name in sys.argv[1:]:\n    importlib.import_module(name)\n"
+            "print('imported', len(sys.argv) - 1)")
     done = subprocess.run([sys.executable, "-c", code, *names], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
     assert done.returncode == 0, done.stderr[-2000:]

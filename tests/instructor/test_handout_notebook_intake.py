@@ -56,12 +56,12 @@ def test_a_notebook_with_only_schedules_is_graded_from_the_handout_over_the_clea
     pristine_before = {p.name: p.read_bytes() for p in (folder / PRISTINE).glob("*.py")}
     schedules = (SOLUTION_PACKAGE / "schedules.py").read_text()
     notebook = folder / "homework.ipynb"
-    nbformat.write(new_notebook(cells=[new_markdown_cell("# my homework"),
-                                       new_code_cell(f"%%writefile diffusion_hw/schedules.py\n{schedules}")]), str(notebook))
+    cells = [new_markdown_cell("# my homework"), new_code_cell(f"%%writefile diffusion_hw/schedules.py\n{schedules}")]
+    nbformat.write(new_notebook(cells=cells), str(notebook))
 
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GRADER_DEBUG")}
-    done = subprocess.run([sys.executable, "-m", "grader", "homework.ipynb", "--public-only", "--out", "results/notebook"],
-                          cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    grade = [sys.executable, "-m", "grader", "homework.ipynb", "--public-only", "--out", "results/notebook"]
+    done = subprocess.run(grade, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((folder / "results" / "notebook" / "results.json").read_text())
 

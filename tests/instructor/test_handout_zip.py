@@ -32,7 +32,8 @@ def _zip_texts(archive: Path) -> dict[str, str]:
 
 
 def _tree_texts(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8") for p in folder.rglob("*.py") if "__pycache__" not in p.parts}
+    return {str(p.relative_to(folder)): p.read_text(encoding="utf-8")
+            for p in folder.rglob("*.py") if "__pycache__" not in p.parts}
 
 
 def solution_only_lines() -> set[str]:

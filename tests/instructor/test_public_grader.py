@@ -61,7 +61,8 @@ def test_hidden_classes_and_the_helpers_only_they_used_are_removed():
 
 
 def test_a_helper_used_by_the_rest_of_the_grader_is_kept():
-    out = strip_hidden_checks({"_cases": CASES}, {}, context=["from grader.checks._cases import only_for_hidden_checks\n"])
+    out = strip_hidden_checks({"_cases": CASES}, {},
+                              context=["from grader.checks._cases import only_for_hidden_checks\n"])
     assert "def only_for_hidden_checks" in out["_cases"]
 
 

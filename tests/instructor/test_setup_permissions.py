@@ -22,7 +22,8 @@ from grader.instructor.gradescope import ROOT_ENV, SETUP_SH, build_gradescope_zi
 
 ROOT = Path(__file__).resolve().parents[2]
 NOBODY = 65534
-SECRETS = ("solution/diffusion_hw/schedules.py", "grader/rubric.toml", "grader/grading-salt", "grader/checks/q_sample.py")
+SECRETS = ("solution/diffusion_hw/schedules.py", "grader/rubric.toml", "grader/grading-salt",
+           "grader/checks/q_sample.py")
 
 
 @pytest.fixture

@@ -50,7 +50,8 @@ def test_colab_notebook_runs_its_cpu_sized_path_with_the_solution(unpack):
     script.write_text(code_cells_as_script(build_notebook("colab")), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update({SMOKE_ENV: "1", ROOT_ENV: str(folder), "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"})
-    done = subprocess.run([sys.executable, str(script)], cwd=folder, env=env, capture_output=True, text=True, timeout=900)
+    done = subprocess.run([sys.executable, str(script)], cwd=folder, env=env, capture_output=True, text=True,
+                          timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     for figure in ("loss_curve.png", "forward_process.png", "denoising_progress.png", "samples_grid.png",
                    "illusions/anagrams.png"):
