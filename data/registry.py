@@ -1,7 +1,12 @@
 """Datasets by name or path, and a fingerprint of a set of images.
 
-    load_dataset("digits", 32)              -> DigitsDataset (built in, no download)
+    load_dataset("digits", 32)              -> DigitsDataset (built in, no download, no data root)
+    load_dataset("anime-faces-64", 64)      -> ImageFolderDataset over DATA_ROOT/anime-faces-64 (data/root.py)
     load_dataset("path/to/folder", 64)      -> ImageFolderDataset over that folder
+
+A name (no `/`) is looked up under the data root first; a name that is not there but is a folder in
+the current directory is read from there, so `load_dataset("faces", 64)` beside an uploaded faces/
+keeps working.
 """
 
 from __future__ import annotations
@@ -15,26 +20,33 @@ from torch.utils.data import Dataset
 from data.digits import DigitsDataset
 from data.errors import DatasetError
 from data.image_folder import ImageFolderDataset
+from data.root import DataRoot, is_dataset_name, locate_dataset, resolve_data_root
 
 BUILTIN_DATASETS = {"digits": DigitsDataset}
 
 
-def load_dataset(name_or_path: str | Path, image_size: int, **kwargs) -> Dataset:
-    """A built-in dataset by name, or an ImageFolderDataset over an existing folder.
+def load_dataset(name_or_path: str | Path, image_size: int, data_root: DataRoot | str | Path | None = None,
+                 **kwargs) -> Dataset:
+    """A built-in dataset by name, a named dataset under the data root, or an ImageFolderDataset over a folder.
 
-    Extra keyword arguments go to the dataset's constructor (e.g. channels=1 for digits,
-    augment_horizontal_flip=True for a folder).
+    `data_root` is a DataRoot, or a folder that takes the place of --data-root (None: $DIFFUSION_HW_DATA,
+    else the default). Extra keyword arguments go to the dataset's constructor (e.g. channels=1 for
+    digits, augment_horizontal_flip=True for a folder).
     """
     name = str(name_or_path)
     if name in BUILTIN_DATASETS:
         return BUILTIN_DATASETS[name](image_size=image_size, **kwargs)
+    if is_dataset_name(name):
+        root = data_root if isinstance(data_root, DataRoot) else resolve_data_root(data_root)
+        if (root.path / name).is_dir() or not Path(name).is_dir():
+            return ImageFolderDataset(locate_dataset(name, root), image_size, **kwargs)
     if Path(name).is_dir():
         return ImageFolderDataset(name, image_size, **kwargs)
     builtins = ", ".join(f"'{builtin}'" for builtin in BUILTIN_DATASETS)
     hint = " (it is a file, not a folder)" if Path(name).exists() else " (no such folder)"
     raise DatasetError(
-        f"unknown dataset '{name}'{hint}: pass a built-in dataset name ({builtins}) or the path "
-        f"of an existing folder of images, e.g. 'path/to/anime-faces-64'"
+        f"unknown dataset '{name}'{hint}: pass a built-in dataset name ({builtins}), the name of a dataset "
+        f"under the data root (e.g. 'anime-faces-64'), or the path of an existing folder of images"
     )
 
 

@@ -2,11 +2,12 @@
 
     grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose]
           [--samples DIR | --checkpoint model.pt | --samples-in REL | --checkpoint-in REL]
-          [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
-    grade calibrate DATASET [--out FILE] [--limit N] [--no-smoke]   (numbers to set the [metrics] bands from)
+          [--reference-data DIR] [--data-root DIR] [--dataset NAME] [--num-samples N] [--smoke]
+    grade calibrate DATASET [--data-root DIR] [--out FILE] [--limit N] [--no-smoke]  (numbers to set the bands from)
     grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only] [--executor submitit [--cluster slurm|local] ...]
           [--roster roster.csv] [--assignment "Name (ID)"]
-          [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--dataset NAME] [--num-samples N] [--smoke]
+          [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--data-root DIR] [--dataset NAME]
+          [--num-samples N] [--smoke]
 
 --samples-in REL / --checkpoint-in REL: the samples folder / checkpoint each submission hands in, at REL
 relative to the folder that holds its diffusion_hw/ (inside a .zip too); one that lacks it scores 0 on
@@ -87,6 +88,9 @@ def _add_generative_arguments(group) -> None:
     group.add_argument("--num-samples", type=int,
                        help="samples to regenerate from a checkpoint (default: the dataset's min_samples)")
     group.add_argument("--reference-data", type=Path, help="folder of real images to compare with (default: the rubric's)")
+    group.add_argument("--data-root", type=Path, metavar="DIR",
+                       help="the folder named datasets (the rubric's references, the smoke run's data) live in "
+                            "(default: $DIFFUSION_HW_DATA, else the rubric's data_root, else ~/.cache/diffusion-hw/data)")
     group.add_argument("--dataset", help="a [[metrics.dataset]] of the rubric (default: its default_dataset)")
     group.add_argument("--smoke", action="store_true",
                        help="train the given U-Net briefly with the submission's code and compare with the reference's run")
@@ -97,7 +101,7 @@ def _generative_options(args: argparse.Namespace):
 
     return GenerativeOptions(
         samples=getattr(args, "samples", None), checkpoint=getattr(args, "checkpoint", None), smoke=args.smoke,
-        reference_data=args.reference_data, dataset=args.dataset, num_samples=args.num_samples,
+        reference_data=args.reference_data, data_root=args.data_root, dataset=args.dataset, num_samples=args.num_samples,
         samples_in=args.samples_in, checkpoint_in=args.checkpoint_in,
         smoke_reference=getattr(args, "smoke_reference", None),
     )

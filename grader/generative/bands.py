@@ -2,10 +2,13 @@
 
     [metrics]
     default_dataset = "anime-faces-64"
+    data_root = "/srv/course-data"       optional: where named references live (data/root.py); --data-root
+                                         and $DIFFUSION_HW_DATA come first, ~/.cache/diffusion-hw/data last
 
     [[metrics.dataset]]                  one per data set the samples can be scored against
     name = "anime-faces-64"
-    reference = "../shared/data/anime-faces-64"   a folder (relative to the repository root) or "digits"
+    reference = "anime-faces-64"         a dataset name (the folder DATA_ROOT/anime-faces-64), "digits"
+                                         (built in), or a path with a "/" (relative to the repository root)
     image_size = 64                      samples must be image_size x image_size
     afd = true                           score the anime-face detection rate too
     min_samples = 1000                   fewer samples are scored but earn no points (FID is biased by N)
@@ -45,6 +48,7 @@ from grader.errors import GraderError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BUILTIN_REFERENCES = ("digits",)
+RUBRIC_DATA_ROOT = "the rubric's [metrics] data_root"
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class Band:
 @dataclass(frozen=True)
 class DatasetMetrics:
     name: str
-    reference: str  # a built-in name ("digits") or a folder path as written in the rubric
+    reference: str  # "digits" (built in), a dataset name, or a folder path, as written in the rubric
     image_size: int
     afd: bool
     min_samples: int
@@ -65,13 +69,44 @@ class DatasetMetrics:
     copied_margin: float  # tolerated excess over the real data's near-copy fraction
     fid_bands: tuple[Band, ...]  # strictest first
     afd_bands: tuple[Band, ...]
+    data_root: str | None = None  # the rubric's [metrics] data_root, as written
 
-    def reference_path(self) -> Path | None:
-        """The reference folder (resolved against the repository root), or None for a built-in set."""
+    def resolved_data_root(self, flag: str | Path | None = None):
+        """The data.root.DataRoot a named reference is looked up in: `flag` (--data-root) > $DIFFUSION_HW_DATA
+        > the rubric's data_root (relative to the repository root) > the default (data/root.py)."""
+        from data.root import resolve_data_root  # the data package imports torch: not on every rubric load
+
+        return resolve_data_root(flag, self.data_root, RUBRIC_DATA_ROOT, base=REPO_ROOT)
+
+    @property
+    def named(self) -> bool:
+        """Whether `reference` is a dataset name (no "/"), looked up under the data root."""
+        from data.root import is_dataset_name
+
+        return self.reference not in BUILTIN_REFERENCES and is_dataset_name(self.reference)
+
+    def reference_path(self, data_root: str | Path | None = None) -> Path | None:
+        """The reference folder, not checked: None for a built-in set; DATA_ROOT/NAME for a dataset name
+        (`data_root` as --data-root); a path as written, resolved against the repository root."""
         if self.reference in BUILTIN_REFERENCES:
             return None
+        if self.named:
+            return self.resolved_data_root(data_root).path / self.reference
         path = Path(self.reference).expanduser()
         return path if path.is_absolute() else (REPO_ROOT / path).resolve()
+
+    def reference_folder(self, data_root: str | Path | None = None) -> Path | None:
+        """reference_path, checked: GraderError saying what to put where when a named reference is missing
+        (data/root.py's message: the dataset, the data root and where it came from, the layout and count)."""
+        from data.errors import DatasetError
+        from data.root import locate_dataset
+
+        if not self.named:
+            return self.reference_path(data_root)
+        try:
+            return locate_dataset(self.reference, self.resolved_data_root(data_root))
+        except DatasetError as exc:
+            raise GraderError(f"the reference data of {self.name!r}: {exc}") from None
 
     @property
     def fid_points(self) -> float:
@@ -112,6 +147,13 @@ class DatasetMetrics:
 class MetricsRubric:
     default_dataset: str
     datasets: dict[str, DatasetMetrics]
+    data_root: str | None = None  # [metrics] data_root, as written
+
+    def resolved_data_root(self, flag: str | Path | None = None):
+        """The data root for a dataset named outside the [[metrics.dataset]] entries (`grade calibrate NAME`)."""
+        from data.root import resolve_data_root
+
+        return resolve_data_root(flag, self.data_root, RUBRIC_DATA_ROOT, base=REPO_ROOT)
 
     def dataset(self, name: str | None = None) -> DatasetMetrics:
         name = name or self.default_dataset
@@ -136,7 +178,11 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
     def fail(where: str, message: str):
         return _fail(path, where, message)
 
-    _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd"})
+    _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd", "data_root"})
+    data_root = table.get("data_root")
+    if data_root is not None and (not isinstance(data_root, str) or not data_root.strip()):
+        raise fail("[metrics] data_root", f"must be a folder path (the folder that holds the named reference "
+                                          f"data sets), got {data_root!r}; leave it out for the default")
     if not isinstance(table["dataset"], list):
         raise fail("[metrics] dataset", "write each data set as [[metrics.dataset]]")
     raw: dict[str, dict] = {}
@@ -163,7 +209,7 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             min_samples=min_samples,
             memorisation_threshold=_number(fail, f"{where} memorisation_threshold", entry.get("memorisation_threshold", 0.05), 0, 2),
             copied_margin=_number(fail, f"{where} copied_margin", entry.get("copied_margin", 0.01), 0, 1),
-            fid_bands=[], afd_bands=[],
+            fid_bands=[], afd_bands=[], data_root=data_root,
         )
     for metric, bound, low, high in (("fid", "at_most", 0.0, math.inf), ("afd", "at_least", 0.0, 1.0)):
         entries = table.get(metric, [])
@@ -195,4 +241,4 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
     default = table["default_dataset"]
     if default not in datasets:
         raise fail("[metrics] default_dataset", f"{default!r} is not a [[metrics.dataset]] (known: {', '.join(datasets)})")
-    return MetricsRubric(default, datasets)
+    return MetricsRubric(default, datasets, data_root)

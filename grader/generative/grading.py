@@ -5,9 +5,12 @@
     extra = prepared.run(submission_root, solution, source, pictures=out)  # after the numerical checks:
                                                     # more CheckResults, and pictures in out/ (pictures.py)
 
-Everything the grader needs (the reference data, the checkpoint file) is checked in `prepare`, before the
-numerical checks run; everything the student handed in (the samples, what the checkpoint generates) is
-judged in `run`, after them, so a bad sample folder costs the metric's points and keeps every other result.
+Everything the grader needs (the reference data, the smoke run's training data, the checkpoint file) is
+checked in `prepare`, before the numerical checks run; everything the student handed in (the samples,
+what the checkpoint generates) is judged in `run`, after them, so a bad sample folder costs the metric's
+points and keeps every other result. Named data sets are found under the data root: --data-root, else
+$DIFFUSION_HW_DATA, else the rubric's or smoke profile's data_root, else ~/.cache/diffusion-hw/data
+(data/root.py).
 
 --samples / --checkpoint name one folder or file for one `grade`; --samples-in / --checkpoint-in name
 a path inside each submission (`source`: the folder holding its diffusion_hw/; see handed_in.py), which
@@ -38,6 +41,7 @@ class GenerativeOptions:
     checkpoint: Path | None = None  # a Trainer checkpoint to regenerate samples from, in the sandbox
     smoke: bool = False  # the training smoke run
     reference_data: Path | None = None  # replaces the rubric's reference folder
+    data_root: Path | None = None  # --data-root: where named datasets live (data/root.py gives the order)
     dataset: str | None = None  # a [[metrics.dataset]] name; default: the rubric's default_dataset
     num_samples: int | None = None  # samples regenerated from a checkpoint (default: the dataset's min_samples)
     checkpoint_timeout_s: float = 900.0
@@ -83,7 +87,7 @@ class PreparedGenerative:
         if options.smoke:
             from grader.generative.smoke import smoke_results
 
-            results += smoke_results(submission_root, solution, pictures=pictures)
+            results += smoke_results(submission_root, solution, pictures=pictures, data_root=options.data_root)
         if options.samples is not None:
             results += self._score(Path(options.samples), pictures)
         if options.checkpoint is not None:
@@ -182,6 +186,10 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
         from grader.grading.reference import DEFAULT_SOLUTION
 
         load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION)
+    if options.smoke:
+        from grader.generative.smoke import default_profile, training_folder
+
+        training_folder(default_profile(), options.data_root)  # a missing data set stops the grader here
     if options.scores_samples:
         from grader.generative.samples import load_reference
 
@@ -189,7 +197,7 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
             raise GraderError(f"{rubric.path} has no [metrics] section: add one (see grader/generative/bands.py) "
                               "to score samples")
         prepared.dataset = rubric.metrics.dataset(options.dataset)
-        prepared.reference = load_reference(prepared.dataset, options.reference_data)
+        prepared.reference = load_reference(prepared.dataset, options.reference_data, data_root=options.data_root)
     if options.checkpoint is not None:
         path = Path(options.checkpoint)
         if not path.is_file():

@@ -49,11 +49,13 @@ def _entry(check: str, title: str, score: float, max_score: float, passed: bool,
                        True, ("metrics", check), seconds)
 
 
-def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, limit: int | None = None) -> ReferenceData:
+def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, limit: int | None = None,
+                   data_root: Path | None = None) -> ReferenceData:
     """The reference images of `dataset` (or of the folder `reference_data`); GraderError if unusable.
 
-    A reference set is the grader's side: when it is missing the grader cannot run, so this is checked
-    before anything is graded.
+    A named reference is looked up under the data root (`data_root` is --data-root; see bands.py for the
+    order). A reference set is the grader's side: when it is missing the grader cannot run, so this is
+    checked before anything is graded, and the message says what to download and where to put it.
     """
     from grader.metrics.images import load_images
 
@@ -64,7 +66,7 @@ def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, 
         images = load_images(images)
         label = f"{dataset.name} (built in, {dataset.image_size}x{dataset.image_size})"
     else:
-        folder = Path(reference_data) if reference_data is not None else dataset.reference_path()
+        folder = Path(reference_data) if reference_data is not None else dataset.reference_folder(data_root)
         if not folder.is_dir():
             raise GraderError(
                 f"the reference data {folder} of {dataset.name!r} is not a folder: pass --reference-data DIR "

@@ -20,23 +20,26 @@ a Fréchet distance on pixels: each image is averaged to grey and area-downsampl
     PFD = ||mu_S - mu_R||^2 + Tr(Sigma_S) + Tr(Sigma_R) - 2 Tr((Sigma_S Sigma_R)^(1/2))
 
 Why not FID there: the sklearn digits are 8 x 8 images (upsampled to 16 x 16), far from anything the
-Inception network saw, and Inception runs at ~5 images/s on 2 CPU cores: 64 DDPM + 64 DDIM samples and
-the 1,797 reference digits would cost ~7 minutes, more than the whole run is allowed. On 8 x 8 digits the
-pixels themselves are the natural features (64-d, enough samples to estimate a covariance), and PFD
-costs milliseconds. Measured on the CPU profile (pixels on the digits' 0..16 scale): reference DDPM 248.1,
-DDIM 290.5 (a short run: blurry digits); the corpus mutation q_sample_uses_alphas_not_alphas_bar DDPM 543.6,
-DDIM 674.3 (fails: allowed 1.5 x reference + 10); 64 uniform-noise images 2017.
+Inception network saw, and Inception on a CPU is slow enough that embedding both runs' samples and the
+1,797 reference digits would take longer than the whole run is allowed. On 8 x 8 digits the pixels
+themselves are the natural features (64-d, enough samples to estimate a covariance), and PFD is cheap.
+A q_sample that uses alphas instead of alphas_bar lands well past the allowed distance (the tests pin
+that it fails).
 
 The reference run is deterministic, so it runs once per process (_REFERENCE_RUNS); `grade batch --smoke`
 runs it once for the whole class (save_reference_run) and every grading process reuses that file
 (load_reference_run, the hidden flag --smoke-reference) when it was made for the same profile and solution.
 
 Profiles (chosen automatically: GPU when torch.cuda.is_available()); the same code path, other sizes:
-    cpu-digits           16 x 16 grey digits, Unet(dim=8, mults (1, 2)) 49k parameters, T = 100, 150 steps
-                         of 32, 64 samples (DDPM 100 steps, DDIM 20): see SMOKE_SECONDS for its time.
-    gpu-anime-faces-64   64 x 64 anime faces, Unet(dim=32, mults (1, 2, 4)), T = 500, 1,500 steps of 64,
-                         256 samples (DDIM 50 steps), FID. Not measured yet (no GPU where it was written):
-                         record its time and numbers with `grade calibrate` on a GPU machine.
+    cpu-digits           16 x 16 grey digits (built in), Unet(dim=8, mults (1, 2)) 49k parameters, T = 100,
+                         150 steps of 32, 64 samples (DDPM 100 steps, DDIM 20)
+    gpu-anime-faces-64   64 x 64 anime faces (the named dataset anime-faces-64), Unet(dim=32, mults (1, 2, 4)),
+                         T = 500, 1,500 steps of 64, 256 samples (DDIM 50 steps), FID; `grade calibrate` on a
+                         GPU machine prints its time and numbers
+
+A profile's dataset is "digits", a dataset name looked up under the data root (--data-root, else
+$DIFFUSION_HW_DATA, else the profile's data_root, else ~/.cache/diffusion-hw/data: data/root.py), or a
+path with a "/" (relative to the repository root).
 """
 
 from __future__ import annotations
@@ -58,14 +61,12 @@ from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError,
 ITEM_NUMBER = "S"
 ITEM_FUNCTION = "training smoke run"
 REPO_ROOT = Path(__file__).resolve().parents[2]
-SMOKE_SECONDS = ("one run 19 s on 1 thread (grade calibrate digits, 2 cores); both runs at once 57-61 s wall "
-                 "(each 44-56 s) while the 2 cores were shared with other jobs (load average 6-8)")
 
 
 @dataclass(frozen=True)
 class SmokeProfile:
     name: str
-    dataset: str  # "digits" or a folder (relative to the repository root)
+    dataset: str  # "digits", a dataset name (under the data root), or a folder (relative to the repository root)
     image_size: int
     channels: int
     unet: dict
@@ -87,6 +88,7 @@ class SmokeProfile:
     time_limit_s: float = 300.0
     memory_bytes: int = 4 << 30  # the sandboxed run's RLIMIT_DATA; CUDA's libraries map far more than a CPU run
     reference_limit: int | None = None  # at most this many training images (None: all)
+    data_root: str | None = None  # where a named dataset lives, after --data-root and $DIFFUSION_HW_DATA
 
     def probe_params(self) -> dict:
         return {
@@ -104,7 +106,7 @@ CPU_PROFILE = SmokeProfile(
     distance="pixel_fd", device="cpu",
 )
 GPU_PROFILE = SmokeProfile(
-    name="gpu-anime-faces-64", dataset="../shared/data/anime-faces-64", image_size=64, channels=3,
+    name="gpu-anime-faces-64", dataset="anime-faces-64", image_size=64, channels=3,
     unet={"dim": 32, "dim_mults": [1, 2, 4], "channels": 3},
     timesteps=500, sampling_timesteps=50, steps=1500, batch_size=64, lr=2e-4, num_samples=256,
     distance="fid", device="cuda", distance_slack=20.0, time_limit_s=300.0, memory_bytes=64 << 30,
@@ -152,19 +154,38 @@ def _tail(losses: np.ndarray) -> float:
     return _mean(losses[-max(1, len(losses) // 10):])
 
 
-def training_images(profile: SmokeProfile) -> torch.Tensor:
-    """(N, C, S, S) float32 in [0, 1]: the data both runs train on."""
+def training_folder(profile: SmokeProfile, data_root: str | Path | None = None) -> Path | None:
+    """The folder the profile trains on (None for the built-in digits); GraderError saying what to put
+    where when it is missing. `data_root` is --data-root (the order is in the module docstring)."""
     if profile.dataset == "digits":
+        return None
+    from data.errors import DatasetError
+    from data.root import is_dataset_name, locate_dataset, resolve_data_root
+
+    if is_dataset_name(profile.dataset):
+        root = resolve_data_root(data_root, profile.data_root, f"the smoke profile {profile.name}'s data_root",
+                                 base=REPO_ROOT)
+        try:
+            return locate_dataset(profile.dataset, root)
+        except DatasetError as exc:
+            raise GraderError(f"the smoke profile {profile.name!r} trains on {exc}") from None
+    folder = Path(profile.dataset).expanduser()
+    folder = folder if folder.is_absolute() else (REPO_ROOT / folder).resolve()
+    if not folder.is_dir():
+        raise GraderError(f"the smoke profile {profile.name!r} trains on {folder}, which is not a folder")
+    return folder
+
+
+def training_images(profile: SmokeProfile, data_root: str | Path | None = None) -> torch.Tensor:
+    """(N, C, S, S) float32 in [0, 1]: the data both runs train on (`data_root`: see training_folder)."""
+    folder = training_folder(profile, data_root)
+    if folder is None:
         from data import digits_tensor
 
         images, _ = digits_tensor(profile.image_size, profile.channels)
     else:
         from data import load_images_tensor
 
-        folder = Path(profile.dataset)
-        folder = folder if folder.is_absolute() else (REPO_ROOT / folder).resolve()
-        if not folder.is_dir():
-            raise GraderError(f"the smoke profile {profile.name!r} trains on {folder}, which is not a folder")
         images = load_images_tensor(folder, profile.image_size)
     return images[: profile.reference_limit] if profile.reference_limit else images
 
@@ -229,13 +250,15 @@ def _shape_mismatch(got: dict[str, torch.Tensor], expected: dict[str, torch.Tens
     return ""
 
 
-def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | None = None) -> tuple[SmokeRun, SmokeRun, SmokeProfile]:
-    """The student's run (sandboxed) and the reference's (here), concurrently; GraderError if the reference fails."""
+def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | None = None,
+              data_root: str | Path | None = None) -> tuple[SmokeRun, SmokeRun, SmokeProfile]:
+    """The student's run (sandboxed) and the reference's (here), concurrently; GraderError if the reference fails.
+    `data_root` is --data-root, for a profile that trains on a named dataset."""
     from grader.grading.reference import import_reference
 
     profile = profile or default_profile()
     package = import_reference(solution)
-    images = training_images(profile)
+    images = training_images(profile, data_root)
     inputs = {"images": images, **initial_weights(profile, package)}
     key = _reference_key(profile, solution)
     box: dict = dict(_REFERENCE_RUNS.get(key, {}))  # the reference run is deterministic: once per process
@@ -330,9 +353,9 @@ def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list
 
 
 def smoke_results(submission_root: Path, solution: Path, profile: SmokeProfile | None = None,
-                  pictures: Path | None = None) -> list[CheckResult]:
+                  pictures: Path | None = None, data_root: str | Path | None = None) -> list[CheckResult]:
     """run_smoke, then judge; with `pictures` (the results folder), the loss curves of both runs too."""
-    student, reference, profile = run_smoke(submission_root, solution, profile)
+    student, reference, profile = run_smoke(submission_root, solution, profile, data_root)
     results = judge(student, reference, profile)
     if pictures is not None:
         from grader.generative.pictures import SMOKE_PICTURE, drawn
@@ -360,12 +383,13 @@ def loss_curves_picture(path: Path, student: SmokeRun, reference: SmokeRun, prof
                                f"seed {profile.seed})")
 
 
-def _reference_alone(profile: SmokeProfile, solution: Path) -> tuple[dict, torch.Tensor]:
+def _reference_alone(profile: SmokeProfile, solution: Path,
+                     data_root: str | Path | None = None) -> tuple[dict, torch.Tensor]:
     """The reference's run on its own, here: ({"outputs", "seconds"}, the training images); GraderError if it fails."""
     from grader.grading.reference import import_reference
 
     package = import_reference(solution)
-    images = training_images(profile)
+    images = training_images(profile, data_root)
     box: dict = {}
     _run_reference(profile, package, {"images": images, **initial_weights(profile, package)}, box)
     if "error" in box:
@@ -373,10 +397,11 @@ def _reference_alone(profile: SmokeProfile, solution: Path) -> tuple[dict, torch
     return box, images
 
 
-def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None) -> dict:
+def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None,
+                            data_root: str | Path | None = None) -> dict:
     """The reference solution's smoke run alone (for `grade calibrate`): its numbers and time."""
     profile = profile or default_profile()
-    box, images = _reference_alone(profile, solution)
+    box, images = _reference_alone(profile, solution, data_root)
     run = _as_run(box["outputs"], box["seconds"])
     reference_features = pixel_features(images) if profile.distance == "pixel_fd" else None
     for sampler in ("ddpm", "ddim"):
@@ -384,13 +409,14 @@ def reference_smoke_numbers(solution: Path, profile: SmokeProfile | None = None)
     return {"profile": {k: v for k, v in asdict(profile).items()}, "distance": profile.distance, **run.summary()}
 
 
-def save_reference_run(path: Path, solution: Path, profile: SmokeProfile | None = None) -> SmokeProfile:
+def save_reference_run(path: Path, solution: Path, profile: SmokeProfile | None = None,
+                       data_root: str | Path | None = None) -> SmokeProfile:
     """Run the reference's smoke run here and write its outputs to `path` (safetensors), so that grading
     processes reuse it (`grade batch --smoke`); GraderError if the reference fails."""
     from safetensors.torch import save_file
 
     profile = profile or default_profile()
-    box, _ = _reference_alone(profile, solution)
+    box, _ = _reference_alone(profile, solution, data_root)
     _REFERENCE_RUNS[_reference_key(profile, solution)] = box
     profile_key, solution_key = _reference_key(profile, solution)
     save_file({name: value.contiguous() for name, value in box["outputs"].items()}, str(path),

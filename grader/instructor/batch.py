@@ -429,6 +429,8 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
     if prepared is None:
         return ()
     args: list[str] = []
+    if options.data_root is not None:  # where named datasets live, for every grading process
+        args += ["--data-root", str(Path(options.data_root).resolve())]
     if options.scores_samples:
         from grader.generative.samples import warm_reference_caches
 
@@ -449,7 +451,7 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
 
         started = time.monotonic()
         smoke_file = private / SMOKE_REFERENCE
-        profile = save_reference_run(smoke_file, solution)
+        profile = save_reference_run(smoke_file, solution, data_root=options.data_root)
         log(f"reference smoke run ({profile.name}) ready ({time.monotonic() - started:.0f} s)")
         args += ["--smoke", "--smoke-reference", str(smoke_file), "--solution", str(Path(solution).resolve())]
     return tuple(args)

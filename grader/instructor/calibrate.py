@@ -1,9 +1,12 @@
 """`grade calibrate DATASET`: the numbers an instructor sets the rubric's [metrics] bands from.
 
-    python -m grader calibrate /path/to/anime-faces-64 [--out calibration.json] [--limit N] [--no-smoke]
+    python -m grader calibrate anime-faces-64 [--data-root DIR] [--out calibration.json] [--limit N] [--no-smoke]
     python -m grader calibrate digits
+    python -m grader calibrate path/to/faces
 
-DATASET is a [[metrics.dataset]] name of the rubric, "digits", or a folder of real images. Measured:
+DATASET is a [[metrics.dataset]] name of the rubric, "digits", a dataset name under the data root
+(--data-root DIR, else $DIFFUSION_HW_DATA, else the rubric's data_root, else ~/.cache/diffusion-hw/data;
+data/root.py), or a folder of real images. Measured:
 
     real_vs_real    FID and KID between the first and second half of the real images: what a perfect
                     model scores with that many samples (FID's floor at that N; it rises as N falls)
@@ -35,20 +38,31 @@ from grader.errors import GraderError
 from grader.generative.bands import DatasetMetrics
 
 
-def _dataset(argument: str, rubric) -> tuple[DatasetMetrics | None, Path | None]:
-    """The rubric's entry for `argument` (by name, or by its reference folder) and the folder to read."""
+def _dataset(argument: str, rubric, data_root: Path | None = None) -> tuple[DatasetMetrics | None, Path | None]:
+    """The rubric's entry for `argument` (by name, or by its reference folder) and the folder to read
+    (None for the built-in digits); a missing named dataset says what to put where."""
+    from data.errors import DatasetError
+    from data.root import is_dataset_name, locate_dataset, resolve_data_root
+
     metrics = rubric.metrics
     known = metrics.datasets if metrics is not None else {}
     if argument in known:
         entry = known[argument]
-        return entry, entry.reference_path()
+        return entry, entry.reference_folder(data_root)
     if argument == "digits":
         return None, None
     folder = Path(argument).expanduser().resolve()
-    if not folder.is_dir():
+    root = metrics.resolved_data_root(data_root) if metrics is not None else resolve_data_root(data_root)
+    if is_dataset_name(argument) and ((root.path / argument).is_dir() or not folder.is_dir()):
+        try:  # a name: under the data root first, like data.load_dataset
+            folder = locate_dataset(argument, root)
+        except DatasetError as exc:
+            raise GraderError(f"calibrate: {argument} is not a rubric data set ({', '.join(known) or 'none'}) or "
+                              f"'digits'; as a dataset name: {exc}") from None
+    elif not folder.is_dir():
         raise GraderError(f"calibrate: {argument} is neither a rubric data set ({', '.join(known) or 'none'}), "
-                          "'digits', nor a folder of images")
-    entry = next((d for d in known.values() if d.reference_path() == folder), None)
+                          "'digits', a dataset name under the data root, nor a folder of images")
+    entry = next((d for d in known.values() if d.reference_path(data_root) == folder), None)
     return entry, folder
 
 
@@ -65,8 +79,10 @@ def blurred_then_sharpened(images, blur_radius: float = 0.7, unsharp_radius: flo
 
 
 def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool | None = None,
-              smoke_profile=None, run_smoke: bool = True, solution: Path | None = None) -> dict:
-    """Measure everything in the module docstring; returns it as a JSON-ready dict."""
+              smoke_profile=None, run_smoke: bool = True, solution: Path | None = None,
+              data_root: Path | None = None) -> dict:
+    """Measure everything in the module docstring; returns it as a JSON-ready dict. `data_root` is
+    --data-root: where named datasets (the rubric's references, the smoke profile's) are looked up."""
     from grader.generative.samples import load_reference
     from grader.grading.reference import DEFAULT_SOLUTION
     from grader.metrics import allowed_copied_fraction, compute_fid, find_copies, real_copy_baseline
@@ -74,7 +90,7 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
     from grader.rubric import load_rubric
 
     rubric = rubric or load_rubric()
-    entry, folder = _dataset(argument, rubric)
+    entry, folder = _dataset(argument, rubric, data_root)
     if entry is not None:
         images = load_reference(entry, folder if entry.reference != "digits" else None, limit).images
         name, threshold, margin = entry.name, entry.memorisation_threshold, entry.copied_margin
@@ -124,13 +140,17 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
     if run_smoke:
         from grader.generative.smoke import reference_smoke_numbers
 
-        out["smoke"] = reference_smoke_numbers(solution or DEFAULT_SOLUTION, smoke_profile)
+        out["smoke"] = reference_smoke_numbers(solution or DEFAULT_SOLUTION, smoke_profile, data_root)
     return out
 
 
 def calibrate_command(argv: Sequence[str], parser_class=argparse.ArgumentParser) -> int:
     parser = parser_class(prog="grade calibrate", description=__doc__.split("\n\n")[0])
-    parser.add_argument("dataset", help="a [[metrics.dataset]] name, 'digits', or a folder of real images")
+    parser.add_argument("dataset", help="a [[metrics.dataset]] name, 'digits', a dataset name under the data root, "
+                                        "or a folder of real images")
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="the folder named datasets live in (default: $DIFFUSION_HW_DATA, else the rubric's "
+                             "data_root, else ~/.cache/diffusion-hw/data)")
     parser.add_argument("--out", type=Path, help="write the JSON here (default ./calibration-<name>.json)")
     parser.add_argument("--limit", type=int, help="use only the first N images (a quick look)")
     parser.add_argument("--afd", action=argparse.BooleanOptionalAction, default=None,
@@ -144,7 +164,7 @@ def calibrate_command(argv: Sequence[str], parser_class=argparse.ArgumentParser)
     from grader.rubric import DEFAULT_RUBRIC, load_rubric
 
     result = calibrate(args.dataset, rubric=load_rubric(args.rubric or DEFAULT_RUBRIC), limit=args.limit,
-                       afd=args.afd, run_smoke=not args.no_smoke, solution=args.solution)
+                       afd=args.afd, run_smoke=not args.no_smoke, solution=args.solution, data_root=args.data_root)
     target = args.out or Path(f"calibration-{result['dataset']}.json")
     text = json.dumps(result, indent=2)
     print(text)

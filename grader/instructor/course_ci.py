@@ -1,15 +1,16 @@
 """`python3 tasks.py ci-gpu`: grade the reference solution fully and fail unless it earns full marks.
 
 "Fully" includes the training smoke run (`grade --smoke`), whose four checks must pass although they
-earn no points: on a GPU runner that is the GPU profile (64 x 64 anime faces from ../shared/data, FID;
-grader/generative/smoke.py), and its time is in the results. `--no-smoke` leaves it out (a runner
-without that data set).
+earn no points: on a GPU runner that is the GPU profile (the named dataset anime-faces-64, 64 x 64 faces,
+FID; grader/generative/smoke.py), and its time is in the results. The faces are looked up under the data
+root: `--data-root DIR`, else $DIFFUSION_HW_DATA (the GPU workflow and .ci/run point it at the course
+data beside the checkout when it is unset), else ~/.cache/diffusion-hw/data (data/root.py). `--no-smoke` leaves it out (a runner without that data set).
 
 The course's GPU workflow (.github/workflows/gpu.yml, on a `[self-hosted, gpu]` runner) runs this,
 and so can anyone by hand on a GPU machine. It refuses to run without CUDA unless told
 `--allow-cpu`, so that a mislabelled runner cannot pass the GPU job on its CPU.
 
-    python -m grader.instructor.course_ci [--out results/ci-gpu] [--allow-cpu] [--no-smoke]
+    python -m grader.instructor.course_ci [--out results/ci-gpu] [--allow-cpu] [--no-smoke] [--data-root DIR]
     python -m grader.instructor.course_ci --check results/solution/results.json     (only judge a results.json)
 """
 
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("results/ci-gpu"))
     parser.add_argument("--allow-cpu", action="store_true", help="run even where CUDA is not available")
     parser.add_argument("--no-smoke", dest="smoke", action="store_false",
-                        help="leave out the training smoke run (it needs ../shared/data/anime-faces-64 on a GPU)")
+                        help="leave out the training smoke run (on a GPU it needs the dataset anime-faces-64 "
+                             "under the data root)")
+    parser.add_argument("--data-root", type=Path, metavar="DIR",
+                        help="the folder named datasets live in (default: $DIFFUSION_HW_DATA, else "
+                             "~/.cache/diffusion-hw/data)")
     parser.add_argument("--check", type=Path, metavar="RESULTS_JSON", help="grade nothing: fail unless this file is full marks")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.check is not None:
@@ -61,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
         print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)", file=sys.stderr)
         return 2
     try:
-        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=GenerativeOptions(smoke=args.smoke))
+        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=GenerativeOptions(smoke=args.smoke, data_root=args.data_root))
     except GraderError as exc:
         print(f"ci: the grader could not run: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

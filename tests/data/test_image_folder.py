@@ -183,8 +183,18 @@ def test_load_dataset_with_folder_path_builds_image_folder_dataset(small_folder)
     assert len(dataset) == 3
 
 
-def test_load_dataset_unknown_name_lists_the_choices(tmp_path):
+def test_load_dataset_unknown_name_lists_the_choices(tmp_path, monkeypatch):
+    monkeypatch.setenv("DIFFUSION_HW_DATA", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(DatasetError) as caught:
         load_dataset("cifar10", 32)
     message = str(caught.value)
-    assert "'cifar10'" in message and "'digits'" in message and "existing folder" in message
+    assert message.startswith("cifar10 not found under") and "'digits' (built in)" in message
+    assert "pass the path of its folder" in message
+
+
+def test_load_dataset_missing_path_says_it_is_no_folder(tmp_path):
+    with pytest.raises(DatasetError) as caught:
+        load_dataset(tmp_path / "no" / "such", 32)
+    message = str(caught.value)
+    assert "(no such folder)" in message and "'digits'" in message and "existing folder" in message

@@ -22,11 +22,11 @@ from grader.generative import pictures, smoke
 from grader.generative.bands import Band
 from grader.generative.grading import GenerativeOptions, prepare
 from grader.rubric import load_rubric
-from tests.support.corpus import ROOT, SOLUTION, mutation
+from tests.support.corpus import SOLUTION, mutation
+from tests.support.course_data import course_images
 from tests.support.generative import digits_reference
 from tests.support.grading import run_grade
 
-ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 TINY_SMOKE = dataclasses.replace(smoke.CPU_PROFILE, steps=3, num_samples=4, timesteps=25, sampling_timesteps=2)
 
 
@@ -190,8 +190,7 @@ def test_a_drawing_that_fails_is_one_line_on_stderr_and_returns_none(capsys, tmp
 @pytest.fixture
 def faces(tmp_path) -> tuple[Path, Path]:
     """(16 real faces as the reference, 8 other real faces as the 'samples'), as tests/generative/test_metrics_grading.py does."""
-    assert ANIME_FACES.is_dir(), f"{ANIME_FACES} is missing: these tests need the course data beside the repository"
-    files = sorted(p for p in ANIME_FACES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    files = course_images("anime-faces-64", at_least=24)
     reference, fresh = tmp_path / "reference", tmp_path / "fresh"
     for folder, chosen in ((reference, files[:16]), (fresh, files[16:24])):
         folder.mkdir()

@@ -2,8 +2,8 @@
 
 Inception runs at ~5 images/s on 2 CPU cores, so the image sets here are tiny (8-16 images): FID on them
 is meaningless as a quality number but exercises every step. Real anime faces come from the course data
-beside the repository (../shared/data/anime-faces-64, present in CI); a few are copied to a temporary
-folder, never into the repository.
+under the data root (tests/support/course_data.py: $DIFFUSION_HW_DATA, as CI sets it); a few are copied
+to a temporary folder, never into the repository.
 """
 
 from __future__ import annotations
@@ -26,10 +26,9 @@ from grader.generative.samples import load_reference, score_samples
 from grader.instructor.calibrate import calibrate
 from grader.rubric import DEFAULT_RUBRIC, load_rubric
 from tests.support.corpus import CORPUS, ROOT, mutation
+from tests.support.course_data import course_data_root, course_dataset, course_images
 from tests.support.generative import REFERENCE_COUNT, digits_reference, tiny_faces_dataset
 from tests.support.grading import run_grade
-
-ANIME_FACES = ROOT.parent / "shared" / "data" / "anime-faces-64"
 
 
 @pytest.fixture(autouse=True)
@@ -40,11 +39,7 @@ def isolated_fid_cache(tmp_path_factory, monkeypatch):
 @pytest.fixture(scope="session")
 def faces(tmp_path_factory) -> tuple[Path, Path]:
     """(reference folder of 16 real faces, folder of 8 other real faces), in a temporary folder."""
-    assert ANIME_FACES.is_dir(), (
-        f"{ANIME_FACES} is missing: these tests need the course data beside the repository "
-        "(../shared/data/anime-faces-64, 2,000 real 64x64 anime faces)")
-    files = sorted(p for p in ANIME_FACES.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    assert len(files) >= REFERENCE_COUNT + 8, f"{ANIME_FACES} holds only {len(files)} images"
+    files = course_images("anime-faces-64", at_least=REFERENCE_COUNT + 8)
     root = tmp_path_factory.mktemp("faces")
     reference, fresh = root / "reference", root / "fresh"
     for folder, chosen in ((reference, files[:REFERENCE_COUNT]), (fresh, files[REFERENCE_COUNT:REFERENCE_COUNT + 8])):
@@ -61,14 +56,15 @@ def by_id(results) -> dict:
 # ---------------------------------------------------------------------------- bands
 
 
-def test_the_shipped_bands_map_fid_and_afd_to_the_documented_points():
+def test_the_shipped_bands_map_fid_and_afd_to_the_documented_points(monkeypatch, tmp_path):
     faces = load_rubric().metrics.dataset("anime-faces-64")
     assert [(faces.fid_band(fid) or Band("none", 0, 0)).points for fid in (31.9, 60.0, 75.07, 90.0, 129.9, 130.1, float("nan"))] \
         == [10, 10, 7, 7, 4, 0, 0]
     assert [(faces.afd_band(rate) or Band("none", 0, 0)).points for rate in (0.927, 0.70, 0.69, 0.50, 0.30, 0.29)] \
         == [10, 10, 7, 7, 4, 0]
     assert (faces.fid_points, faces.afd_points, faces.min_samples) == (10, 10, 1000)
-    assert faces.reference_path() == ANIME_FACES.resolve()
+    monkeypatch.setenv("DIFFUSION_HW_DATA", str(tmp_path))
+    assert faces.reference == "anime-faces-64" and faces.reference_path() == tmp_path.resolve() / "anime-faces-64"
     digits = load_rubric().metrics.dataset("digits")
     assert (digits.afd, digits.afd_points, digits.image_size) == (False, 0, 16)
 
@@ -191,8 +187,7 @@ def test_sharpened_blurred_real_faces_earn_no_more_afd_points_than_the_real_face
     from grader.metrics import anime_face_detection_rate, real_data_afd
     from grader.metrics.images import load_images
 
-    assert ANIME_FACES.is_dir(), f"{ANIME_FACES} is missing: the course data must sit beside the repository"
-    faces = load_images(ANIME_FACES)
+    faces = load_images(course_dataset("anime-faces-64"))
     reference, real_samples = faces[:1000], faces[1000:]
     real = real_data_afd(reference).rate
     honest = anime_face_detection_rate(real_samples).rate
@@ -337,18 +332,18 @@ def test_a_crashing_submission_fails_every_smoke_check_with_the_reason(tmp_path)
 
 @pytest.mark.slow
 def test_the_gpu_profiles_path_runs_end_to_end_on_the_cpu_when_shrunk():
-    """The GPU profile (64 x 64 RGB faces read from ../shared, FID as the distance) has no GPU to run on
+    """The GPU profile (64 x 64 RGB faces under the data root, FID as the distance) has no GPU to run on
     here: run its code path on the CPU with the sizes cut down, so that only its sizes and the device
     are left untested. Same seed, same code: the submission's run equals the reference's."""
-    assert smoke.GPU_PROFILE.dataset == "../shared/data/anime-faces-64" and smoke.GPU_PROFILE.distance == "fid"
-    if not ANIME_FACES.is_dir():
-        pytest.fail(f"{ANIME_FACES} is missing: the course data must sit beside the repository")
+    assert smoke.GPU_PROFILE.dataset == "anime-faces-64" and smoke.GPU_PROFILE.distance == "fid"
+    root = course_data_root().path
+    course_dataset("anime-faces-64")
     shrunk = dataclasses.replace(
         smoke.GPU_PROFILE, device="cpu", reference_limit=16, steps=4, batch_size=4, num_samples=4, timesteps=25,
         sampling_timesteps=2, unet={"dim": 8, "dim_mults": [1, 2], "channels": 3, "attn_heads": 2,
                                     "attn_dim_head": 8, "resnet_block_groups": 4}, memory_bytes=4 << 30)
-    assert tuple(smoke.training_images(shrunk).shape) == (16, 3, 64, 64)
-    student, reference, profile = smoke.run_smoke(ROOT / "solution", ROOT / "solution", shrunk)
+    assert tuple(smoke.training_images(shrunk, root).shape) == (16, 3, 64, 64)
+    student, reference, profile = smoke.run_smoke(ROOT / "solution", ROOT / "solution", shrunk, data_root=root)
     assert not student.error, student.error
     np.testing.assert_allclose(student.losses, reference.losses, rtol=1e-5)
     assert student.ddpm.shape == (4, 3, 64, 64) and student.ddim.shape == (4, 3, 64, 64)

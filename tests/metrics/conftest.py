@@ -1,5 +1,6 @@
 """Fixtures for the metric tests: synthetic images (tests/support/metric_images.py); the few tests that need real
-faces read them from the course data beside the repository, and fail when it is missing.
+faces read them from the course data under the data root (tests/support/course_data.py: $DIFFUSION_HW_DATA, as
+CI sets it), and fail when it is missing.
 
 Inception runs at ~5 images/s on 2 CPU cores, so the sets are tiny (16 images), their features are
 computed once per session, and the reference set's statistics come from a session-wide cache.

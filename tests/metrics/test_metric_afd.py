@@ -1,6 +1,5 @@
 import sys
 import warnings
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -15,6 +14,7 @@ from grader.metrics import MetricRefused, MetricUnavailable
 from grader.metrics.afd import anime_face_detection_rate, real_data_afd
 from grader.metrics.anime_face_detector import detect_faces
 from grader.metrics.images import load_images
+from tests.support.course_data import course_dataset
 
 
 def uniform_noise(count: int, seed: int) -> torch.Tensor:
@@ -54,10 +54,8 @@ def test_rates_count_any_detection_and_confident_detections_separately(monkeypat
 
 
 def real_faces_upscaled(count: int):
-    """The first `count` real faces of the course data (beside the repository), as the detector sees them."""
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anime-faces-64"
-    if not folder.is_dir():
-        pytest.fail(f"{folder} is missing: the course data must sit beside the repository")
+    """The first `count` real faces of the course data (under the data root), as the detector sees them."""
+    folder = course_dataset("anime-faces-64")
     return [Image.open(path).convert("RGB").resize((128, 128), Image.LANCZOS)
             for path in sorted(folder.glob("*.png"))[:count]]
 

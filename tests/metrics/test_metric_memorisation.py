@@ -1,5 +1,4 @@
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from grader.metrics.memorisation import (
     find_copies,
     real_copy_baseline,
 )
+from tests.support.course_data import course_dataset
 from tests.support.metric_images import colour_blobs
 
 
@@ -200,13 +200,10 @@ def test_the_copies_picture_shows_each_flagged_sample_beside_the_training_image_
 
 
 def real_faces() -> torch.Tensor:
-    """The 2,000 real faces of the course data (beside the repository), (2000, 3, 64, 64) uint8."""
+    """The 2,000 real faces of the course data (under the data root), (2000, 3, 64, 64) uint8."""
     from grader.metrics.images import load_images
 
-    folder = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "anime-faces-64"
-    if not folder.is_dir():
-        pytest.fail(f"{folder} is missing: the course data must sit beside the repository")
-    return load_images(folder)
+    return load_images(course_dataset("anime-faces-64"))
 
 
 @pytest.mark.slow
