@@ -5,8 +5,8 @@ machine measured just before it, so that the ratio holds whatever the machine's 
 
     grade    grading one correct submission (all checks)     anchor: sandbox start + 1 call   budget 60 s
     smoke    `grade --smoke` on the solution: its run in the  anchor: sandbox start + 1 call   budget 180 s
-             sandbox and the reference's, side by side                                     (issue: 3 min)
-    samples  scoring 1,000 samples (seed 000's hand-in) of    anchor: Inception features of 64 images,
+             sandbox and the reference's, side by side
+    samples  scoring 1,000 samples (the hand-in's size) of    anchor: Inception features of 64 images,
              anime faces: memorisation, FID/KID, AFD; cold      scaled to the images the run embeds
              (nothing cached) and warm (reference cached)
     load     the solution and four corpus mistakes graded idle, then --runs times beside --per-core
@@ -128,8 +128,9 @@ def bench_grade() -> None:
     graded = time.monotonic() - started
     print(f"anchor  sandbox start + 1 call          {anchor:6.1f} s")
     ratio = graded / anchor
+    within_target = "ok" if ratio <= GRADE_RATIO_TARGET else "OVER"
     print(f"grade   solution ({report.score:g} / {report.max_score:g}), all checks  {graded:6.1f} s"
-          f"  = {ratio:.1f} x anchor  (target <= {GRADE_RATIO_TARGET:g} x: {'ok' if ratio <= GRADE_RATIO_TARGET else 'OVER'}; "
+          f"  = {ratio:.1f} x anchor  (target <= {GRADE_RATIO_TARGET:g} x: {within_target}; "
           f"{_verdict(graded, 60)})")
 
 
@@ -143,8 +144,8 @@ def bench_smoke() -> None:
     seconds = time.monotonic() - started
     passed = sum(result.passed for result in smoke.judge(student, reference, profile))
     print(f"anchor  sandbox start + 1 call          {anchor:6.1f} s")
-    print(f"smoke   profile {profile.name}: {passed}/4 checks passed  {seconds:6.1f} s  = {seconds / anchor:.1f} x anchor"
-          f"  ({_verdict(seconds, 180)})")
+    print(f"smoke   profile {profile.name}: {passed}/4 checks passed  {seconds:6.1f} s"
+          f"  = {seconds / anchor:.1f} x anchor  ({_verdict(seconds, 180)})")
     print(f"        sandboxed run {student.seconds:.1f} s, reference run {reference.seconds:.1f} s (side by side); "
           "distances " + ", ".join(f"{k} {v:.1f}" for k, v in student.distances.items()))
 
@@ -179,10 +180,11 @@ def bench_samples() -> None:
             seconds = time.monotonic() - started
             timings.append((state, seconds, embedded))
     fid = next(r for r in results if r.check_id == "metrics.fid")
-    print(f"anchor   Inception features, {ANCHOR_IMAGES} images  {per_image * ANCHOR_IMAGES:6.1f} s  ({per_image * 1000:.0f} ms/image)")
+    print(f"anchor   Inception features, {ANCHOR_IMAGES} images  {per_image * ANCHOR_IMAGES:6.1f} s"
+          f"  ({per_image * 1000:.0f} ms/image)")
     for state, seconds, embedded in timings:
-        print(f"samples  {SAMPLES} real faces vs {SAMPLES} others, {state:4}  {seconds:6.1f} s  = {seconds / (per_image * embedded):.2f} x "
-              f"anchor for the {embedded} images it embeds")
+        print(f"samples  {SAMPLES} real faces vs {SAMPLES} others, {state:4}  {seconds:6.1f} s"
+              f"  = {seconds / (per_image * embedded):.2f} x anchor for the {embedded} images it embeds")
     print(f"         {fid.message[:160]}")
 
 

@@ -1,13 +1,13 @@
 """The student notebooks, built with nbformat: run_in_colab.ipynb and run_in_kaggle.ipynb.
 
-Both walk the same path (seed 003's notebooks, with this homework's package): set-up, the public
+Both walk the same path through this homework's package: set-up, the public
 checks, training with progress bars, the plots (loss curve, forward process, denoising progress),
 sampling and saving the 1,000 images to hand in, the illusion part, and the submission zip. They
 differ only in the set-up cell (where the handout is unpacked from) and their metadata.
 
 Every code cell is plain Python (no `!` or `%` magics), so the notebooks run in Jupyter, Colab and
 Kaggle alike, and a test can run their cells in order as one script. `DIFFUSION_HW_SMOKE=1` makes
-every size tiny (a CPU run of about a minute) and `DIFFUSION_HW_ROOT` points at an unpacked handout.
+every size tiny (a short CPU run, for tests) and `DIFFUSION_HW_ROOT` points at an unpacked handout.
 
     python3 -m grader.instructor.notebooks OUT_DIR     # writes both notebooks into OUT_DIR
 """
@@ -96,7 +96,8 @@ DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 RESULTS = WORK / "results"
 SUBMISSION = WORK / "submission"
 RESULTS.mkdir(exist_ok=True)
-print(f"working in {WORK} on {DEVICE}" + (f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else " (training will be slow)"))
+print(f"working in {WORK} on {DEVICE}"
+      + (f" ({torch.cuda.get_device_name()})" if DEVICE == "cuda" else " (training will be slow)"))
 
 
 def show(*paths):
@@ -232,7 +233,8 @@ def build_notebook(platform: str) -> nbformat.NotebookNode:
     cells = [
         new_markdown_cell(_INTRO.format(platform=name, n=NUM_SUBMITTED_SAMPLES)),
         _code(_SETUP[platform].format(smoke=SMOKE_ENV, root=ROOT_ENV) + _SETUP_COMMON, "setup"),
-        new_markdown_cell("## 2. Public checks\n\nEvery public check should pass before you spend GPU time on training."),
+        new_markdown_cell("## 2. Public checks\n\n"
+                          "Every public check should pass before you spend GPU time on training."),
         _code(_CHECKS, "public-checks"),
         new_markdown_cell(
             "## 3. Training\n\nThe defaults train for about an hour on a T4. Lower `train_steps` while you debug; "
@@ -273,7 +275,9 @@ def write_notebooks(folder: Path) -> list[Path]:
 
 def code_cells_as_script(notebook: nbformat.NotebookNode) -> str:
     """The notebook's code cells in order, as one Python script (how the tests run a notebook)."""
-    return "\n\n".join(f"# ---- cell {i}\n{cell.source}" for i, cell in enumerate(notebook.cells) if cell.cell_type == "code")
+    return "\n\n".join(
+        f"# ---- cell {i}\n{cell.source}" for i, cell in enumerate(notebook.cells) if cell.cell_type == "code"
+    )
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ What an instructor (or a student with the solution filled in) sees after one run
     summary.json             the settings, the time taken, and the mean loss of the first and last tenth
 
 The defaults (Unet(dim=16, dim_mults=(1, 2, 2)), 16x16 greyscale digits, T = 100, cosine schedule)
-are sized so that 400 steps take a few minutes on 2 CPU cores. `--dataset` also takes a folder of
+are sized so that 400 steps run in minutes on a laptop CPU. `--dataset` also takes a folder of
 images (e.g. anime faces) and `--class-conditional` trains the digits with their labels (CFG).
 """
 

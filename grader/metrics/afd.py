@@ -4,26 +4,23 @@
     rate_any = #{images with any detection} / N
 
 The detector is `animeface` 2.0.3 (nagadomi's imager::AnimeFace, offline, CPU). It was tuned on larger
-pictures than our 64 x 64 samples, so every image is first upscaled to 128 x 128 with Lanczos; measured
-on real 64 x 64 anime faces, detection then works and elsewhere does not:
-
-    size fed to the detector    64      128 (used)    256
-    real faces, any detection   19%     ~87%          < 1%
+pictures than our 64 x 64 samples: fed at 64 x 64 it misses most real anime faces, and at 256 x 256
+nearly all of them, so every image is first upscaled to 128 x 128 with Lanczos, the size at which it
+finds most of them.
 
 Default threshold min_likelihood = 0.9, so `rate` is the headline number: it keeps most real faces and
-drops about half of the false positives. `rate_any` is reported alongside it. Measured (any / > 0.9):
-    2,000 real faces (course data set)                     87.2% / 82.1%   (each half of 1,000: 87% / 82%)
-    500 uniform-noise, 500 smooth-noise images              0.2% / 0%, 0% / 0%
-    500 real faces with their 8 x 8 px tiles shuffled       5.4% / 2.2%
-    noise, digits, photos, shuffled tiles (data README)    <= 2.5% / <= 1%
+drops about half of the false positives. `rate_any` is reported alongside it. Real faces score high on
+both; noise, digits, photos and faces with their tiles shuffled score near zero (the README's measured
+table and the data README hold the rates).
 
 Pitfall: animeface's own `detect()` reads Pillow's internal image struct in its Pillow 4.x layout, and
 with Pillow >= 12 silently returns no faces at all. We never call it: anime_face_detector.py hands the
-detector the pixels in the layout it expects, whatever Pillow is installed (same likelihoods, measured).
-Should a detector still find nothing, `real_data_afd` refuses to report a rate when real anime faces
-yield no detection (MetricRefused), instead of a 0% ceiling.
+detector the pixels in the layout it expects, whatever Pillow is installed, and a test checks that the
+likelihoods equal `animeface.detect`'s where that still works. Should a detector still find nothing,
+`real_data_afd` refuses to report a rate when real anime faces yield no detection (MetricRefused),
+instead of a 0% ceiling.
 
-The real-data AFD (20-40 s for 2,000 faces on a CPU) is cached in `$DIFFUSION_HW_CACHE/afd/` (default
+The real-data AFD (one detector run per real image) is cached in `$DIFFUSION_HW_CACHE/afd/` (default
 `~/.cache/diffusion-hw/afd/`), one `.json` per reference set, keyed by sha256 of the set's shape and
 8-bit pixels, detector_size, min_likelihood and the animeface and Pillow versions (see `cache.py`).
 Refusals are never cached, and a cached result is checked against min_rate_any like a fresh one.
@@ -88,7 +85,7 @@ def anime_face_detection_rate(
     min_likelihood: float = DEFAULT_MIN_LIKELIHOOD,
     detector_size: int = DETECTOR_SIZE,
 ) -> AFDResult:
-    """AFD of a batch (N, 3, 64, 64) in [0, 1] (or uint8, or a folder); ~10 ms per image on a CPU."""
+    """AFD of a batch (N, 3, 64, 64) in [0, 1] (or uint8, or a folder): one detector run per image."""
     likelihoods = best_likelihoods(images, detector_size)
     n = len(likelihoods)
     detected_any = sum(likelihood > 0.0 for likelihood in likelihoods)
@@ -146,8 +143,8 @@ def real_data_afd(
 ) -> AFDResult:
     """AFD of real reference faces, the ceiling a model's AFD is compared with; cached (module docstring).
 
-    Raises MetricRefused when no face at all is detected (or rate_any < min_rate_any; about 0.87 is
-    expected on real 64 x 64 anime faces, so 0.5 is a sensible floor): that means a broken detector or
+    Raises MetricRefused when no face at all is detected (or rate_any < min_rate_any; the detector finds
+    most real 64 x 64 anime faces, so 0.5 is a sensible floor): that means a broken detector or
     wrong data, and a 0% ceiling would make every model look perfect or hopeless. The check runs on a
     cached result too, and a refused result is not cached.
     """

@@ -1,8 +1,8 @@
 """The CLIP score of a submission's visual anagram (informational: worth no points, never downloads).
 
-Part 2 asks students to show their anagram with the CLIP score of each reading, as seed 000's
-report did: cos(image embedding, text embedding) of the upright image with prompt 1 and of the image
-turned by 180 degrees with prompt 2. The grader adds one line about it to every report:
+Part 2 asks students to show their anagram with the CLIP score of each reading: cos(image embedding,
+text embedding) of the upright image with prompt 1 and of the image turned by 180 degrees with prompt 2.
+The grader adds one line about it to every report:
 
     CLIP score: 0.3072 upright ('a painting of a spaceship'), 0.3235 turned by 180 degrees (...)
 
@@ -61,8 +61,10 @@ def read_anagram(folder: Path) -> tuple[Any, list[str]] | str:
 
     image_path, prompts_path = folder / IMAGE_FILE, folder / PROMPTS_FILE
     if not image_path.is_file() or not prompts_path.is_file():
-        return f"the submission has no diffusion_hw/{IMAGE_FILE} with diffusion_hw/{PROMPTS_FILE} (prompt 1, then prompt 2, one per line)"
-    prompts = [line.strip() for line in prompts_path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        return (f"the submission has no diffusion_hw/{IMAGE_FILE} with diffusion_hw/{PROMPTS_FILE} "
+                "(prompt 1, then prompt 2, one per line)")
+    lines = prompts_path.read_text(encoding="utf-8", errors="replace").splitlines()
+    prompts = [line.strip() for line in lines if line.strip()]
     if len(prompts) != 2:
         return f"{PROMPTS_FILE} must hold exactly 2 prompts, one per line (it has {len(prompts)})"
     try:

@@ -14,7 +14,8 @@ Pipeline, identical to clean-fid's mode="clean" (`cleanfid/resize.py`, `cleanfid
     f(x)   = pool3 activations of Inception-v3        # (2048,), non-negative
 
 Note the input map is (x - 128) / 128, not 2 x / 255 - 1: that is what clean-fid feeds the same layers.
-Measured speed on 2 CPU cores: about 5 images/s; a GPU is ~100x faster.
+These features are most of the cost of scoring samples, far more on a CPU than on a GPU;
+`python3 tasks.py bench --what samples` times them on this machine.
 """
 
 from __future__ import annotations

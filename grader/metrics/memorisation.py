@@ -11,7 +11,7 @@ of the crop window by up to `max_shift` pixels:
     fraction   = #copies / N
 
 d is 0 for an exact copy and ~1 for unrelated images; d in [0, 2]. Pixel descriptors rather than
-Inception features: a copy is a pixel-level event, and they are ~100x cheaper on a CPU.
+Inception features: a copy is a pixel-level event, and they are far cheaper on a CPU.
 
 The baseline. A data set can hold the same drawing twice (a duplicate, a game-CG variant with another
 expression or background), so even a perfect generaliser, one that draws new images from the data's
@@ -261,7 +261,8 @@ def copies_picture(path: str | Path, samples: ImageSource, training_images: Imag
         j, top = int(report.nearest_index[i]), gap + row * (height + caption + gap)
         canvas.paste(tile(sample_u8[i]), (gap, top))
         canvas.paste(tile(training_u8[j]), (2 * gap + width, top))
-        draw.text((gap, top + height + 1), f"sample {int(i)} ~ training {j}, d = {report.distance[i]:.3f}", fill="black")
+        label = f"sample {int(i)} ~ training {j}, d = {report.distance[i]:.3f}"
+        draw.text((gap, top + height + 1), label, fill="black")
     if extra:
         draw.text((gap, gap + len(flagged) * (height + caption + gap)), f"... and {extra} more", fill="black")
     path = Path(path)
