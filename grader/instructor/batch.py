@@ -261,7 +261,8 @@ class _Grading:
         stale = out_dir / "results.json"
         if stale.exists():
             stale.unlink()  # --redo, or a stopped grading: never let an old file pass for a new result
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        python_path = os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        env = dict(os.environ, PYTHONPATH=python_path)
         with open(out_dir / GRADING_LOG, "w", encoding="utf-8", errors="backslashreplace") as header:
             header.write(f"grade batch: {name}, started {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"
                          f"$ {subprocess.list2cmdline(command)}\n")
@@ -294,7 +295,8 @@ class _Grading:
         code = self.process.wait()
         seconds = self.seconds()
         with open(self.out_dir / GRADING_LOG, "a", encoding="utf-8", errors="backslashreplace") as trailer:
-            trailer.write(f"grade batch: exit status {code} after {seconds:.0f} s" + (f" ({self.note})" if self.note else "") + "\n")
+            note = f" ({self.note})" if self.note else ""
+            trailer.write(f"grade batch: exit status {code} after {seconds:.0f} s{note}\n")
         return _row_after(self.name, self.out_dir, code, seconds, self.note)
 
 
@@ -438,7 +440,10 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
         warm_reference_caches(prepared.dataset, prepared.reference)  # the grading processes read the caches
         log(f"FID statistics{' and real-data AFD' if prepared.dataset.afd else ''} of {prepared.reference.label} "
             f"ready ({time.monotonic() - started:.0f} s)")
-        flag, rel = ("--samples-in", options.samples_in) if options.samples_in else ("--checkpoint-in", options.checkpoint_in)
+        if options.samples_in:
+            flag, rel = "--samples-in", options.samples_in
+        else:
+            flag, rel = "--checkpoint-in", options.checkpoint_in
         args += [flag, rel]
         if options.reference_data is not None:
             args += ["--reference-data", str(Path(options.reference_data).resolve())]
@@ -460,7 +465,8 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
 def _grade_in_subprocess(name: str, path: Path, out_dir: Path, plans_file: Path, public_only: bool, rubric_path: Path,
                          extra_args: tuple[str, ...] = ()) -> BatchRow:
     """Grade one submission to its end (what a cluster job runs): the same process, log and row as a local batch's."""
-    grading = _Grading.start(name, _grading_command(path, out_dir, plans_file, public_only, rubric_path, extra_args), out_dir)
+    command = _grading_command(path, out_dir, plans_file, public_only, rubric_path, extra_args)
+    grading = _Grading.start(name, command, out_dir)
     try:
         grading.process.wait(timeout=PER_SUBMISSION_TIMEOUT_S)
     except subprocess.TimeoutExpired:  # the student's time is bounded by the sandbox: this is the machine
@@ -593,7 +599,9 @@ def load_roster(path: Path) -> list[Student]:
     except OSError as exc:
         raise GraderError(f"the roster {path} cannot be read ({exc.strerror or exc}): pass a CSV file") from None
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise GraderError(f"the roster {path} is not a UTF-8 CSV file ({type(exc).__name__}): save it as CSV UTF-8") from None
+        raise GraderError(
+            f"the roster {path} is not a UTF-8 CSV file ({type(exc).__name__}): save it as CSV UTF-8"
+        ) from None
     seen: set[str] = set()
     for student in students:
         if student.id in seen:
@@ -614,8 +622,9 @@ def match_roster(names: list[str], students: list[Student]) -> tuple[dict[str, S
     A hand-in matches a row when its name, compared without case and with _ . and runs of spaces
     alike, is the row's id, name, email or the email's part before the @, or, as Gradescope names
     exports ("First Last_123"), when the part after its last _ is the id or the part before it the
-    name; failing that, the same for its name up to the first . (a file's suffixes: "gus.tar.gz"). A hand-in that would match two rows, or a row matched by two hand-ins, is left unmatched
-    (an id given to the wrong student is worse than none)."""
+    name; failing that, the same for its name up to the first . (a file's suffixes: "gus.tar.gz").
+    A hand-in that would match two rows, or a row matched by two hand-ins, is left unmatched (an id
+    given to the wrong student is worse than none)."""
     keys: dict[str, set[int]] = {}
     for index, student in enumerate(students):
         local = student.email.split("@", 1)[0] if "@" in student.email else ""
@@ -627,7 +636,9 @@ def match_roster(names: list[str], students: list[Student]) -> tuple[dict[str, S
         if not candidates and "_" in text:
             before, after = text.rsplit("_", 1)
             candidates = {i for i in keys.get(_key(after), set()) if _key(students[i].id) == _key(after)}
-            candidates = candidates or {i for i in keys.get(_key(before), set()) if _key(students[i].name) == _key(before)}
+            candidates = candidates or {
+                i for i in keys.get(_key(before), set()) if _key(students[i].name) == _key(before)
+            }
         return candidates
 
     found: dict[str, set[int]] = {}
@@ -658,7 +669,8 @@ def _report_roster(names: list[str], students: list[Student], log: Callable[[str
         log(f"roster: {line}")
     if unmatched:
         log(f"roster: {len(unmatched)} hand-in(s) match no roster row, so they have no student_id and are left out "
-            f"of {CANVAS_CSV}: {_names(unmatched, 50)} (rename each to its student's id, or add the student to the roster)")
+            f"of {CANVAS_CSV}: {_names(unmatched, 50)} "
+            "(rename each to its student's id, or add the student to the roster)")
     taken = {student.id for student in matched.values() if student is not None}
     absent = [student.id for student in students if student.id not in taken]
     if absent:

@@ -6,7 +6,7 @@
 
 DATASET is a [[metrics.dataset]] name of the rubric, "digits", a dataset name under the data root
 (--data-root DIR, else $DIFFUSION_HW_DATA, else the rubric's data_root, else ~/.cache/diffusion-hw/data;
-data/root.py), or a folder of real images. Measured:
+data/root.py), or a folder of real images. It computes:
 
     real_vs_real    FID and KID between the first and second half of the real images: what a perfect
                     model scores with that many samples (FID's floor at that N; it rises as N falls)

@@ -135,8 +135,10 @@ def extract_notebook(notebook_path: Path, target_package: Path, starter_package:
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate, from a "\\ud800" escape in the JSON
-            raise SubmissionError(f"cell {number} ({name}) holds characters that are not valid text (a lone surrogate): "
-                                  "remove them, or download the notebook again with File > Download > .ipynb") from None
+            raise SubmissionError(
+                f"cell {number} ({name}) holds characters that are not valid text (a lone surrogate): "
+                "remove them, or download the notebook again with File > Download > .ipynb"
+            ) from None
         (target_package / Path(name).relative_to(PACKAGE)).write_bytes(data)
     return sorted(cells)
 

@@ -13,8 +13,9 @@ and the submission's, same shape. What is drawn depends on that shape:
 
 The values come from student code, so nothing about them is trusted: NaN and infinities are drawn in
 magenta (never used in a colour scale), the colour scales come from finite values only, values
-beyond +-1e100 are drawn at +-1e100, at most MAX_VALUES are read, and any failure to draw means "no picture", never an error. Drawing uses
-matplotlib's object API with the Agg canvas (no pyplot state), so gradings in threads may draw at once.
+beyond +-1e100 are drawn at +-1e100, at most MAX_VALUES are read, and any failure to draw means
+"no picture", never an error. Drawing uses matplotlib's object API with the Agg canvas (no pyplot
+state), so gradings in threads may draw at once.
 """
 
 from __future__ import annotations

@@ -117,9 +117,11 @@ def render_markdown(report: GradeReport, pictures: list[Path], folder: Path) -> 
 
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:60em;margin:2em auto;padding:0 1em;color:#222}
-table{border-collapse:collapse;max-width:100%}td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left;overflow-wrap:anywhere}
+table{border-collapse:collapse;max-width:100%}\
+td,th{padding:.2em .8em;border-bottom:1px solid #ddd;text-align:left;overflow-wrap:anywhere}
 td.points{text-align:right;white-space:nowrap}tr.item td{font-weight:bold;background:#f4f4f4}
-.passed{color:#1a7f37}.failed{color:#cf222e;font-weight:bold}.failed a{color:inherit}.incomplete{color:#9a6700;font-weight:bold}
+.passed{color:#1a7f37}.failed{color:#cf222e;font-weight:bold}.failed a{color:inherit}\
+.incomplete{color:#9a6700;font-weight:bold}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#f6f8fa;padding:.6em}h3:target{background:#fff8c5}
 figure{display:inline-block;margin:.5em;max-width:100%}figure img{max-width:min(28em,100%);height:auto}
 figure.check img{max-width:min(40em,100%)}.dim{color:#777}"""
@@ -155,19 +157,21 @@ def render_html(report: GradeReport, pictures: list[Path], folder: Path | None =
     failed = report.failed_checks() if not report.rejected else []
     for row in report.table_rows():
         if isinstance(row, ItemRow):
-            parts.append(f"<tr class='item'><td>{e(row.item)}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td><td></td></tr>")
+            parts.append(f"<tr class='item'><td>{e(row.item)}</td>"
+                         f"<td class='points'>{points(row.score)} / {points(row.max_score)}</td><td></td></tr>")
             continue
         name = e(row.name) + ("" if row.public else " <span class='dim'>(hidden)</span>")
         css = "passed" if row.passed else ("incomplete" if row.incomplete else "failed")
         status = f"<a href='#{anchor(row)}'>{_status(row)}</a>" if row in failed else _status(row)
-        parts.append(f"<tr><td>&nbsp;&nbsp;{name}</td><td class='points'>{points(row.score)} / {points(row.max_score)}</td>"
+        parts.append(f"<tr><td>&nbsp;&nbsp;{name}</td>"
+                     f"<td class='points'>{points(row.score)} / {points(row.max_score)}</td>"
                      f"<td class='{css}'>{status}</td></tr>")
     parts.append("</table>")
     if failed:
         parts.append("<h2>What failed</h2>")
         for check in failed:
-            parts.append(f"<h3 id='{anchor(check)}'>{e(check.item_number)} {e(check.check_id)}</h3><p>{e(check.title)}</p>"
-                         f"<pre>{e(check.message)}</pre>")
+            parts.append(f"<h3 id='{anchor(check)}'>{e(check.item_number)} {e(check.check_id)}</h3>"
+                         f"<p>{e(check.title)}</p><pre>{e(check.message)}</pre>")
             if folder is not None:
                 for picture in check.pictures:
                     parts.append(_embedded(Path(folder) / picture, f"expected vs got: {check.check_id}",

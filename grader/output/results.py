@@ -155,7 +155,8 @@ class GradeReport:
             if check.passed or check.mismatch is None or drawn >= MAX_CHECK_PICTURES:
                 continue
             name = f"{CHECK_PICTURES}/{_file_name(check.check_id)}.png"
-            if draw_mismatch(check.mismatch, Path(folder) / name, f"{check.item_number} {check.check_id}: {check.mismatch.message}"):
+            title = f"{check.item_number} {check.check_id}: {check.mismatch.message}"
+            if draw_mismatch(check.mismatch, Path(folder) / name, title):
                 self.checks[index] = dataclasses.replace(check, pictures=(name,))
                 drawn += 1
 

@@ -53,7 +53,8 @@ def render(report: GradeReport, console: Console | None = None, *, verbose: bool
     for row in report.table_rows():
         if isinstance(row, ItemRow):
             style = "green" if row.score == row.max_score else ("red" if row.score == 0 else "yellow")
-            table.add_row(Text(row.item, style=f"bold {style}"), Text(f"{points(row.score)} / {points(row.max_score)}", style=f"bold {style}"), "")
+            score = Text(f"{points(row.score)} / {points(row.max_score)}", style=f"bold {style}")
+            table.add_row(Text(row.item, style=f"bold {style}"), score, "")
             continue
         name = Text("  " + row.name)
         if not row.public:
