@@ -27,7 +27,8 @@ def full_marks_failures(results: dict) -> list[str]:
     tests = results.get("tests") or []
     if not tests:
         return ["no checks ran"]
-    failures = [f"{t.get('name', '?')}: {t.get('score', 0):g} / {t.get('max_score', 0):g}: {str(t.get('output', ''))[:300]}"
+    failures = [f"{t.get('name', '?')}: {t.get('score', 0):g} / {t.get('max_score', 0):g}: "
+                f"{str(t.get('output', ''))[:300]}"
                 for t in tests if t.get("status") != "passed" or t.get("score") != t.get("max_score")]
     out_of = sum(float(t.get("max_score", 0)) for t in tests)
     if not failures and abs(float(results.get("score", -1)) - out_of) > 1e-9:
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, metavar="DIR",
                         help="the folder named datasets live in (default: $DIFFUSION_HW_DATA, else "
                              "~/.cache/diffusion-hw/data)")
-    parser.add_argument("--check", type=Path, metavar="RESULTS_JSON", help="grade nothing: fail unless this file is full marks")
+    parser.add_argument("--check", type=Path, metavar="RESULTS_JSON",
+                        help="grade nothing: fail unless this file is full marks")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     if args.check is not None:
         try:
@@ -63,14 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     from grader.grading.reference import DEFAULT_SOLUTION
 
     if not torch.cuda.is_available() and not args.allow_cpu:
-        print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)", file=sys.stderr)
+        print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)",
+              file=sys.stderr)
         return 2
     try:
-        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=GenerativeOptions(smoke=args.smoke, data_root=args.data_root))
+        generative = GenerativeOptions(smoke=args.smoke, data_root=args.data_root)
+        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=generative)
     except GraderError as exc:
         print(f"ci: the grader could not run: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
-    return _report_failures(json.loads((args.out / "results.json").read_text(encoding="utf-8")), args.out / "results.json")
+    results_file = args.out / "results.json"
+    return _report_failures(json.loads(results_file.read_text(encoding="utf-8")), results_file)
 
 
 def _report_failures(results: dict, path: Path) -> int:

@@ -93,7 +93,8 @@ the public checks, train it on a GPU (Colab or Kaggle), and hand in your code an
 | path | what it is |
 | --- | --- |
 | `diffusion_hw/` | the package you complete: every TODO is a function that raises `NotImplementedError` |
-| `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks; `grader/pristine_starter/` is a clean copy of the starter that it grades notebooks in (do not edit it) |
+| `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks; \
+`grader/pristine_starter/` is a clean copy of the starter that it grades notebooks in (do not edit it) |
 | `data/`, `prepare_data.py` | the training data: the built-in digits, or any folder of images |
 | `notebooks/run_in_colab.ipynb`, `notebooks/run_in_kaggle.ipynb` | train, plot, sample, illusions, submission |
 | `requirements.txt` | what Python needs (`pip install -r requirements.txt`; Python 3.11+) |

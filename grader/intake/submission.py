@@ -154,7 +154,9 @@ def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) ->
         shutil.copytree(starter, built / PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         for name in loose:
             if (top / name).stat().st_size > MAX_LOOSE_FILE_BYTES:
-                raise SubmissionError(f"{name} is larger than {MAX_LOOSE_FILE_BYTES >> 20} MB: hand in the source code only")
+                raise SubmissionError(
+                    f"{name} is larger than {MAX_LOOSE_FILE_BYTES >> 20} MB: hand in the source code only"
+                )
             shutil.copyfile(top / name, built / PACKAGE / name)
         missing = [name for name in names if name not in loose]
         warnings.append(f"Hand-in: {', '.join(loose)} handed in without their {PACKAGE}/ folder, graded inside the "
@@ -204,7 +206,9 @@ def copy_regular_files(source: Path, target: Path, max_bytes: int, max_files: in
             dirnames[:] = [d for d in dirnames if d not in SKIPPED_DIRS]
             for name in dirnames + filenames:
                 if (here / name).is_symlink():
-                    raise SubmissionError(f"{label}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only")
+                    raise SubmissionError(
+                        f"{label}/{(here / name).relative_to(source)} is a symbolic link: hand in real files only"
+                    )
             (target / here.relative_to(source)).mkdir(parents=True, exist_ok=True)
             for name in filenames:
                 file = here / name
@@ -214,10 +218,14 @@ def copy_regular_files(source: Path, target: Path, max_bytes: int, max_files: in
                 total += file.lstat().st_size
                 count += 1
                 if total > max_bytes or count > max_files:
-                    raise SubmissionError(f"{label}/ is larger than {max_bytes >> 20} MB or {max_files} files: {advice}")
+                    raise SubmissionError(
+                        f"{label}/ is larger than {max_bytes >> 20} MB or {max_files} files: {advice}"
+                    )
                 shutil.copyfile(file, target / file.relative_to(source))
     except OSError as exc:  # a name too long, a file that vanished: the hand-in's problem
-        raise SubmissionError(f"{label}/ could not be copied ({type(exc).__name__}: {exc.strerror or exc}): {advice}") from None
+        raise SubmissionError(
+            f"{label}/ could not be copied ({type(exc).__name__}: {exc.strerror or exc}): {advice}"
+        ) from None
 
 
 def walk_bounded(source: Path, label: str, max_entries: int) -> Iterator[tuple[Path, list[str], list[str]]]:
@@ -260,10 +268,15 @@ def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES, max_fi
         with zipfile.ZipFile(archive) as zf:
             members = zf.infolist()
             if len(members) > max_files:
-                raise SubmissionError(f"the zip holds {len(members)} entries (at most {max_files}): hand in the source code only")
+                raise SubmissionError(
+                    f"the zip holds {len(members)} entries (at most {max_files}): hand in the source code only"
+                )
             declared = sum(m.file_size for m in members)
             if declared > max_bytes:
-                raise SubmissionError(f"the zip unpacks to {declared >> 20} MB (at most {max_bytes >> 20} MB): hand in the source code only")
+                raise SubmissionError(
+                    f"the zip unpacks to {declared >> 20} MB (at most {max_bytes >> 20} MB): "
+                    "hand in the source code only"
+                )
             written = 0
             target.mkdir(parents=True, exist_ok=True)
             for info in members:
@@ -271,8 +284,10 @@ def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES, max_fi
                 if not parts:
                     continue
                 if len(parts) > MAX_DEPTH:
-                    raise SubmissionError(f"the zip holds a path {len(parts)} folders deep ({info.filename[:200]!r}...), "
-                                          f"more than {MAX_DEPTH}: zip the folder that holds {PACKAGE}/, nothing deeper")
+                    raise SubmissionError(
+                        f"the zip holds a path {len(parts)} folders deep ({info.filename[:200]!r}...), "
+                        f"more than {MAX_DEPTH}: zip the folder that holds {PACKAGE}/, nothing deeper"
+                    )
                 kind = stat.S_IFMT(info.external_attr >> 16)
                 if kind == stat.S_IFLNK:
                     raise SubmissionError(f"the zip holds a symbolic link ({info.filename!r}): zip real files only")
@@ -290,7 +305,8 @@ def safe_extract(archive: Path, target: Path, max_bytes: int = MAX_BYTES, max_fi
                         written += len(chunk)
                         if written > max_bytes:  # the header lied: a zip bomb
                             raise SubmissionError(
-                                f"the zip unpacks to more than {max_bytes >> 20} MB (a zip bomb?): hand in the source code only"
+                                f"the zip unpacks to more than {max_bytes >> 20} MB (a zip bomb?): "
+                                "hand in the source code only"
                             )
                         sink.write(chunk)
     except zipfile.BadZipFile as exc:

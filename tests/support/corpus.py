@@ -41,7 +41,8 @@ class Mutation:
         return destination
 
 
-def mutation(name: str, *edits: tuple[str, str, str], loses: tuple[str, ...] = (), fails: tuple[str, ...] = ()) -> Mutation:
+def mutation(name: str, *edits: tuple[str, str, str], loses: tuple[str, ...] = (),
+             fails: tuple[str, ...] = ()) -> Mutation:
     return Mutation(name, tuple(edits), frozenset(loses), frozenset(fails))
 
 
@@ -61,13 +62,16 @@ MISTAKES = [
     ),
     mutation(
         "cosine_schedule_without_clip",
-        (SCHEDULES, "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n    # END SOLUTION\n\n\ndef sigmoid",
+        (SCHEDULES,
+         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n"
+         "    # END SOLUTION\n\n\ndef sigmoid",
          "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return betas\n    # END SOLUTION\n\n\ndef sigmoid"),
         loses=("cosine_beta_schedule",),
     ),
     mutation(
         "sigmoid_schedule_ignores_tau",
-        (SCHEDULES, "g = (v_end - ((u * (end - start) + start) / tau).sigmoid())", "g = (v_end - ((u * (end - start) + start)).sigmoid())"),
+        (SCHEDULES, "g = (v_end - ((u * (end - start) + start) / tau).sigmoid())",
+         "g = (v_end - ((u * (end - start) + start)).sigmoid())"),
         loses=("sigmoid_beta_schedule",),
     ),
     mutation(
@@ -77,7 +81,8 @@ MISTAKES = [
     ),
     mutation(
         "posterior_variance_is_betas",
-        (SCHEDULES, "posterior_variance = betas * (1.0 - alphas_bar_prev) / (1.0 - alphas_bar)", "posterior_variance = betas"),
+        (SCHEDULES, "posterior_variance = betas * (1.0 - alphas_bar_prev) / (1.0 - alphas_bar)",
+         "posterior_variance = betas"),
         loses=("compute_diffusion_buffers",),
     ),
     mutation(
@@ -88,15 +93,19 @@ MISTAKES = [
     mutation(
         "q_sample_uses_alphas_not_alphas_bar",
         (DIFFUSION,
-         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
-         "extract(self.alphas, t, x_start.shape).sqrt() * x_start\n            + (1 - extract(self.alphas, t, x_start.shape)).sqrt() * noise"),
+         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n"
+         "            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
+         "extract(self.alphas, t, x_start.shape).sqrt() * x_start\n"
+         "            + (1 - extract(self.alphas, t, x_start.shape)).sqrt() * noise"),
         loses=("q_sample",),
     ),
     mutation(
         "q_sample_missing_sqrt",
         (DIFFUSION,
-         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
-         "extract(self.alphas_bar, t, x_start.shape) * x_start\n            + (1 - extract(self.alphas_bar, t, x_start.shape)) * noise"),
+         "extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n"
+         "            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise",
+         "extract(self.alphas_bar, t, x_start.shape) * x_start\n"
+         "            + (1 - extract(self.alphas_bar, t, x_start.shape)) * noise"),
         loses=("q_sample",),
     ),
     mutation(
@@ -107,7 +116,10 @@ MISTAKES = [
     ),
     mutation(
         "p_losses_ignores_loss_type",
-        (DIFFUSION, '        if self.loss_type == "l1":\n            return F.l1_loss(out, target)\n        if self.loss_type == "huber":\n            return F.smooth_l1_loss(out, target)\n', ""),
+        (DIFFUSION,
+         '        if self.loss_type == "l1":\n            return F.l1_loss(out, target)\n'
+         '        if self.loss_type == "huber":\n            return F.smooth_l1_loss(out, target)\n',
+         ""),
         loses=("p_losses",),
     ),
     mutation(
@@ -139,7 +151,8 @@ MISTAKES = [
     ),
     mutation(
         "p_sample_forgets_to_clip_x0",
-        (DIFFUSION, "x, batched_t, class_labels, guidance_scale, clip_x_start=True", "x, batched_t, class_labels, guidance_scale, clip_x_start=False"),
+        (DIFFUSION, "x, batched_t, class_labels, guidance_scale, clip_x_start=True",
+         "x, batched_t, class_labels, guidance_scale, clip_x_start=False"),
         loses=("p_sample",),
     ),
     mutation(
@@ -150,7 +163,9 @@ MISTAKES = [
     ),
     mutation(
         "p_sample_loop_returns_without_unnormalize",
-        (DIFFUSION, "ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n        return self.unnormalize(ret)\n        # END SOLUTION",
+        (DIFFUSION,
+         "ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n"
+         "        return self.unnormalize(ret)\n        # END SOLUTION",
          "ret = torch.stack(imgs, dim=1) if return_all_timesteps else img\n        return ret\n        # END SOLUTION"),
         loses=("p_sample_loop",),
     ),
@@ -191,7 +206,8 @@ FLOAT64_BUFFERS = (DIFFUSION, "self.register_buffer(name, value.to(torch.float32
                    "self.register_buffer(name, value, persistent=False)")
 P_SAMPLE_CASTS_BACK = (  # float64 buffers promote the step to float64: p_sample returns x's dtype
     DIFFUSION, P_SAMPLE_POSTERIOR,
-    P_SAMPLE_POSTERIOR + "\n        mean, log_variance, x_start = (v.to(x.dtype) for v in (mean, log_variance, x_start))")
+    P_SAMPLE_POSTERIOR
+    + "\n        mean, log_variance, x_start = (v.to(x.dtype) for v in (mean, log_variance, x_start))")
 
 
 def q_sample_returning(expression: str) -> tuple[str, str, str]:
@@ -203,8 +219,10 @@ MISTAKES += [
     mutation(
         "q_sample_returns_float64_for_float32_input",
         q_sample_returning(
-            "        return (\n            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
-            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n        )"),
+            "        return (\n"
+            "            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
+            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n"
+            "        )"),
         **breaks_contract("q_sample"),
     ),
     mutation(
@@ -262,8 +280,10 @@ CONTRACT_KEEPING_VARIANTS = [
     mutation(
         "q_sample_computes_in_float64_and_casts_back",
         q_sample_returning(
-            "        x_t = (\n            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
-            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n        )\n"
+            "        x_t = (\n"
+            "            extract(self.sqrt_alphas_bar.double(), t, x_start.shape) * x_start.double()\n"
+            "            + extract(self.sqrt_one_minus_alphas_bar.double(), t, x_start.shape) * noise.double()\n"
+            "        )\n"
             "        return x_t.to(x_start.dtype)"),
     ),
     mutation(
@@ -290,7 +310,8 @@ CONTRACT_KEEPING_VARIANTS = [
     mutation(
         "p_sample_t_from_a_list_and_an_out_of_place_update",
         (DIFFUSION, P_SAMPLE_T, "batched_t = torch.tensor([t] * x.shape[0], device=x.device)"),
-        (DIFFUSION, P_SAMPLE_RETURN, "x_prev = mean.clone()\n        x_prev += (0.5 * log_variance).exp() * noise\n        return x_prev, x_start"),
+        (DIFFUSION, P_SAMPLE_RETURN,
+         "x_prev = mean.clone()\n        x_prev += (0.5 * log_variance).exp() * noise\n        return x_prev, x_start"),
     ),
 ]
 
@@ -311,7 +332,8 @@ P_SAMPLE_DIFFUSERS_STYLE = '''        # diffusers' DDPMScheduler.step, from alph
         noise = default(noise, lambda: torch.randn_like(x))
         return mean + variance ** 0.5 * noise, x_start'''
 
-DENOISE_DIFFUSERS_STYLE = '''        # diffusers' DDIMScheduler.step: alpha_bar_{-1} = 1 ("final_alpha_cumprod"), no branch
+DENOISE_DIFFUSERS_STYLE = '''\
+        # diffusers' DDIMScheduler.step: alpha_bar_{-1} = 1 ("final_alpha_cumprod"), no branch
         alpha_prod_t = self.alphas_bar[t]
         alpha_prod_t_prev = self.alphas_bar[t_prev] if t_prev >= 0 else torch.tensor(1.0)
         beta_prod_t = 1 - alpha_prod_t
@@ -325,12 +347,16 @@ CORRECT_VARIANTS = [
         "float64_buffers",
         FLOAT64_BUFFERS,
         P_SAMPLE_CASTS_BACK,
-        (DIFFUSION, Q_SAMPLE_SOLUTION, Q_SAMPLE_SOLUTION.replace("* noise\n        )", "* noise\n        ).to(x_start.dtype)")),
+        (DIFFUSION, Q_SAMPLE_SOLUTION,
+         Q_SAMPLE_SOLUTION.replace("* noise\n        )", "* noise\n        ).to(x_start.dtype)")),
     ),
     mutation(
         "diffusers_style_formulas",
         (DIFFUSION,
-         "        return (\n            extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise\n        )",
+         "        return (\n"
+         "            extract(self.sqrt_alphas_bar, t, x_start.shape) * x_start\n"
+         "            + extract(self.sqrt_one_minus_alphas_bar, t, x_start.shape) * noise\n"
+         "        )",
          "        sqrt_alpha_prod = (self.alphas_bar[t] ** 0.5).flatten()\n"
          "        sqrt_one_minus_alpha_prod = ((1 - self.alphas_bar[t]) ** 0.5).flatten()\n"
          "        while len(sqrt_alpha_prod.shape) < len(x_start.shape):\n"
@@ -338,11 +364,14 @@ CORRECT_VARIANTS = [
          "            sqrt_one_minus_alpha_prod = sqrt_one_minus_alpha_prod.unsqueeze(-1)\n"
          "        return sqrt_alpha_prod * x_start + sqrt_one_minus_alpha_prod * noise"),
         (DIFFUSION,
-         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n        if t == 0:\n            return mean, x_start\n"
-         "        noise = default(noise, lambda: torch.randn_like(x))\n        return mean + (0.5 * log_variance).exp() * noise, x_start",
+         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n"
+         "        if t == 0:\n            return mean, x_start\n"
+         "        noise = default(noise, lambda: torch.randn_like(x))\n"
+         "        return mean + (0.5 * log_variance).exp() * noise, x_start",
          P_SAMPLE_DIFFUSERS_STYLE),
         (DIFFUSION,
-         "        if t_prev < 0:\n            return pred_x_start\n        alpha_bar = self.alphas_bar[t]\n        alpha_bar_prev = self.alphas_bar[t_prev]\n"
+         "        if t_prev < 0:\n            return pred_x_start\n"
+         "        alpha_bar = self.alphas_bar[t]\n        alpha_bar_prev = self.alphas_bar[t_prev]\n"
          "        sigma = eta * ((1 - alpha_bar_prev) / (1 - alpha_bar) * (1 - alpha_bar / alpha_bar_prev)).sqrt()\n"
          "        direction = (1 - alpha_bar_prev - sigma**2).sqrt()\n"
          "        return alpha_bar_prev.sqrt() * pred_x_start + direction * pred_noise + sigma * noise",
@@ -352,20 +381,27 @@ CORRECT_VARIANTS = [
         "other_spellings_of_the_same_maths",
         (SCHEDULES, "alphas_bar_prev = F.pad(alphas_bar[:-1], (1, 0), value=1.0)",
          "alphas_bar_prev = torch.cat([torch.ones(1, dtype=alphas_bar.dtype), alphas_bar[:-1]])"),
-        (SCHEDULES, "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n    # END SOLUTION\n\n\ndef sigmoid",
-         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return betas.clamp(max=0.999)\n    # END SOLUTION\n\n\ndef sigmoid"),
+        (SCHEDULES,
+         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return torch.clip(betas, 0, 0.999)\n"
+         "    # END SOLUTION\n\n\ndef sigmoid",
+         "betas = 1 - (alphas_bar[1:] / alphas_bar[:-1])\n    return betas.clamp(max=0.999)\n"
+         "    # END SOLUTION\n\n\ndef sigmoid"),
         (DIFFUSION, "return F.smooth_l1_loss(out, target)", "return F.huber_loss(out, target, delta=1.0)"),
         (DIFFUSION, "return F.l1_loss(out, target)", "return (out - target).abs().mean()"),
         (DIFFUSION, "return mean + (0.5 * log_variance).exp() * noise, x_start",
          "return mean + extract(self.posterior_variance, batched_t, x.shape).sqrt() * noise, x_start"),
-        (DIFFUSION, "        img = torch.randn(shape, device=self.device)\n        imgs = [img]\n        for t in reversed(range(self.num_timesteps)):",
-         "        img = torch.randn(*shape, device=self.device)\n        imgs = [img]\n        for t in range(self.num_timesteps - 1, -1, -1):"),
+        (DIFFUSION,
+         "        img = torch.randn(shape, device=self.device)\n        imgs = [img]\n"
+         "        for t in reversed(range(self.num_timesteps)):",
+         "        img = torch.randn(*shape, device=self.device)\n        imgs = [img]\n"
+         "        for t in range(self.num_timesteps - 1, -1, -1):"),
         (DIFFUSION, "img, _ = self.p_sample(img, t, class_labels, guidance_scale)",
          "img = self.p_sample(img, t, class_labels=class_labels, guidance_scale=guidance_scale)[0]"),
     ),
     mutation(  # 3.3 graded with the true CFG as its stand-in: guidance written inline is not a mistake
         "fused_estimate_writes_guidance_inline",
-        (ILLUSIONS, "        eps_view = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels)\n",
+        (ILLUSIONS,
+         "        eps_view = classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels)\n",
          "        c = image_channels\n"
          "        guided = eps_uncond[:, :c] + guidance_scale * (eps_cond[:, :c] - eps_uncond[:, :c])\n"
          "        eps_view = torch.cat([guided, eps_cond[:, c:]], dim=1)\n"),
@@ -380,7 +416,8 @@ FUSED_SOLUTION = (
     "    return reduce(estimates, image_channels)\n"
 )
 FUSED_LOOP = (
-    "    estimates = []\n    for view, prompt in zip(views, prompts):\n        x_view = view.view(x_t)  # (B, C, H, W)\n"
+    "    estimates = []\n    for view, prompt in zip(views, prompts):\n"
+    "        x_view = view.view(x_t)  # (B, C, H, W)\n"
     "        eps_cond = estimator(x_view, t, prompt)  # (B, C', H, W)\n"
     "        eps_uncond = eps_cond if guidance_scale == 1.0 else estimator(x_view, t, None)\n" + FUSED_SOLUTION
 )
@@ -483,10 +520,11 @@ CORRECT_VARIANTS += [
     ),
 ]
 
-# ---------------------------------------------------------------------------- the contracts, continued: bfloat16, DDIM, views, guidance
-# Each mistake computes the right values and breaks one promise of its docstring (a dtype, an input
-# left as it is, a device), so it loses its item's keeps_the_docstring_contract point and nothing
-# else; each variant keeps every promise in another spelling and earns full marks.
+# ---------------------------------------------------------------------------- the contracts, continued
+# bfloat16, DDIM, views and guidance. Each mistake computes the right values and breaks one promise of
+# its docstring (a dtype, an input left as it is, a device), so it loses its item's
+# keeps_the_docstring_contract point and nothing else; each variant keeps every promise in another
+# spelling and earns full marks.
 
 DENOISE_SOLUTION = (
     "        if t_prev < 0:\n            return pred_x_start\n        alpha_bar = self.alphas_bar[t]\n"
@@ -580,16 +618,20 @@ MISTAKES += [
 CONTRACT_KEEPING_VARIANTS += [
     mutation(
         "p_losses_in_float64_cast_back",
-        (DIFFUSION, "return F.mse_loss(out, target)", "return ((out.double() - target.double()) ** 2).mean().to(out.dtype)"),
+        (DIFFUSION, "return F.mse_loss(out, target)",
+         "return ((out.double() - target.double()) ** 2).mean().to(out.dtype)"),
     ),
     mutation(
         "p_sample_with_gather_in_float64_cast_back",
         (DIFFUSION,
-         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n        if t == 0:\n            return mean, x_start\n"
-         "        noise = default(noise, lambda: torch.randn_like(x))\n        return mean + (0.5 * log_variance).exp() * noise, x_start",
+         "        mean, _, log_variance = self.q_posterior(x_start, x, batched_t)\n"
+         "        if t == 0:\n            return mean, x_start\n"
+         "        noise = default(noise, lambda: torch.randn_like(x))\n"
+         "        return mean + (0.5 * log_variance).exp() * noise, x_start",
          "        def coef(buffer):  # (B, 1, 1, 1) float64\n"
          "            return buffer.double().gather(0, batched_t).reshape(-1, 1, 1, 1)\n"
-         "        mean = coef(self.posterior_mean_coef1) * x_start.double() + coef(self.posterior_mean_coef2) * x.double()\n"
+         "        mean = coef(self.posterior_mean_coef1) * x_start.double()"
+         " + coef(self.posterior_mean_coef2) * x.double()\n"
          "        if t == 0:\n            return mean.to(x.dtype), x_start\n"
          "        noise = default(noise, lambda: torch.randn_like(x))\n"
          "        std = (0.5 * coef(self.posterior_log_variance_clipped)).exp()\n"
@@ -625,7 +667,8 @@ CONTRACT_KEEPING_VARIANTS += [
         "guidance_in_float64_into_a_copy",
         (ILLUSIONS, GUIDED_NOISE + "\n    " + GUIDED_RESULT,
          "out = eps_cond.clone()\n"
-         "    out[:, :c] = torch.lerp(eps_uncond[:, :c].double(), eps_cond[:, :c].double(), guidance_scale).to(out.dtype)\n"
+         "    out[:, :c] = torch.lerp(eps_uncond[:, :c].double(), eps_cond[:, :c].double(), guidance_scale)"
+         ".to(out.dtype)\n"
          "    return out"),
     ),
     mutation(
@@ -634,7 +677,8 @@ CONTRACT_KEEPING_VARIANTS += [
          "    def estimate(view, prompt):\n"
          "        x_view = view.view(x_t)\n"
          "        eps_cond, eps_uncond = estimator(x_view, t, prompt), estimator(x_view, t, None)\n"
-         "        return view.inverse_view(classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels))\n"
+         "        return view.inverse_view("
+         "classifier_free_guidance(eps_uncond, eps_cond, guidance_scale, image_channels))\n"
          "\n"
          "    return reduce([estimate(view, prompt) for view, prompt in zip(views, prompts)], image_channels)\n"),
     ),

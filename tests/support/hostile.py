@@ -44,7 +44,8 @@ class Hostile:
             shutil.copyfile(file, package / name)
         if self.prepend_init:
             init = package / "__init__.py"
-            init.write_text(textwrap.dedent(self.prepend_init) + "\n" + init.read_text(encoding="utf-8"), encoding="utf-8")
+            prepended = textwrap.dedent(self.prepend_init) + "\n" + init.read_text(encoding="utf-8")
+            init.write_text(prepended, encoding="utf-8")
         if self.q_sample_prefix:
             path = package / "gaussian_diffusion.py"
             text = path.read_text(encoding="utf-8")
@@ -83,8 +84,10 @@ LOOKUP_TABLE = """
                 _strip = lambda d: {k[len(f"{_i}."):]: v for k, v in d.items() if k.startswith(f"{_i}.")}
                 _record = dict(_entry["params"], case=_case, inputs=_strip(_ins), outputs=_strip(_outs))
                 if _entry["probe"] == "beta_schedule" and "betas" in _record["outputs"]:
-                    _SCHEDULES[(_entry["params"]["schedule"], _case["T"], json.dumps(_case.get("kwargs", {}), sort_keys=True))] = _record["outputs"]["betas"]
-                for _name, _value in list(_record["inputs"].items()) + [("out:" + k, v) for k, v in _record["outputs"].items()]:
+                    _kwargs = json.dumps(_case.get("kwargs", {}), sort_keys=True)
+                    _SCHEDULES[(_entry["params"]["schedule"], _case["T"], _kwargs)] = _record["outputs"]["betas"]
+                _tensors = list(_record["inputs"].items()) + [("out:" + k, v) for k, v in _record["outputs"].items()]
+                for _name, _value in _tensors:
                     if not _name.startswith("buffers."):
                         _TABLE.setdefault((_entry["probe"], _name, _key(_value)), []).append(_record)
 
@@ -141,7 +144,8 @@ LOOKUP_TABLE = """
         return view, inverse_view
 
     def _guidance(eps_uncond, eps_cond, guidance_scale, image_channels):
-        return _find("classifier_free_guidance", "eps_uncond", eps_uncond, guidance_scale=guidance_scale)["outputs"]["eps"].clone()
+        record = _find("classifier_free_guidance", "eps_uncond", eps_uncond, guidance_scale=guidance_scale)
+        return record["outputs"]["eps"].clone()
 
     def _fused(estimator, views, prompts, x_t, t, guidance_scale=1.0, reduce=None):
         record = _find("fused_noise_estimate", "x_t", x_t, guidance_scale=guidance_scale, prompts=list(prompts), t=t)
@@ -163,7 +167,8 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
     grader_dir = repo / "grader"
     solution_dir = repo / "solution" / "diffusion_hw"
     return [
-        Hostile("infinite_loop_in_q_sample", "solution", q_sample_prefix="while True:\n    pass\n", zero_items=("q_sample",)),
+        Hostile("infinite_loop_in_q_sample", "solution",
+                q_sample_prefix="while True:\n    pass\n", zero_items=("q_sample",)),
         Hostile("allocates_50_GB_in_q_sample", "solution",
                 q_sample_prefix="hog = torch.ones(50 * 2**30 // 4)\n", zero_items=("q_sample",)),
         Hostile("os_exit_at_import", "solution", prepend_init="import os\nos._exit(0)\n"),
@@ -193,7 +198,8 @@ def hostile_submissions(repo: Path = ROOT) -> list[Hostile]:
         Hostile("writes_files_next_to_the_grader", "starter", prepend_init=f"""
             import os
             for target in ({str(grader_dir / "rubric.toml")!r}, {str(grader_dir / "grading" / "probes.py")!r},
-                           {str(grader_dir / "grading" / "public_expected.safetensors")!r}, {str(grader_dir / "pwned.txt")!r},
+                           {str(grader_dir / "grading" / "public_expected.safetensors")!r},
+                           {str(grader_dir / "pwned.txt")!r},
                            "/sandbox/probes.py", os.path.join(os.path.dirname(__file__), "..", "pwned.txt")):
                 try:
                     with open(target, "w") as handle:
