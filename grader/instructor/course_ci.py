@@ -4,7 +4,8 @@
 earn no points: on a GPU runner that is the GPU profile (the named dataset anime-faces-64, 64 x 64 faces,
 FID; grader/generative/smoke.py), and its time is in the results. The faces are looked up under the data
 root: `--data-root DIR`, else $DIFFUSION_HW_DATA (the GPU workflow and .ci/run point it at the course
-data beside the checkout when it is unset), else ~/.cache/diffusion-hw/data (data/root.py). `--no-smoke` leaves it out (a runner without that data set).
+data beside the checkout when it is unset), else ~/.cache/diffusion-hw/data (data/root.py). `--no-smoke`
+leaves it out (a runner without that data set).
 
 The course's GPU workflow (.github/workflows/gpu.yml, on a `[self-hosted, gpu]` runner) runs this,
 and so can anyone by hand on a GPU machine. It refuses to run without CUDA unless told
