@@ -32,8 +32,9 @@
 A metric earns the points of the best band it reaches (bands do not add up); its maximum is the
 largest band's points. AFD has a quality gate (`afd_counted`): a detector can be fooled (sharpening
 blurry samples raises the detection rate above real data's), so AFD earns points only when FID reaches
-a band, and a rate above the real data's counts as the real data's. Metric points count only when the metric ran (`grade --samples` or
-`--checkpoint`): a submission graded without samples is scored on the rubric's checks alone.
+a band, and a rate above the real data's counts as the real data's. Metric points count only when the
+metric ran (`grade --samples` or `--checkpoint`): a submission graded without samples is scored on the
+rubric's checks alone.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ class DatasetMetrics:
         never be reached, which `grade calibrate` shows.
         """
         if self.fid_band(fid) is None:
-            return None, (f"AFD counts only when FID reaches a band (at most {max(b.threshold for b in self.fid_bands):g}), "
+            loosest = max(b.threshold for b in self.fid_bands)
+            return None, (f"AFD counts only when FID reaches a band (at most {loosest:g}), "
                          f"and FID is {fid:.2f}: a detection rate alone can be raised by sharpening blurry samples")
         if rate > real_rate:
             return real_rate, (f"counted as the real data's {real_rate:.2%}: a rate above real faces' is not better "
@@ -158,12 +160,14 @@ class MetricsRubric:
     def dataset(self, name: str | None = None) -> DatasetMetrics:
         name = name or self.default_dataset
         if name not in self.datasets:
-            raise GraderError(f"no [[metrics.dataset]] named {name!r} in the rubric; known: {', '.join(sorted(self.datasets))}")
+            raise GraderError(f"no [[metrics.dataset]] named {name!r} in the rubric; "
+                              f"known: {', '.join(sorted(self.datasets))}")
         return self.datasets[name]
 
 
 def _number(fail, where: str, value: Any, low: float = -math.inf, high: float = math.inf) -> float:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+            or not low <= value <= high):
         raise fail(where, f"must be a number in [{low:g}, {high:g}], got {value!r}")
     return float(value)
 
@@ -207,7 +211,8 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
         raw[name] = dict(
             name=name, reference=str(entry["reference"]), image_size=size, afd=entry.get("afd", False),
             min_samples=min_samples,
-            memorisation_threshold=_number(fail, f"{where} memorisation_threshold", entry.get("memorisation_threshold", 0.05), 0, 2),
+            memorisation_threshold=_number(fail, f"{where} memorisation_threshold",
+                                           entry.get("memorisation_threshold", 0.05), 0, 2),
             copied_margin=_number(fail, f"{where} copied_margin", entry.get("copied_margin", 0.01), 0, 1),
             fid_bands=[], afd_bands=[], data_root=data_root,
         )
@@ -219,7 +224,8 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             where = f"[[metrics.{metric}]] #{position}"
             _keys(path, where, entry, {"dataset", "band", bound, "points"})
             if entry["dataset"] not in raw:
-                raise fail(where, f"dataset {entry['dataset']!r} is not a [[metrics.dataset]] (known: {', '.join(raw)})")
+                raise fail(where, f"dataset {entry['dataset']!r} is not a [[metrics.dataset]] "
+                                  f"(known: {', '.join(raw)})")
             if metric == "afd" and not raw[entry["dataset"]]["afd"]:
                 raise fail(where, f"dataset {entry['dataset']!r} has afd = false: remove the band or set afd = true")
             band = Band(str(entry["band"]), _number(fail, f"{where} {bound}", entry[bound], low, high),
@@ -230,15 +236,18 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             bands.append(band)
     datasets = {}
     for name, fields in raw.items():
-        for metric, better in (("fid", lambda a, b: a.threshold < b.threshold), ("afd", lambda a, b: a.threshold > b.threshold)):
+        for metric, better in (("fid", lambda a, b: a.threshold < b.threshold),
+                               ("afd", lambda a, b: a.threshold > b.threshold)):
             ordered = sorted(fields[f"{metric}_bands"], key=lambda b: -b.points)  # most points first
             for stricter, looser in itertools.pairwise(ordered):
                 if not better(stricter, looser):
-                    raise fail(f"[[metrics.{metric}]] of {name!r}", f"band {stricter.name!r} ({stricter.points:g} points) must "
-                                                                    f"have a stricter threshold than {looser.name!r} ({looser.points:g} points)")
+                    raise fail(f"[[metrics.{metric}]] of {name!r}",
+                               f"band {stricter.name!r} ({stricter.points:g} points) must have a stricter "
+                               f"threshold than {looser.name!r} ({looser.points:g} points)")
             fields[f"{metric}_bands"] = tuple(ordered)
         datasets[name] = DatasetMetrics(**fields)
     default = table["default_dataset"]
     if default not in datasets:
-        raise fail("[metrics] default_dataset", f"{default!r} is not a [[metrics.dataset]] (known: {', '.join(datasets)})")
+        raise fail("[metrics] default_dataset",
+                   f"{default!r} is not a [[metrics.dataset]] (known: {', '.join(datasets)})")
     return MetricsRubric(default, datasets, data_root)

@@ -139,7 +139,8 @@ class PreparedGenerative:
         data = torch.frombuffer(bytearray(checkpoint.read_bytes()), dtype=torch.uint8)
         n = self.options.num_samples or self.dataset.min_samples
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        limits = Limits(call_timeout_s=self.options.checkpoint_timeout_s, memory_bytes=(64 if device == "cuda" else 8) << 30,
+        limits = Limits(call_timeout_s=self.options.checkpoint_timeout_s,
+                        memory_bytes=(64 if device == "cuda" else 8) << 30,
                         total_timeout_s=self.options.checkpoint_timeout_s + 30, max_output_bytes=256 << 20)
         params = {"num_samples": n, "batch_size": CHECKPOINT_BATCH, "seed": CHECKPOINT_SEED, "device": device}
         try:
@@ -147,7 +148,8 @@ class PreparedGenerative:
                               device=device) as sandbox:
                 result = sandbox.call("checkpoint_samples", {"checkpoint": data}, params, retry_incomplete=True)
         except SandboxStartError as exc:  # twice: the machine's failure
-            result = ProbeResult("checkpoint_samples", "incomplete", f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
+            result = ProbeResult("checkpoint_samples", "incomplete",
+                                 f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
         except SandboxError as exc:
             raise GraderError(f"the sandbox could not regenerate samples: {' '.join(str(exc).split())[:600]}") from None
         title = f"{n} samples regenerated from {checkpoint.name} (seed {CHECKPOINT_SEED})"
@@ -163,7 +165,8 @@ class PreparedGenerative:
         count = samples.shape[0] if isinstance(samples, torch.Tensor) and samples.dim() else 0
         regenerated = CheckResult("metrics.checkpoint", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, True,
                                   f"regenerated {count} samples in the sandbox "
-                                  f"in {result.seconds:.1f} s ({device})", True, ("metrics", "checkpoint"), result.seconds)
+                                  f"in {result.seconds:.1f} s ({device})", True, ("metrics", "checkpoint"),
+                                  result.seconds)
         return [regenerated, *self._score(samples, pictures)]
 
 
@@ -180,6 +183,12 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
     for flag in ("samples_in", "checkpoint_in"):
         if getattr(options, flag) is not None:
             relative_path(getattr(options, flag), f"--{flag.replace('_', '-')}")
+    if options.checkpoint is not None:
+        path = Path(options.checkpoint)
+        if not path.is_file():
+            raise GraderError(f"checkpoint {path} does not exist: pass the model-*.pt file Trainer.save wrote")
+        if path.stat().st_size > MAX_CHECKPOINT_BYTES:
+            raise GraderError(f"checkpoint {path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GB")
     prepared = PreparedGenerative(options)
     if options.smoke and options.smoke_reference is not None:
         from grader.generative.smoke import load_reference_run
@@ -198,10 +207,4 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
                               "to score samples")
         prepared.dataset = rubric.metrics.dataset(options.dataset)
         prepared.reference = load_reference(prepared.dataset, options.reference_data, data_root=options.data_root)
-    if options.checkpoint is not None:
-        path = Path(options.checkpoint)
-        if not path.is_file():
-            raise GraderError(f"checkpoint {path} does not exist: pass the model-*.pt file Trainer.save wrote")
-        if path.stat().st_size > MAX_CHECKPOINT_BYTES:
-            raise GraderError(f"checkpoint {path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GB")
     return prepared

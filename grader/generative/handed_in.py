@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from grader.errors import GraderError, SubmissionError
 from grader.intake.submission import PACKAGE, copy_regular_files
 
-MAX_SAMPLES_BYTES = 256 << 20  # 1,000 64 x 64 PNGs are ~10 MB
+MAX_SAMPLES_BYTES = 256 << 20  # far more than the 1,000 64 x 64 PNGs asked for take
 MAX_SAMPLES_FILES = 10_000  # the assignment asks for 1,000 images
 MAX_CHECKPOINT_BYTES = 2 << 30
 
@@ -59,7 +59,8 @@ def _locate(source: Path | None, rel: PurePosixPath, kind: str, advice: str) -> 
     for part in rel.parts:
         here = here / part
         if here.is_symlink():
-            raise NotHandedIn(f"{rel} in your submission is (or passes through) a symbolic link: {advice}, as real files")
+            raise NotHandedIn(f"{rel} in your submission is (or passes through) a symbolic link: "
+                              f"{advice}, as real files")
         if not here.exists():
             shown = f"{rel}/" if kind == "folder" else str(rel)
             raise NotHandedIn(f"your submission has no {kind} {shown} beside {PACKAGE}/: {advice}")

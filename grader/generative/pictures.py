@@ -155,8 +155,8 @@ def samples_picture(path: Path, samples: torch.Tensor, real: torch.Tensor, *, re
     figure = _figure(width, height)
     total = len(samples) if total is None else total
     copied = sum(flags) if flags else 0
-    titles = (f"your samples: {len(shown)} of {total}" + (f" ({copied} framed: copies of training images)" if copied else ""),
-              f"{real_label}: {len(real_shown)}")
+    framed = f" ({copied} framed: copies of training images)" if copied else ""
+    titles = (f"your samples: {len(shown)} of {total}{framed}", f"{real_label}: {len(real_shown)}")
     x = margin
     for grid, title in zip((left, right), titles):
         axes = figure.add_axes((x / width, (height - title_px - grid.shape[0]) / height,

@@ -126,7 +126,8 @@ def load_samples(samples: Path | torch.Tensor, dataset: DatasetMetrics, where: s
             f"{size}x{size}: save your samples at {size}x{size} (the size the model was trained at)"
         )
     if len(images) < 2:
-        raise ValueError(f"{where} holds {len(images)} image; FID needs at least 2 (the assignment asks for {dataset.min_samples})")
+        raise ValueError(f"{where} holds {len(images)} image; FID needs at least 2 "
+                         f"(the assignment asks for {dataset.min_samples})")
     return images
 
 
@@ -189,7 +190,8 @@ def score_samples(
 
     copies = record["copies"] = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
     baseline = record["copy_baseline"] = real_copy_baseline(reference.images, threshold=dataset.memorisation_threshold)
-    allowed = record["copies_allowed"] = allowed_copied_fraction(baseline.fraction, n, baseline.n, dataset.copied_margin)
+    allowed = record["copies_allowed"] = allowed_copied_fraction(baseline.fraction, n, baseline.n,
+                                                                 dataset.copied_margin)
     memorised = copies.fraction > allowed
     picture = None
     if pictures is not None:
@@ -207,14 +209,16 @@ def score_samples(
         if band is None:
             return 0.0, f"no band reached -> 0 / {max_points:g}"
         earned = 0.0 if notes else band.points
-        return earned, f"band {band.name!r} -> {earned:g} / {max_points:g}" + ("" if not notes else f" ({'; '.join(notes)})")
+        why = "" if not notes else f" ({'; '.join(notes)})"
+        return earned, f"band {band.name!r} -> {earned:g} / {max_points:g}{why}"
 
     started = time.monotonic()
     fid = None
     try:
         fid = compute_fid(images, reference.images, device=fid_device)
     except (MetricUnavailable, MetricRefused) as exc:
-        results.append(_entry("fid", fid_title, 0.0, 0.0, False, f"FID could not be computed here (not counted): {exc}"))
+        results.append(_entry("fid", fid_title, 0.0, 0.0, False,
+                              f"FID could not be computed here (not counted): {exc}"))
     else:
         record["fid"] = fid
         band = dataset.fid_band(fid.fid)
@@ -234,7 +238,8 @@ def score_samples(
             real = real_data_afd(reference.images, min_rate_any=REAL_AFD_MIN_RATE_ANY)
             afd = anime_face_detection_rate(images)
         except (MetricUnavailable, MetricRefused) as exc:
-            results.append(_entry("afd", afd_title, 0.0, 0.0, False, f"AFD could not be computed here (not counted): {exc}"))
+            results.append(_entry("afd", afd_title, 0.0, 0.0, False,
+                                  f"AFD could not be computed here (not counted): {exc}"))
         else:
             record["afd"], record["real_afd"] = afd, real
             counted, why = dataset.afd_counted(afd.rate, real.rate, fid.fid)

@@ -137,9 +137,9 @@ class SmokeRun:
     incomplete: bool = False  # no outputs because the grading machine failed, not the code
 
     def summary(self) -> dict:
-        return {"seconds": round(self.seconds, 1), "first_loss": _mean(self.losses[:1]), "final_loss": _tail(self.losses),
-                "steps": len(self.losses), "distances": {k: round(v, 3) for k, v in self.distances.items()},
-                "error": self.error}
+        return {"seconds": round(self.seconds, 1), "first_loss": _mean(self.losses[:1]),
+                "final_loss": _tail(self.losses), "steps": len(self.losses),
+                "distances": {k: round(v, 3) for k, v in self.distances.items()}, "error": self.error}
 
 
 def _mean(values: np.ndarray) -> float:
@@ -273,7 +273,8 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
                           device=profile.device) as sandbox:
             result = sandbox.call("smoke_train", inputs, profile.probe_params(), retry_incomplete=True)
     except SandboxStartError as exc:  # twice: the machine's failure
-        result = ProbeResult("smoke_train", "incomplete", f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
+        result = ProbeResult("smoke_train", "incomplete",
+                             f"the sandbox did not start: {' '.join(str(exc).split())[:600]}")
     except SandboxError as exc:
         if worker.ident is not None:
             worker.join()
@@ -300,7 +301,8 @@ def run_smoke(submission_root: Path, solution: Path, profile: SmokeProfile | Non
     return student, reference, profile
 
 
-def _entry(check: str, title: str, passed: bool, message: str, seconds: float = 0.0, incomplete: bool = False) -> CheckResult:
+def _entry(check: str, title: str, passed: bool, message: str, seconds: float = 0.0,
+           incomplete: bool = False) -> CheckResult:
     return CheckResult(f"smoke.{check}", ITEM_NUMBER, ITEM_FUNCTION, title, 0.0, 0.0, passed, message, True,
                        ("smoke", check), seconds, incomplete)
 
@@ -312,20 +314,22 @@ def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list
         message = f"the smoke run did not finish {where}: {student.error}"
         return [_entry(check, title, False, message, student.seconds, student.incomplete) for check, title in (
             ("finite", "the training loss stays finite"), ("loss_falls", "the training loss falls"),
-            ("in_range", "samples are finite and in [0, 1]"), ("distance", "samples are as close to the data as the reference's"))]
+            ("in_range", "samples are finite and in [0, 1]"),
+            ("distance", "samples are as close to the data as the reference's"))]
     losses = student.losses
     results = []
     bad = np.flatnonzero(~np.isfinite(losses))
     results.append(_entry("finite", "the training loss stays finite", len(bad) == 0 and len(losses) == profile.steps,
-                          f"loss {losses[bad[0]]} at step {bad[0] + 1}: check q_sample and p_losses for a division by zero "
-                          f"or a log of a negative number {where}" if len(bad) else
+                          f"loss {losses[bad[0]]} at step {bad[0] + 1}: check q_sample and p_losses for a division "
+                          f"by zero or a log of a negative number {where}" if len(bad) else
                           f"all {len(losses)} losses are finite {where}", student.seconds))
     head, tail = _head(losses), _tail(losses)
     falls = math.isfinite(tail) and tail <= profile.max_loss_ratio * head
     results.append(_entry(
         "loss_falls", "the training loss falls", falls,
         f"mean loss {head:.4f} over the first 10% of steps, {tail:.4f} over the last 10% (must fall to at most "
-        f"{profile.max_loss_ratio:g}x; the reference: {_head(reference.losses):.4f} -> {_tail(reference.losses):.4f}) {where}"))
+        f"{profile.max_loss_ratio:g}x; the reference: {_head(reference.losses):.4f} -> "
+        f"{_tail(reference.losses):.4f}) {where}"))
     low, high = -profile.range_slack, 1 + profile.range_slack
     ranges = []
     in_range = True
@@ -335,9 +339,11 @@ def judge(student: SmokeRun, reference: SmokeRun, profile: SmokeProfile) -> list
         lo, hi = (float(samples.min()), float(samples.max())) if finite else (math.nan, math.nan)
         ok = finite and low <= lo and hi <= high
         in_range &= ok
-        ranges.append(f"{sampler.upper()} in [{lo:.3f}, {hi:.3f}]" if finite else f"{sampler.upper()} has NaN or inf values")
+        ranges.append(f"{sampler.upper()} in [{lo:.3f}, {hi:.3f}]" if finite
+                      else f"{sampler.upper()} has NaN or inf values")
     results.append(_entry("in_range", "samples are finite and in [0, 1]", in_range,
-                          f"{'; '.join(ranges)} (allowed [{low:g}, {high:g}]: p_sample_loop must return unnormalize(x)) {where}"))
+                          f"{'; '.join(ranges)} (allowed [{low:g}, {high:g}]: p_sample_loop must return "
+                          f"unnormalize(x)) {where}"))
     name = "FID" if profile.distance == "fid" else "pixel Fréchet distance"
     parts, close = [], True
     for sampler in ("ddpm", "ddim"):
@@ -377,7 +383,8 @@ def loss_curves_picture(path: Path, student: SmokeRun, reference: SmokeRun, prof
         limit = LossLimit(len(losses) - last + 1, len(losses), profile.max_loss_ratio * _head(losses),
                           f"loss_falls: the last 10% must average <= {profile.max_loss_ratio:g} x the first 10%")
     note = "" if losses is not None else (
-        "your run did not finish" + (" (the grading machine failed)" if student.incomplete else "") + ": see the smoke checks")
+        "your run did not finish" + (" (the grading machine failed)" if student.incomplete else "")
+        + ": see the smoke checks")
     return smoke_picture(path, losses, reference.losses, limit=limit, student_note=note,
                          title=f"training smoke run ({profile.name}: {profile.steps} steps of {profile.batch_size}, "
                                f"seed {profile.seed})")
@@ -440,6 +447,7 @@ def load_reference_run(path: Path, solution: Path, profile: SmokeProfile | None 
             outputs = {name: handle.get_tensor(name) for name in handle.keys()}
             seconds = float(metadata.get("seconds", "nan"))
     except Exception as exc:  # noqa: BLE001 -- OSError, or safetensors' own error for a damaged file
-        raise GraderError(f"the smoke reference file {path} cannot be read ({exc}): run `grade batch --smoke` again") from None
+        raise GraderError(f"the smoke reference file {path} cannot be read ({exc}): "
+                          "run `grade batch --smoke` again") from None
     _REFERENCE_RUNS[key] = {"outputs": outputs, "seconds": seconds}
     return True

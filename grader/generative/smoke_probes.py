@@ -60,7 +60,8 @@ def probe_smoke_train(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[
         x_start = images[index.to(device)] * 2 - 1  # [0, 1] -> [-1, 1], as GaussianDiffusion.forward does
         loss = diffusion.p_losses(x_start, t, noise)
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
-            raise TypeError(f"p_losses returned {type(loss).__name__} {getattr(loss, 'shape', '')}, not a scalar tensor")
+            raise TypeError(f"p_losses returned {type(loss).__name__} {getattr(loss, 'shape', '')}, "
+                            "not a scalar tensor")
         value = float(loss.detach())
         losses.append(value)
         if not math.isfinite(value):
@@ -105,7 +106,8 @@ def probe_checkpoint_samples(hw: Any, inputs: dict[str, Tensor], params: dict) -
             labels = None if num_classes is None else torch.arange(start, start + size, device=device) % num_classes
             images = diffusion.sample(batch_size=size, class_labels=labels)
             if not isinstance(images, torch.Tensor) or not bool(torch.isfinite(images).all()):
-                raise ValueError(f"sample() returned NaN or infinite values (or no tensor) for samples {start} .. {start + size - 1}")
+                raise ValueError(f"sample() returned NaN or infinite values (or no tensor) for samples "
+                                 f"{start} .. {start + size - 1}")
             chunks.append(_to_uint8(images.clamp(0, 1)))
     return {"samples": torch.cat(chunks)}
 

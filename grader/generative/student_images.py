@@ -85,7 +85,8 @@ def _stage(files: list[Path], target: Path) -> list[str]:
             raise ValueError(f"{file.name} is not a regular file: hand in the image files themselves")
         total += file.stat().st_size
         if total > MAX_FILE_BYTES:
-            raise ValueError(f"the images are larger than {MAX_FILE_BYTES >> 20} MB in all: hand in the number asked for")
+            raise ValueError(f"the images are larger than {MAX_FILE_BYTES >> 20} MB in all: "
+                             "hand in the number asked for")
         name = f"{index:05d}{file.suffix.lower()}"
         shutil.copyfile(file, target / name)
         names.append(name)
@@ -101,7 +102,7 @@ def _decode_staged(stage: Path, folder: Path, files: list[Path], names: list[str
     from grader.grading.untrusted import error_text, safe_text
     from grader.sandbox import Limits, SandboxError, SandboxStartError, open_sandbox
 
-    limits = Limits(call_timeout_s=120.0, memory_bytes=4 << 30, total_timeout_s=150.0,  # room for 3 copies of the images
+    limits = Limits(call_timeout_s=120.0, memory_bytes=4 << 30, total_timeout_s=150.0,  # room for 3 image copies
                     max_output_bytes=MAX_DECODED_BYTES + (1 << 20))
     params = {"files": names, "max_pixels": MAX_PIXELS, "max_bytes": MAX_DECODED_BYTES}
     try:
@@ -109,9 +110,11 @@ def _decode_staged(stage: Path, folder: Path, files: list[Path], names: list[str
                           package=PACKAGE) as sandbox:
             result = sandbox.call("decode_images", {}, params, retry_incomplete=True)
     except SandboxStartError as exc:  # twice: the machine's failure
-        raise DecodingIncomplete(f"the sandbox that decodes images did not start: {' '.join(str(exc).split())[:600]}") from None
+        reason = " ".join(str(exc).split())[:600]
+        raise DecodingIncomplete(f"the sandbox that decodes images did not start: {reason}") from None
     except SandboxError as exc:
-        raise DecodingIncomplete(f"the sandbox that decodes images could not run: {' '.join(str(exc).split())[:600]}") from None
+        reason = " ".join(str(exc).split())[:600]
+        raise DecodingIncomplete(f"the sandbox that decodes images could not run: {reason}") from None
     if result.status == "incomplete":
         raise DecodingIncomplete(safe_text(result.message, 600))
     if result.status != "ok":

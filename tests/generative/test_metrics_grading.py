@@ -403,7 +403,7 @@ def test_generative_options_the_grader_cannot_use_stop_it_with_one_line(capsys, 
 def test_the_sandboxed_smoke_probes_are_public_and_self_contained():
     import re
 
-    from test_probes_are_public import solution_lines
+    from tests.grading.test_probes_are_public import solution_lines
 
     path = ROOT / "grader" / "generative" / "smoke_probes.py"
     source = path.read_text()
