@@ -161,7 +161,8 @@ def bench_samples() -> None:
     dataset = load_rubric().metrics.dataset("anime-faces-64")
     folder = dataset.reference_path()
     if not folder.is_dir():
-        raise SystemExit(f"bench samples: {folder} is missing (the course's anime faces, beside the repository)")
+        raise SystemExit(f"bench samples: {folder} is missing (the course's anime faces, under the data root: "
+                         "set DIFFUSION_HW_DATA to the folder that holds anime-faces-64/)")
     faces = load_images(folder)
     if len(faces) < 2 * SAMPLES:
         raise SystemExit(f"bench samples: {folder} holds {len(faces)} images; {2 * SAMPLES} are needed")
