@@ -2,6 +2,8 @@
 
     cli.py, api.py      the command line, a thin layer over the Python API (`grade_submission`)
     rubric.toml         points and public/hidden of every check; rubric.py reads and validates it
+    assignments/        the other assignment profiles: one rubric per homework (README.md there); rubric.toml
+                        is the default profile (`grade assignments` lists them)
     errors.py           GraderError (the hand-in or the set-up) and SubmissionError
     intake/             what was handed in (folder, .zip, notebook, loose files) -> a private copy of diffusion_hw/
     grading/            the pipeline: probes run student code, the reference's outputs, plans, one session's scoring

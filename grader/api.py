@@ -11,6 +11,10 @@ command uses it to build the reference side once for all submissions.
 
 The instructor's plans are drawn under the grading salt (grader/grading/salt.py), never from the handout's
 fixed cases: those serve students' self-checks (`public_only`) only.
+
+`rubric_path` may be an assignment profile's (grader/rubric.py: `profile_path(name)`); its starter
+(starter/<name>/ in the course repository) is then what `starter` grades and what a notebook or loose
+TODO files are completed from.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from grader.grading.public_expected import PUBLIC_EXPECTED
 from grader.grading.reference import DEFAULT_SOLUTION, LiveReference
 from grader.grading.salt import grading_salt
 from grader.grading.session import DEFAULT_LIMITS, Progress, run_session
-from grader.intake.submission import open_submission, resolve_path, submission_name
+from grader.intake.submission import REPO_ROOT, open_submission, resolve_path, submission_name
 from grader.metrics.clip_score import clip_score_line
 from grader.output.results import CheckResult, GradeReport
 from grader.rubric import DEFAULT_RUBRIC, Rubric, RubricCheck, load_rubric
@@ -45,6 +49,10 @@ def prepare_plans(
     checks = rubric.checks(public_only)
     if plans is None and public_only:
         plans = PUBLIC_EXPECTED
+        live = rubric.path != DEFAULT_RUBRIC and (Path(solution) / "diffusion_hw").is_dir()
+        if live and not _has_plans(plans, checks):
+            # a profile that makes public a check the default keeps hidden: the handout's fixed cases, live
+            return build_plans(checks, LiveReference(solution))
     if plans is not None:
         loaded = load_plans(Path(plans))
         missing = [c.id for c in checks if c.id not in loaded]
@@ -56,6 +64,21 @@ def prepare_plans(
         return loaded
     with salted(salt or grading_salt(rubric.path)):
         return build_plans(checks, LiveReference(solution))
+
+
+def _has_plans(path: Path, checks: list[RubricCheck]) -> bool:
+    return Path(path).is_file() and all(c.id in load_plans(Path(path)) for c in checks)
+
+
+def profile_starter(rubric: Rubric) -> Path | None:
+    """The clean starter of the rubric's assignment profile, in the course repository: starter/<name>/
+    for a profile of grader/assignments/; None for the default profile and wherever the grader carries
+    one assignment only (the handout, the Gradescope zip), whose clean starter is intake's own."""
+    from grader.rubric import ASSIGNMENTS_DIR, DEFAULT_PROFILE
+
+    if rubric.name in (None, DEFAULT_PROFILE) or not ASSIGNMENTS_DIR.is_dir():
+        return None
+    return REPO_ROOT / "starter" / rubric.name
 
 
 def grade_submission(
@@ -82,8 +105,10 @@ def grade_submission(
     (unsafe zip, no package) gets a report scoring 0 that says why.
     """
     started = time.monotonic()
-    path = resolve_path(submission)
     rubric = load_rubric(rubric_path)
+    starter = profile_starter(rubric)
+    the_starter = str(submission) == "starter" and not Path(submission).exists()
+    path = resolve_path(starter if the_starter and starter is not None else submission)
     checks = rubric.checks(public_only)
     options = generative or GenerativeOptions()
     extra = prepare_generative(rubric, options, solution)  # checks the reference data first
@@ -91,11 +116,11 @@ def grade_submission(
     items = [(item.number, item.function) for item in rubric.items]
     try:
         extra_bytes, extra_files = options.zip_room()  # a zip may also hold samples or a checkpoint
-        with open_submission(path, extra_bytes=extra_bytes, extra_files=extra_files) as opened:
+        with open_submission(path, extra_bytes=extra_bytes, extra_files=extra_files, starter=starter) as opened:
             results, confinement = run_session(opened.root, checks, prepared, limits, progress)
             if extra is not None:
                 results = results + extra.run(opened.root, solution, opened.source, pictures=out)
-            report = GradeReport(opened.name, results, 0.0, confinement, public_only,
+            report = GradeReport("starter" if the_starter else opened.name, results, 0.0, confinement, public_only,
                                  hidden_visibility=rubric.hidden_visibility, items=items,
                                  notes=[*opened.warnings, clip_score_line(opened.root)])
     except SubmissionError as exc:

@@ -1,11 +1,12 @@
 """`grade`: the command line over grader.api and grader.instructor.batch.
 
-    grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose]
+    grade SUBMISSION [--out DIR] [--public-only] [--quiet | --verbose] [--assignment NAME]
           [--samples DIR | --checkpoint model.pt | --samples-in REL | --checkpoint-in REL]
           [--reference-data DIR] [--data-root DIR] [--dataset NAME] [--num-samples N] [--smoke]
     grade calibrate DATASET [--data-root DIR] [--out FILE] [--limit N] [--no-smoke]  (numbers to set the bands from)
+    grade assignments                                   (the assignment profiles, one name per line, default first)
     grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only] [--executor submitit [--cluster slurm|local] ...]
-          [--roster roster.csv] [--assignment "Name (ID)"]
+          [--roster roster.csv] [--assignment NAME] [--canvas-assignment "Name (ID)"]
           [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--data-root DIR] [--dataset NAME]
           [--num-samples N] [--smoke]
 
@@ -14,7 +15,14 @@ relative to the folder that holds its diffusion_hw/ (inside a .zip too); one tha
 the metrics, with a message saying what to hand in (grader/generative/handed_in.py).
 
 SUBMISSION is a folder holding diffusion_hw/, a .zip of one, a notebook with marked cells
-(grader/intake/notebook.py), or `solution` / `starter` (resolved from the repository root).
+(grader/intake/notebook.py), or `solution` / `starter` (resolved from the repository root; with
+--assignment, `starter` is that profile's starter).
+
+--assignment NAME grades with an assignment profile's rubric (grader/rubric.py; `grade assignments`
+lists them, the default first; without it, the default profile grader/rubric.toml), and completes a
+notebook or loose TODO files from that profile's starter. `grade batch --assignment` takes a profile
+name too; any other text there is canvas.csv's assignment column, as before there were profiles
+(--canvas-assignment says that explicitly).
 
 Exit status: 0 whenever grading completed, whatever the score; 3 when it completed except for items
 the grading machine failed to grade (results say INCOMPLETE and why: grade again; `grade batch
@@ -48,10 +56,11 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grade",
         usage="grade SUBMISSION [options]\n       grade batch DIR --out OUT [options]\n"
-              "       grade calibrate DATASET [options]",
+              "       grade calibrate DATASET [options]\n       grade assignments",
         description="Grade a diffusion_hw submission in a sandbox. Other commands: `grade batch DIR --out OUT` grades "
                     "a whole class into a gradebook (and a Canvas import file); `grade calibrate DATASET` prints the "
-                    "numbers to set the metric bands from (each has its own --help).",
+                    "numbers to set the metric bands from (each has its own --help); `grade assignments` lists the "
+                    "assignment profiles.",
         epilog="Exit status 0 whenever grading completed, whatever the score; 3 if some items could not be "
                "graded because the grading machine failed (grade again); 2 if the grader could not run; "
                "130 after Ctrl-C.",
@@ -65,6 +74,9 @@ def _grade_parser() -> argparse.ArgumentParser:
                         help="print only the total (stdout); a hand-in that was rejected or does not import also "
                              "gets its one-line reason on stderr")
     parser.add_argument("--verbose", action="store_true", help="print every failed check's feedback in full")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="grade with this assignment profile's rubric (`grade assignments` lists them; "
+                             "default: the default profile, grader/rubric.toml)")
     parser.add_argument("--rubric", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--plans", type=Path, help=argparse.SUPPRESS)  # prepared by `grade batch`
@@ -116,9 +128,12 @@ def _batch_parser() -> argparse.ArgumentParser:
                         help="OUT/submissions/<name>/ per hand-in (results.json, reports, grading.log), OUT/gradebook.csv, OUT/canvas.csv")
     parser.add_argument("--roster", type=Path,
                         help="CSV with columns id, name, email (optional canvas_id, section): the gradebook's student ids, matched to hand-ins by name or id")
-    parser.add_argument("--assignment", default=None,
-                        help="canvas.csv's assignment column: 'Name (ID)' updates Canvas assignment ID, 'Name' creates one "
-                             "(default 'Diffusion homework')")
+    parser.add_argument("--assignment", default=None, metavar="NAME",
+                        help="grade with this assignment profile (`grade assignments`); any other text is taken as "
+                             "--canvas-assignment")
+    parser.add_argument("--canvas-assignment", default=None,
+                        help="canvas.csv's assignment column: 'Name (ID)' updates Canvas assignment ID, 'Name' "
+                             "creates one (default 'Diffusion homework')")
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
     parser.add_argument("--regrade-incomplete", action="store_true",
@@ -159,11 +174,11 @@ def _grade(args: argparse.Namespace) -> int:
     from grader.api import grade_submission
     from grader.grading.reference import DEFAULT_SOLUTION
     from grader.output.terminal import render
-    from grader.rubric import DEFAULT_RUBRIC
+    from grader.rubric import profile_path
 
     generative = _generative_options(args)  # grading.prepare checks them: at most one source of samples
     report = grade_submission(
-        args.submission, out=args.out, public_only=args.public_only, rubric_path=args.rubric or DEFAULT_RUBRIC,
+        args.submission, out=args.out, public_only=args.public_only, rubric_path=_rubric_path(args, profile_path),
         solution=args.solution or DEFAULT_SOLUTION, plans=args.plans, generative=generative,
     )
     if args.quiet:
@@ -178,6 +193,24 @@ def _grade(args: argparse.Namespace) -> int:
         if args.quiet:
             print(report.incomplete_line(), file=sys.stderr)
         return INCOMPLETE
+    return 0
+
+
+def _rubric_path(args: argparse.Namespace, profile_path) -> Path:
+    """--rubric (a file), else --assignment's profile, else the default profile's grader/rubric.toml."""
+    if args.rubric is not None and args.assignment is not None:
+        from grader.errors import GraderError
+
+        raise GraderError("--rubric and --assignment both choose the rubric: give one of them")
+    return args.rubric or profile_path(args.assignment)
+
+
+def _assignments() -> int:
+    """`grade assignments`: every profile's name, one per line, the default first."""
+    from grader.rubric import profile_names
+
+    for name in profile_names():
+        print(name)
     return 0
 
 
@@ -203,16 +236,20 @@ def _batch(args: argparse.Namespace) -> int:
         BatchInterrupted,
         grade_batch,
     )
-    from grader.rubric import DEFAULT_RUBRIC
+    from grader.rubric import profile_names, profile_path
 
+    canvas_assignment = args.canvas_assignment
+    if args.assignment is not None and args.assignment not in profile_names():
+        # not a profile: canvas.csv's assignment column, as --assignment meant before there were profiles
+        canvas_assignment, args.assignment = canvas_assignment or args.assignment, None
     started = time.monotonic()
     try:
         rows = grade_batch(
             args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
             public_only=args.public_only,
-            rubric_path=args.rubric or DEFAULT_RUBRIC, solution=args.solution or DEFAULT_SOLUTION,
+            rubric_path=_rubric_path(args, profile_path), solution=args.solution or DEFAULT_SOLUTION,
             log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
-            roster=args.roster, assignment=args.assignment or DEFAULT_ASSIGNMENT,
+            roster=args.roster, assignment=canvas_assignment or DEFAULT_ASSIGNMENT,
         )
         interrupted = False
     except BatchInterrupted as stopped:
@@ -246,6 +283,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from grader.instructor.calibrate import calibrate_command
 
             return calibrate_command(argv[1:], _Parser)
+        if argv == ["assignments"] and not Path(argv[0]).exists():  # a hand-in folder of that name is graded
+            return _assignments()
         return _grade(_grade_parser().parse_args(argv))
     except GraderError as exc:
         print(f"grade: {' '.join(str(exc).split())}", file=sys.stderr)

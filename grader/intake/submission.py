@@ -90,26 +90,29 @@ def submission_name(path: Path) -> str:
 
 @contextlib.contextmanager
 def open_submission(
-    argument: str | Path, max_bytes: int = MAX_BYTES, *, extra_bytes: int = 0, extra_files: int = 0
+    argument: str | Path, max_bytes: int = MAX_BYTES, *, extra_bytes: int = 0, extra_files: int = 0,
+    starter: Path | None = None,
 ) -> Iterator[Submission]:
     """Yield a Submission whose root is a private copy; GraderError for a bad path, SubmissionError
     for a submission that cannot be graded (it then scores 0 with the message as feedback).
 
     A .zip may unpack to max_bytes + extra_bytes in MAX_FILES + extra_files entries: the room the
     grader makes for samples or a checkpoint handed in beside the package (the package itself is
-    still held to max_bytes).
+    still held to max_bytes). `starter`: the folder holding the clean starter that a notebook or loose
+    TODO files are completed from (default clean_starter(); an assignment profile's own starter).
     """
     path = resolve_path(argument)
+    starter_root = starter or clean_starter()
     scratch = Path(tempfile.mkdtemp(prefix="grade-submission-"))
     try:
         warnings: list[str] = []
         if path.is_dir():
-            source = _package_or_loose_files(path, scratch, warnings)
+            source = _package_or_loose_files(path, scratch, warnings, starter_root)
         elif path.suffix.lower() == ".ipynb":  # marked cells over the starter: grader/intake/notebook.py
             from grader.intake.notebook import extract_notebook, missing_todo_files
 
             source = scratch / "notebook"
-            starter = clean_starter() / PACKAGE
+            starter = starter_root / PACKAGE
             taken = extract_notebook(path, source / PACKAGE, starter, max_bytes)
             missing = missing_todo_files(taken, starter)
             if missing:
@@ -118,7 +121,7 @@ def open_submission(
         elif zipfile.is_zipfile(path):
             unpacked = scratch / "unpacked"
             safe_extract(path, unpacked, max_bytes + extra_bytes, MAX_FILES + extra_files)
-            source = _package_or_loose_files(unpacked, scratch, warnings)
+            source = _package_or_loose_files(unpacked, scratch, warnings, starter_root)
         elif path.suffix.lower() == ".zip":
             raise SubmissionError(f"{path.name} is not a .zip archive that can be opened (damaged, or cut off in the "
                                   f"upload?): zip the folder holding {PACKAGE}/ again and hand that in")
@@ -131,7 +134,7 @@ def open_submission(
         remove_tree(scratch)  # iterative: whatever was unpacked, removing it cannot raise
 
 
-def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) -> Path:
+def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str], starter_root: Path | None = None) -> Path:
     """find_package(folder); failing that, the TODO files handed in loose (schedules.py, views.py, ...
     dragged in without their folder, at the top or in the one folder there) over a copy of the
     clean starter (`clean_starter()`), with a warning naming the files that came from the starter.
@@ -139,7 +142,7 @@ def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) ->
     try:
         return find_package(folder)
     except SubmissionError as no_package:
-        starter = clean_starter() / PACKAGE
+        starter = (starter_root or clean_starter()) / PACKAGE
         if not (starter / "__init__.py").is_file():
             raise no_package
         from grader.intake.notebook import todo_files
@@ -166,10 +169,13 @@ def _package_or_loose_files(folder: Path, scratch: Path, warnings: list[str]) ->
 
 
 def find_package(folder: Path) -> Path:
-    """The folder that holds diffusion_hw/__init__.py: `folder` itself, or the one place below it
-    (a handout's grader/pristine_starter/ is not searched, so a whole unpacked handout has one)."""
+    """The folder that holds diffusion_hw/__init__.py: `folder` itself (nothing below it is searched then:
+    the repository's starter/ holds the other assignment profiles' starters one level down), or the one
+    place below it (a handout's grader/pristine_starter/ is not searched, so a whole unpacked handout has one)."""
     if folder.name == PACKAGE and (folder / "__init__.py").is_file():
         return folder.parent
+    if not (folder / PACKAGE).is_symlink() and (folder / PACKAGE / "__init__.py").is_file():
+        return folder
     found: list[Path] = []
     for directory, dirnames, filenames in os.walk(folder):
         here = Path(directory)
