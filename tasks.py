@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import subprocess
 import sys
 import venv
@@ -105,15 +106,21 @@ def test(c, args="", fast=False):
     sys.exit(result.exited)
 
 
-@task(help={"quiet": "print nothing but errors"})
-def starter(c, quiet=False):
-    """Regenerate starter/ from solution/ (TODO bodies become NotImplementedError stubs)."""
-    sys.path.insert(0, str(ROOT))
-    from grader.instructor.starter import generate_starter
+ASSIGNMENT_HELP = "an assignment profile (`python3 tasks.py grade assignments` lists them); default: the default one"
 
-    todos = generate_starter(ROOT / "solution", ROOT / "starter")
-    if not quiet:
-        print(f"starter/ regenerated from solution/ with {len(todos)} TODOs:")
+
+@task(help={"quiet": "print nothing but errors", "assignment": ASSIGNMENT_HELP + " (without it: every profile)"})
+def starter(c, quiet=False, assignment=None):
+    """Regenerate starter/ from solution/ (TODO bodies become NotImplementedError stubs): starter/diffusion_hw for
+    the default profile, starter/NAME/diffusion_hw for every other (grader/assignments/)."""
+    sys.path.insert(0, str(ROOT))
+    from grader.instructor.starter import starter_folder, write_all_starters, write_profile_starter
+
+    written = write_all_starters() if assignment is None else {assignment: write_profile_starter(assignment)}
+    if quiet:
+        return
+    for name, todos in written.items():
+        print(f"{starter_folder(name).relative_to(ROOT)}/ regenerated from solution/ with {len(todos)} TODOs:")
         for todo in todos:
             print(f"  TODO {todo.number:5} {todo.name:28} {todo.path}:{todo.line}")
 
@@ -142,12 +149,14 @@ def _grade_passthrough(arguments: list[str]) -> None:
     os.execv(sys.executable, [sys.executable, "-m", "grader", *arguments])
 
 
-@task
-def demo(c):
-    """The main job: grade the reference solution and the blank starter, and show both reports."""
+@task(help={"assignment": ASSIGNMENT_HELP})
+def demo(c, assignment=None):
+    """The main job: grade the reference solution and the blank starter, and show both reports (--assignment:
+    with that profile's rubric and its starter)."""
+    flag, folder = (f" --assignment {shlex.quote(assignment)}", f"demo-{assignment}-") if assignment else ("", "demo-")
     for name in ("solution", "starter"):
-        print(f"\n=== grade {name} ===", flush=True)
-        result = _python(c, f"-m grader {name} --out results/demo-{name}", warn=True)
+        print(f"\n=== grade {name}{flag} ===", flush=True)
+        result = _python(c, f"-m grader {name}{flag} --out {shlex.quote(f'results/{folder}{name}')}", warn=True)
         if result.exited != 0:
             sys.exit(result.exited)
 
@@ -160,16 +169,22 @@ def bench(c, what="grade", runs=3, per_core=4):
     _python(c, f"-m grader.instructor.bench {what}{extra}")
 
 
-@task(help={"out": "where to write the zip"})
-def handout(c, out="dist/handout.zip"):
+@task(help={"out": "where to write the zip (default dist/handout.zip, with --assignment dist/handout-NAME.zip)",
+            "assignment": ASSIGNMENT_HELP})
+def handout(c, out=None, assignment=None):
     """Build the student zip: starter, public checks, data code, notebooks, README (no solution, no hidden check)."""
-    _python(c, f"-m grader.instructor.handout {out}")
+    out = out or (f"dist/handout-{assignment}.zip" if assignment else "dist/handout.zip")
+    _python(c, f"-m grader.instructor.handout {out}"
+            + (f" --assignment {shlex.quote(assignment)}" if assignment else ""))
 
 
-@task(help={"out": "where to write the zip"})
-def gradescope(c, out="dist/gradescope.zip"):
+@task(help={"out": "where to write the zip (default dist/gradescope.zip, with --assignment dist/gradescope-NAME.zip)",
+            "assignment": ASSIGNMENT_HELP})
+def gradescope(c, out=None, assignment=None):
     """Build the Gradescope autograder zip (setup.sh, run_autograder, grader, solution, starter)."""
-    _python(c, f"-m grader.instructor.gradescope build {out}")
+    out = out or (f"dist/gradescope-{assignment}.zip" if assignment else "dist/gradescope.zip")
+    _python(c, f"-m grader.instructor.gradescope build {out}"
+            + (f" --assignment {shlex.quote(assignment)}" if assignment else ""))
 
 
 @task(name="ci-gpu", help={"allow_cpu": "run even without CUDA", "out": "folder for results.json and the reports",

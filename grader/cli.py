@@ -5,7 +5,8 @@
           [--reference-data DIR] [--data-root DIR] [--dataset NAME] [--num-samples N] [--smoke]
     grade calibrate DATASET [--data-root DIR] [--out FILE] [--limit N] [--no-smoke]  (numbers to set the bands from)
     grade assignments                                   (the assignment profiles, one name per line, default first)
-    grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only] [--executor submitit [--cluster slurm|local] ...]
+    grade batch DIR --out OUT [--jobs N] [--redo | --regrade-incomplete] [--public-only]
+          [--executor submitit [--cluster slurm|local] ...]
           [--roster roster.csv] [--assignment NAME] [--canvas-assignment "Name (ID)"]
           [--samples-in REL | --checkpoint-in REL] [--reference-data DIR] [--data-root DIR] [--dataset NAME]
           [--num-samples N] [--smoke]
@@ -65,11 +66,12 @@ def _grade_parser() -> argparse.ArgumentParser:
                "graded because the grading machine failed (grade again); 2 if the grader could not run; "
                "130 after Ctrl-C.",
     )
-    parser.add_argument("submission", help="a folder holding diffusion_hw/ (or loose TODO files), a .zip of one, a .ipynb, "
-                                           "or 'solution' / 'starter'")
+    parser.add_argument("submission", help="a folder holding diffusion_hw/ (or loose TODO files), a .zip of one, "
+                                           "a .ipynb, or 'solution' / 'starter'")
     parser.add_argument("--out", type=Path, help="write OUT/results.json (Gradescope format)")
     parser.add_argument("--public-only", action="store_true",
-                        help="run only the public checks, against grader/grading/public_expected.safetensors (no solution needed)")
+                        help="run only the public checks, against grader/grading/public_expected.safetensors "
+                             "(no solution needed)")
     parser.add_argument("--quiet", action="store_true",
                         help="print only the total (stdout); a hand-in that was rejected or does not import also "
                              "gets its one-line reason on stderr")
@@ -81,10 +83,13 @@ def _grade_parser() -> argparse.ArgumentParser:
     parser.add_argument("--solution", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--plans", type=Path, help=argparse.SUPPRESS)  # prepared by `grade batch`
     parser.add_argument("--smoke-reference", type=Path, help=argparse.SUPPRESS)  # likewise: the reference's smoke run
-    metrics = parser.add_argument_group("generative metrics (grader/generative/; points from the rubric's [metrics] bands)")
+    metrics = parser.add_argument_group(
+        "generative metrics (grader/generative/; points from the rubric's [metrics] bands)"
+    )
     metrics.add_argument("--samples", type=Path, help="score a folder of generated images: FID, KID, AFD, memorisation")
     metrics.add_argument("--checkpoint", type=Path,
-                         help="regenerate samples from a Trainer checkpoint in the sandbox (fixed seed), then score them")
+                         help="regenerate samples from a Trainer checkpoint in the sandbox (fixed seed), "
+                              "then score them")
     _add_generative_arguments(metrics)
     return parser
 
@@ -99,13 +104,16 @@ def _add_generative_arguments(group) -> None:
                             "(e.g. model-final.pt)")
     group.add_argument("--num-samples", type=int,
                        help="samples to regenerate from a checkpoint (default: the dataset's min_samples)")
-    group.add_argument("--reference-data", type=Path, help="folder of real images to compare with (default: the rubric's)")
+    group.add_argument("--reference-data", type=Path,
+                       help="folder of real images to compare with (default: the rubric's)")
     group.add_argument("--data-root", type=Path, metavar="DIR",
                        help="the folder named datasets (the rubric's references, the smoke run's data) live in "
-                            "(default: $DIFFUSION_HW_DATA, else the rubric's data_root, else ~/.cache/diffusion-hw/data)")
+                            "(default: $DIFFUSION_HW_DATA, else the rubric's data_root, "
+                            "else ~/.cache/diffusion-hw/data)")
     group.add_argument("--dataset", help="a [[metrics.dataset]] of the rubric (default: its default_dataset)")
     group.add_argument("--smoke", action="store_true",
-                       help="train the given U-Net briefly with the submission's code and compare with the reference's run")
+                       help="train the given U-Net briefly with the submission's code and compare with the "
+                            "reference's run")
 
 
 def _generative_options(args: argparse.Namespace):
@@ -113,21 +121,27 @@ def _generative_options(args: argparse.Namespace):
 
     return GenerativeOptions(
         samples=getattr(args, "samples", None), checkpoint=getattr(args, "checkpoint", None), smoke=args.smoke,
-        reference_data=args.reference_data, data_root=args.data_root, dataset=args.dataset, num_samples=args.num_samples,
+        reference_data=args.reference_data, data_root=args.data_root, dataset=args.dataset,
+        num_samples=args.num_samples,
         samples_in=args.samples_in, checkpoint_in=args.checkpoint_in,
         smoke_reference=getattr(args, "smoke_reference", None),
     )
 
 
 def _batch_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="grade batch", description="Grade every hand-in in DIR into OUT/gradebook.csv and OUT/canvas.csv. "
-                     "Ctrl-C once: no new grading starts; twice: the running ones stop; the gradebook is written either "
-                     "way, and the same command again grades what is left.")
-    parser.add_argument("directory", type=Path, help="folder of hand-ins: each a folder, a .zip or a .ipynb (any other file gets a row saying why it was not graded)")
+    parser = _Parser(prog="grade batch",
+                     description="Grade every hand-in in DIR into OUT/gradebook.csv and OUT/canvas.csv. "
+                     "Ctrl-C once: no new grading starts; twice: the running ones stop; the gradebook is written "
+                     "either way, and the same command again grades what is left.")
+    parser.add_argument("directory", type=Path,
+                        help="folder of hand-ins: each a folder, a .zip or a .ipynb "
+                             "(any other file gets a row saying why it was not graded)")
     parser.add_argument("--out", type=Path, required=True,
-                        help="OUT/submissions/<name>/ per hand-in (results.json, reports, grading.log), OUT/gradebook.csv, OUT/canvas.csv")
+                        help="OUT/submissions/<name>/ per hand-in (results.json, reports, grading.log), "
+                             "OUT/gradebook.csv, OUT/canvas.csv")
     parser.add_argument("--roster", type=Path,
-                        help="CSV with columns id, name, email (optional canvas_id, section): the gradebook's student ids, matched to hand-ins by name or id")
+                        help="CSV with columns id, name, email (optional canvas_id, section): the gradebook's "
+                             "student ids, matched to hand-ins by name or id")
     parser.add_argument("--assignment", default=None, metavar="NAME",
                         help="grade with this assignment profile (`grade assignments`); any other text is taken as "
                              "--canvas-assignment")
@@ -137,7 +151,8 @@ def _batch_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jobs", type=int, default=2, help="submissions graded at the same time (default 2)")
     parser.add_argument("--redo", action="store_true", help="grade again those that already have results")
     parser.add_argument("--regrade-incomplete", action="store_true",
-                        help="grade again only those whose grading the machine could not complete (status incomplete or error)")
+                        help="grade again only those whose grading the machine could not complete "
+                             "(status incomplete or error)")
     parser.add_argument("--public-only", action="store_true", help="run only the public checks")
     parser.add_argument("--executor", choices=("processes", "submitit"), default="processes",
                         help="processes: N local processes (default); submitit: one cluster job per submission")
@@ -145,7 +160,8 @@ def _batch_parser() -> argparse.ArgumentParser:
     cluster.add_argument("--cluster", choices=("slurm", "local", "debug"), default="slurm",
                          help="submitit's executor: slurm (default), or local/debug to try it without Slurm")
     cluster.add_argument("--submitit-folder", type=Path, default=None,
-                         help="private folder on a file system the nodes share (default ~/.cache/diffusion-hw/submitit)")
+                         help="private folder on a file system the nodes share "
+                              "(default ~/.cache/diffusion-hw/submitit)")
     cluster.add_argument("--partition", help="Slurm partition")
     cluster.add_argument("--gpus", dest="gpus_per_node", type=int, help="GPUs per job")
     cluster.add_argument("--cpus", dest="cpus_per_task", type=int, help="CPUs per job")
@@ -248,7 +264,8 @@ def _batch(args: argparse.Namespace) -> int:
             args.directory, args.out, jobs=args.jobs, redo=args.redo, regrade_incomplete=args.regrade_incomplete,
             public_only=args.public_only,
             rubric_path=_rubric_path(args, profile_path), solution=args.solution or DEFAULT_SOLUTION,
-            log=lambda line: print(line, flush=True), cluster=_cluster_options(args), generative=_generative_options(args),
+            log=lambda line: print(line, flush=True), cluster=_cluster_options(args),
+            generative=_generative_options(args),
             roster=args.roster, assignment=canvas_assignment or DEFAULT_ASSIGNMENT,
         )
         interrupted = False
