@@ -188,7 +188,8 @@ class Trainer:
         num_samples: images in each sample grid (0: checkpoints only).
         results_folder: where samples and checkpoints go (created if missing).
         keep_checkpoints: keep only the newest this many model-{milestone}.pt files written by
-            train() (None: keep all; a dim-64 Unet's checkpoint is about 0.6 GB).
+            train() (None: keep all; each checkpoint holds four copies of the weights: the model, its
+            EMA and Adam's two moments).
         amp: mixed precision (float16 autocast and gradient scaling) on CUDA; ignored on CPU.
         seed: seeds torch and the data order (None: not seeded).
         device: "cuda", "cpu", ...; None picks cuda when available, else cpu.
