@@ -5,7 +5,10 @@ image, then, for every submission, runs /autograder/source/run_autograder, which
 /autograder/results/results.json (https://gradescope-autograders.readthedocs.io/en/latest/specs/).
 
     python -m grader.instructor.gradescope [--root /autograder]       grade ROOT/submission into ROOT/results
-    python -m grader.instructor.gradescope build [ZIP]                 write dist/gradescope.zip
+    python -m grader.instructor.gradescope build [ZIP] [--assignment NAME]   write dist/gradescope.zip
+
+The zip grades one assignment profile (grader/rubric.py): its rubric is the zip's grader/rubric.toml
+and its starter the zip's starter/diffusion_hw; the other profiles (grader/assignments/) stay out.
 
 What students hand in (ROOT/submission) may be the folder holding diffusion_hw/, one .zip of it, or
 one notebook with marked cells. Whatever happens, results.json is written: a submission that cannot
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -193,9 +197,21 @@ def run_autograder(root: Path) -> dict:
         return results
 
 
-def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT) -> Path:
+def profile_rubric_text(rubric) -> str:
+    """The profile's rubric file as the zip's grader/rubric.toml: unchanged, but naming itself in
+    [assignment] (outside grader/assignments/ its file name no longer does)."""
+    import tomllib
+
+    text = Path(rubric.path).read_text(encoding="utf-8")
+    if rubric.name is None or "name" in tomllib.loads(text).get("assignment", {}):
+        return text
+    return re.sub(r"^\[assignment\][ \t]*\n", f'[assignment]\nname = "{rubric.name}"\n', text, count=1, flags=re.M)
+
+
+def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT, assignment: str | None = None) -> Path:
     """dist/gradescope.zip: setup.sh and run_autograder at the top, the full grader, the reference
-    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements.
+    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements,
+    for the assignment profile `assignment` (None: the default).
 
     The grading salt of this machine (grader/grading/salt.py) goes in as grader/grading-salt: every container
     Gradescope starts then draws the same cases, so a regrade gives the same score, and they are not
@@ -203,17 +219,21 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT)
     from grader.grading.salt import SALT_FILE, grading_salt
     from grader.instructor.handout import write_zip
     from grader.instructor.starter import generate_starter
+    from grader.rubric import ASSIGNMENTS_DIR, load_profile
 
+    rubric = load_profile(assignment)
     with tempfile.TemporaryDirectory(prefix="gradescope-") as scratch:
         staged = Path(scratch) / "source"
         staged.mkdir()
         ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".hypothesis", ".pytest_cache")
-        shutil.copytree(root / "grader", staged / "grader", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(root / "grader", staged / "grader",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ASSIGNMENTS_DIR.name))
+        (staged / "grader" / "rubric.toml").write_text(profile_rubric_text(rubric), encoding="utf-8")
         salt = grading_salt(root / "grader" / "rubric.toml")
         (staged / "grader" / SALT_FILE).write_text(salt + "\n", encoding="utf-8")
         shutil.copytree(root / "data", staged / "data", ignore=ignore)
         shutil.copytree(root / "solution", staged / "solution", ignore=ignore)
-        generate_starter(root / "solution", staged / "starter")
+        generate_starter(root / "solution", staged / "starter", rubric)
         keep = []
         for line in (root / "requirements.txt").read_text(encoding="utf-8").splitlines():
             name = line.strip().split(">", 1)[0].split("=", 1)[0].split("<", 1)[0].split(" ", 1)[0].lower()
@@ -231,7 +251,17 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT)
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["build"]:
-        written = build_gradescope_zip(Path(argv[1]) if len(argv) > 1 else GRADESCOPE_ZIP)
+        from grader.errors import GraderError
+
+        build = argparse.ArgumentParser(prog="gradescope build", description="write the Gradescope autograder zip")
+        build.add_argument("archive", nargs="?", type=Path, default=GRADESCOPE_ZIP)
+        build.add_argument("--assignment", help="an assignment profile (default: the default one)")
+        options = build.parse_args(argv[1:])
+        try:
+            written = build_gradescope_zip(options.archive, assignment=options.assignment)
+        except GraderError as exc:
+            print(f"gradescope: {' '.join(str(exc).split())}", file=sys.stderr)
+            return 2
         print(f"wrote {written} ({written.stat().st_size // 1024} kB)")
         return 0
     parser = argparse.ArgumentParser(prog="run_autograder", description=__doc__.splitlines()[0])

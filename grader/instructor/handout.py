@@ -1,4 +1,9 @@
-"""`python3 tasks.py handout`: build dist/handout.zip, everything a student downloads.
+"""`python3 tasks.py handout [--assignment NAME]`: build dist/handout.zip, everything a student downloads.
+
+For an assignment profile (grader/rubric.py; grader/assignments/) the handout is that profile's: its
+starter (its TODO items stubbed, every other solution block given), its public checks only, its title
+in the README, and its training defaults ([assignment]: data set, image size, channels, T, schedule) in
+the notebooks' CONFIG. Without one it is the default profile's, grader/rubric.toml.
 
     diffusion_hw/          the starter package (generated from solution/ right now: TODOs are stubs)
     grader/                the student-side grader: public checks only (grader/instructor/public_grader.py)
@@ -28,6 +33,7 @@ from grader.instructor.notebooks import NUM_SUBMITTED_SAMPLES, write_notebooks
 from grader.instructor.public_grader import write_public_grader
 from grader.instructor.starter import generate_starter
 from grader.intake.submission import PACKAGE, PRISTINE_STARTER
+from grader.rubric import DEFAULT_PROFILE, Rubric, load_profile
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIST = REPO_ROOT / "dist"
@@ -83,7 +89,7 @@ if __name__ == "__main__":
     main()
 '''
 
-README = """# Diffusion homework: DDPM / DDIM, then optical illusions
+README = """# {title}
 
 You implement the core of a denoising diffusion model in the package `diffusion_hw/`, check it with
 the public checks, train it on a GPU (Colab or Kaggle), and hand in your code and {n} samples.
@@ -180,22 +186,56 @@ def _todo_table(todos) -> str:
     return "\n".join(rows)
 
 
-def stage_handout(target: Path, root: Path = REPO_ROOT) -> Path:
-    """Write the handout's files into `target` (created); return it."""
+def notebook_settings(rubric: Rubric) -> dict:
+    """What the notebooks' CONFIG cell sets for the profile: its [assignment] training defaults the
+    notebook reads ({} for the default profile, whose notebooks are the ones notebooks.py writes)."""
+    if rubric.assignment is None or rubric.name == DEFAULT_PROFILE:
+        return {}
+    keys = ("dataset", "image_size", "channels", "timesteps", "beta_schedule")
+    return {key: rubric.assignment.training_defaults()[key] for key in keys}
+
+
+def _set_notebook_config(folder: Path, settings: dict) -> None:
+    """Add `CONFIG.update(...)` with `settings` right after the CONFIG dict of every notebook in `folder`
+    (before the smoke run's own update, which still shrinks everything)."""
+    if not settings:
+        return
+    update = "CONFIG.update(" + ", ".join(f"{k}={v!r}" for k, v in settings.items()) + ")  # this homework's"
+    import nbformat
+
+    for path in sorted(Path(folder).glob("*.ipynb")):
+        notebook = nbformat.read(str(path), as_version=4)
+        for cell in notebook.cells:
+            if "config" not in cell.metadata.get("tags", []):
+                continue
+            head, marker, tail = cell.source.partition("\n)\n")
+            if not marker:
+                raise ValueError(f"{path.name}: the config cell has no CONFIG = dict(...) to follow")
+            cell.source = f"{head}{marker}{update}\n{tail}"
+        nbformat.write(notebook, str(path))
+
+
+def stage_handout(target: Path, root: Path = REPO_ROOT, assignment: str | None = None) -> Path:
+    """Write the handout's files for the profile `assignment` (None: the default) into `target` (created);
+    return it."""
     target = Path(target)
     target.mkdir(parents=True, exist_ok=True)
-    todos = generate_starter(root / "solution", target / "starter")
+    rubric = load_profile(assignment)
+    todos = generate_starter(root / "solution", target / "starter", rubric)
     (target / "starter" / "diffusion_hw").rename(target / "diffusion_hw")
     shutil.rmtree(target / "starter")
-    write_public_grader(target, solution=root / "solution")
+    write_public_grader(target, rubric_path=rubric.path, solution=root / "solution")
     pristine = target / "grader" / PRISTINE_STARTER.name
     shutil.copytree(target / PACKAGE, pristine / PACKAGE)
     (pristine / "README.md").write_text(PRISTINE_README, encoding="utf-8")
     shutil.copytree(root / "data", target / "data", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (target / "prepare_data.py").write_text(PREPARE_DATA, encoding="utf-8")
     write_notebooks(target / "notebooks")
+    _set_notebook_config(target / "notebooks", notebook_settings(rubric))
     (target / "requirements.txt").write_text(student_requirements(root / "requirements.txt"), encoding="utf-8")
-    readme = README.format(n=NUM_SUBMITTED_SAMPLES, command=PUBLIC_CHECK_COMMAND, todos=_todo_table(todos))
+    title = rubric.assignment.title if rubric.assignment else "Diffusion homework"
+    readme = README.format(title=title, n=NUM_SUBMITTED_SAMPLES, command=PUBLIC_CHECK_COMMAND,
+                           todos=_todo_table(todos))
     (target / "README.md").write_text(readme, encoding="utf-8")
     return target
 
@@ -218,13 +258,30 @@ def write_zip(folder: Path, archive: Path, prefix: str = "") -> Path:
     return archive
 
 
-def build_handout(archive: Path = HANDOUT_ZIP, root: Path = REPO_ROOT) -> Path:
-    """Build the student zip at `archive`; return its path."""
+def build_handout(archive: Path = HANDOUT_ZIP, root: Path = REPO_ROOT, assignment: str | None = None) -> Path:
+    """Build the student zip of the profile `assignment` (None: the default) at `archive`; return its path."""
     with tempfile.TemporaryDirectory(prefix="handout-") as scratch:
-        staged = stage_handout(Path(scratch) / "handout", root)
+        staged = stage_handout(Path(scratch) / "handout", root, assignment)
         return write_zip(staged, archive)
 
 
-if __name__ == "__main__":
-    written = build_handout(Path(sys.argv[1]) if len(sys.argv) > 1 else HANDOUT_ZIP)
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from grader.errors import GraderError
+
+    parser = argparse.ArgumentParser(prog="handout", description=__doc__.splitlines()[0])
+    parser.add_argument("archive", nargs="?", type=Path, default=HANDOUT_ZIP)
+    parser.add_argument("--assignment", help="an assignment profile (default: the default one)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        written = build_handout(args.archive, assignment=args.assignment)
+    except GraderError as exc:
+        print(f"handout: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
     print(f"wrote {written} ({written.stat().st_size // 1024} kB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,11 +7,14 @@ carry a hidden check: not its class, its name, its inputs, nor its points. So:
 
   * grader/checks/*.py are copied with every hidden check's class removed, then every top-level
     helper that nothing refers to any more (the hidden checks' input recipes) removed too;
-  * grader/rubric.toml is replaced by one listing only the public checks (total = their points);
+  * grader/rubric.toml is replaced by one listing only the public checks (total = their points) of the
+    assignment profile the handout is for, and its [assignment] table without the instructor's description;
   * instructor-only modules (authoring/, batch and cluster grading, benchmarks, Gradescope, course CI)
-    are left out, and so is a grading salt kept next to the rubric (grader/grading/salt.py);
+    are left out, and so are a grading salt kept next to the rubric (grader/grading/salt.py) and the
+    assignment profiles (grader/assignments/: their hidden checks and points);
   * grader/grading/public_expected.safetensors is rebuilt from solution/ now, so it always matches the rubric
-    and the checks it ships with (the committed copy may lag behind an edit).
+    and the checks it ships with (the committed copy may lag behind an edit); for a profile other than the
+    default it holds that profile's public checks only.
 
 The result imports and runs like the full grader with `--public-only`; without it, it says that the
 hidden checks need the reference solution, which the handout does not have.
@@ -29,8 +32,9 @@ from grader.grading.reference import DEFAULT_SOLUTION
 from grader.rubric import DEFAULT_RUBRIC, Rubric, load_rubric
 
 GRADER_DIR = Path(__file__).resolve().parents[1]
-# grading-salt: the secret the instructor's cases are drawn from (grader/grading/salt.py), if one sits there
-LEFT_OUT = {"instructor", "__pycache__", "grading-salt"}
+# grading-salt: the secret the instructor's cases are drawn from (grader/grading/salt.py), if one sits there;
+# assignments: every profile's rubric, hidden checks included (the handout's rubric.toml is its own profile's)
+LEFT_OUT = {"instructor", "__pycache__", "grading-salt", "assignments"}
 DEF_NODES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
 
@@ -78,7 +82,9 @@ def _references(tree: ast.AST, skip: tuple[int, int] | None = None) -> set[str]:
     return names
 
 
-def strip_hidden_checks(sources: dict[str, str], hidden: dict[str, set[str]], context: list[str] = ()) -> dict[str, str]:
+def strip_hidden_checks(
+    sources: dict[str, str], hidden: dict[str, set[str]], context: list[str] = ()
+) -> dict[str, str]:
     """Module sources with the hidden check classes, and then every orphaned helper, removed.
 
     A helper is kept while any module of `sources`, or any source text in `context` (the rest of
@@ -120,6 +126,7 @@ def public_rubric_toml(rubric: Rubric) -> str:
         f"total = {sum(c.points for c in rubric.checks(public_only=True)):g}",
         f'hidden_visibility = "{rubric.hidden_visibility}"',
     ]
+    lines += _assignment_toml(rubric)
     for item in rubric.items:
         public = [c for c in item.checks if c.public]
         if not public:
@@ -127,20 +134,59 @@ def public_rubric_toml(rubric: Rubric) -> str:
         lines += ["", "[[item]]", f'number = "{item.number}"', f'function = "{item.function}"']
         for check in public:
             name = check.id.split(".", 1)[1]
-            lines += ["  [[item.check]]", f'  check = "{name}"', f"  points = {check.points:g}", '  visibility = "public"']
+            lines += ["  [[item.check]]", f'  check = "{name}"', f"  points = {check.points:g}",
+                      '  visibility = "public"']
     return "\n".join(lines) + "\n"
+
+
+def _assignment_toml(rubric: Rubric) -> list[str]:
+    """The [assignment] table students may see (grader/rubric.py): its name and training defaults, not the
+    instructor's description. [] for a rubric without one."""
+    a = rubric.assignment
+    if a is None:
+        return []
+    lines = ["", "[assignment]"]
+    if a.name is not None:
+        lines.append(f'name = "{a.name}"')
+    lines += [f"title = {_toml_string(a.title)}", f"dataset = {_toml_string(a.dataset)}",
+              f"image_size = {a.image_size}", f"channels = {a.channels}", f"timesteps = {a.timesteps}",
+              f'beta_schedule = "{a.beta_schedule}"', f'objective = "{a.objective}"', f'loss_type = "{a.loss_type}"']
+    if a.smoke is not None:
+        lines += ["  [assignment.smoke]", f"  dataset = {_toml_string(a.smoke.dataset)}",
+                  f"  image_size = {a.smoke.image_size}"]
+    return lines
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def write_public_grader(target: Path, rubric_path: Path = DEFAULT_RUBRIC, solution: Path = DEFAULT_SOLUTION) -> Path:
     """Write target/grader/: the student-side grader. Returns that folder."""
     rubric = load_rubric(rubric_path)
     destination = Path(target) / "grader"
-    shutil.copytree(GRADER_DIR, destination, ignore=lambda _d, names: [n for n in names if n in LEFT_OUT or n.endswith(".pyc")])
+    shutil.copytree(GRADER_DIR, destination,
+                    ignore=lambda _d, names: [n for n in names if n in LEFT_OUT or n.endswith(".pyc")])
     checks_dir = destination / "checks"
     sources = {p.stem: p.read_text(encoding="utf-8") for p in sorted(checks_dir.glob("*.py"))}
     context = [p.read_text(encoding="utf-8") for p in sorted(destination.rglob("*.py")) if p.parent != checks_dir]
     for module, text in strip_hidden_checks(sources, hidden_check_classes(rubric), context).items():
         (checks_dir / f"{module}.py").write_text(text, encoding="utf-8")
     (destination / "rubric.toml").write_text(public_rubric_toml(rubric), encoding="utf-8")
-    build_public_expected(destination / "grading" / "public_expected.safetensors", solution)
+    plans_file = destination / "grading" / "public_expected.safetensors"
+    if Path(rubric_path).resolve() == DEFAULT_RUBRIC.resolve():
+        build_public_expected(plans_file, solution)
+    else:
+        _write_public_plans(plans_file, rubric, solution)
     return destination
+
+
+def _write_public_plans(path: Path, rubric: Rubric, solution: Path) -> None:
+    """public_expected.safetensors for a profile: its public checks' plans, with the reference's outputs
+    (the handout's fixed cases, as build_public_expected draws them for the default rubric)."""
+    from grader.grading.plans import build_plans, save_plans
+    from grader.grading.reference import LiveReference
+
+    plans = build_plans(rubric.checks(public_only=True), LiveReference(solution))
+    save_plans(plans, path, note=f"public checks of the assignment {rubric.name}; rebuilt with its handout")
+    path.chmod(0o644)
