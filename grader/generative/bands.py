@@ -11,6 +11,9 @@
                                          (built in), or a path with a "/" (relative to the repository root)
     image_size = 64                      samples must be image_size x image_size
     afd = true                           score the anime-face detection rate too
+    accuracy = true                      class-conditional samples (one folder per digit, 0/ ... 9/), scored by
+                                         the digit classifier's accuracy (grader/metrics/digit_accuracy.py);
+                                         needs reference = "digits"; FID is then scored only if it has bands
     min_samples = 1000                   fewer samples are scored but earn no points (FID is biased by N)
     memorisation_threshold = 0.05        d below this flags a sample as a copy (grader/metrics/memorisation.py)
     copied_margin = 0.01                 no FID / AFD points at all when the samples' near-copy fraction
@@ -27,6 +30,12 @@
     dataset = "anime-faces-64"
     band = "strong"
     at_least = 0.70
+    points = 10
+
+    [[metrics.accuracy]]                 one per band: the classifier's accuracy (mean over the ten digits)
+    dataset = "digits"                   >= at_least earns `points`; `grade calibrate digits` prints the
+    band = "strong"                      real digits' accuracy (the ceiling) and chance, to set them between
+    at_least = 0.80
     points = 10
 
 A metric earns the points of the best band it reaches (bands do not add up); its maximum is the
@@ -71,6 +80,8 @@ class DatasetMetrics:
     fid_bands: tuple[Band, ...]  # strictest first
     afd_bands: tuple[Band, ...]
     data_root: str | None = None  # the rubric's [metrics] data_root, as written
+    accuracy: bool = False  # class-conditional samples scored by the digit classifier's accuracy
+    accuracy_bands: tuple[Band, ...] = ()  # strictest first
 
     def resolved_data_root(self, flag: str | Path | None = None):
         """The data.root.DataRoot a named reference is looked up in: `flag` (--data-root) > $DIFFUSION_HW_DATA
@@ -116,6 +127,20 @@ class DatasetMetrics:
     @property
     def afd_points(self) -> float:
         return max((b.points for b in self.afd_bands), default=0.0) if self.afd else 0.0
+
+    @property
+    def accuracy_points(self) -> float:
+        return max((b.points for b in self.accuracy_bands), default=0.0) if self.accuracy else 0.0
+
+    @property
+    def scores_fid(self) -> bool:
+        """Whether samples get an FID entry: always, except for accuracy data sets without FID bands."""
+        return not self.accuracy or bool(self.fid_bands)
+
+    def accuracy_band(self, accuracy: float) -> Band | None:
+        """The best band this accuracy reaches (higher is better), or None."""
+        reached = [b for b in self.accuracy_bands if math.isfinite(accuracy) and accuracy >= b.threshold]
+        return max(reached, key=lambda b: b.points, default=None)
 
     def fid_band(self, fid: float) -> Band | None:
         """The best band this FID reaches (lower is better), or None."""
@@ -182,7 +207,7 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
     def fail(where: str, message: str):
         return _fail(path, where, message)
 
-    _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd", "data_root"})
+    _keys(path, "[metrics]", table, {"default_dataset", "dataset"}, {"fid", "afd", "accuracy", "data_root"})
     data_root = table.get("data_root")
     if data_root is not None and (not isinstance(data_root, str) or not data_root.strip()):
         raise fail("[metrics] data_root", f"must be a folder path (the folder that holds the named reference "
@@ -196,7 +221,7 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             raise fail(where, "max_copied_fraction is now copied_margin: the most the samples' near-copy "
                               "fraction may exceed the real data's own (e.g. 0.01)")
         _keys(path, where, entry, {"name", "reference", "image_size"},
-              {"afd", "min_samples", "memorisation_threshold", "copied_margin"})
+              {"afd", "accuracy", "min_samples", "memorisation_threshold", "copied_margin"})
         name = entry["name"]
         if not isinstance(name, str) or not name or name in raw:
             raise fail(where, f"name must be a unique non-empty string, got {name!r}")
@@ -205,6 +230,11 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
             raise fail(f"{where} image_size", f"must be an int >= 8, got {size!r}")
         if not isinstance(entry.get("afd", False), bool):
             raise fail(f"{where} afd", "must be true or false")
+        if not isinstance(entry.get("accuracy", False), bool):
+            raise fail(f"{where} accuracy", "must be true or false")
+        if entry.get("accuracy", False) and entry["reference"] != "digits":
+            raise fail(f"{where} accuracy", f"the digit classifier knows only the built-in digits: set "
+                                            f"reference = \"digits\" or accuracy = false (got {entry['reference']!r})")
         min_samples = entry.get("min_samples", 2)
         if not isinstance(min_samples, int) or isinstance(min_samples, bool) or min_samples < 2:
             raise fail(f"{where} min_samples", f"must be an int >= 2, got {min_samples!r}")
@@ -215,8 +245,10 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
                                            entry.get("memorisation_threshold", 0.05), 0, 2),
             copied_margin=_number(fail, f"{where} copied_margin", entry.get("copied_margin", 0.01), 0, 1),
             fid_bands=[], afd_bands=[], data_root=data_root,
+            accuracy=entry.get("accuracy", False), accuracy_bands=[],
         )
-    for metric, bound, low, high in (("fid", "at_most", 0.0, math.inf), ("afd", "at_least", 0.0, 1.0)):
+    for metric, bound, low, high in (("fid", "at_most", 0.0, math.inf), ("afd", "at_least", 0.0, 1.0),
+                                     ("accuracy", "at_least", 0.0, 1.0)):
         entries = table.get(metric, [])
         if not isinstance(entries, list):
             raise fail(f"[metrics] {metric}", f"write each band as [[metrics.{metric}]]")
@@ -228,6 +260,9 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
                                   f"(known: {', '.join(raw)})")
             if metric == "afd" and not raw[entry["dataset"]]["afd"]:
                 raise fail(where, f"dataset {entry['dataset']!r} has afd = false: remove the band or set afd = true")
+            if metric == "accuracy" and not raw[entry["dataset"]]["accuracy"]:
+                raise fail(where, f"dataset {entry['dataset']!r} has accuracy = false: remove the band or set "
+                                  "accuracy = true (class-conditional samples)")
             band = Band(str(entry["band"]), _number(fail, f"{where} {bound}", entry[bound], low, high),
                         _number(fail, f"{where} points", entry["points"], 0))
             bands = raw[entry["dataset"]][f"{metric}_bands"]
@@ -237,7 +272,8 @@ def parse_metrics(path: Path, table: Any) -> MetricsRubric | None:
     datasets = {}
     for name, fields in raw.items():
         for metric, better in (("fid", lambda a, b: a.threshold < b.threshold),
-                               ("afd", lambda a, b: a.threshold > b.threshold)):
+                               ("afd", lambda a, b: a.threshold > b.threshold),
+                               ("accuracy", lambda a, b: a.threshold > b.threshold)):
             ordered = sorted(fields[f"{metric}_bands"], key=lambda b: -b.points)  # most points first
             for stricter, looser in itertools.pairwise(ordered):
                 if not better(stricter, looser):

@@ -8,6 +8,8 @@
     anime_face_detector.py  the animeface detector handed pixels in the layout its C extension reads
     clip_score.py     CLIP score of a submission's visual anagram (worth no points; needs local CLIP weights)
     memorisation.py   samples that copy training images, and how often real images look like copies
+    digit_accuracy.py class-conditional accuracy: a digit classifier (trained on the built-in digits, cached)
+                      reads samples handed in as one folder per digit, per class and overall
     images.py         folder or tensor -> (N, 3, H, W) uint8, the one input format
     errors.py         MetricUnavailable (fix the environment) and MetricRefused (inputs make it meaningless)
 
@@ -16,6 +18,7 @@ Every function takes images as a folder path or an (N, 3, H, W) tensor, uint8 in
 """
 
 from .afd import AFDResult, anime_face_detection_rate, real_data_afd
+from .digit_accuracy import AccuracyResult, ConditionalSamplesRefused, conditional_accuracy, digit_classifier
 from .errors import MetricRefused, MetricUnavailable
 from .fid import (
     FIDResult,
@@ -31,6 +34,8 @@ from .memorisation import CopyBaseline, CopyReport, allowed_copied_fraction, fin
 
 __all__ = [
     "AFDResult",
+    "AccuracyResult",
+    "ConditionalSamplesRefused",
     "CopyBaseline",
     "CopyReport",
     "FIDResult",
@@ -41,6 +46,8 @@ __all__ = [
     "anime_face_detection_rate",
     "clean_fid_extractor",
     "compute_fid",
+    "conditional_accuracy",
+    "digit_classifier",
     "fid_from_features",
     "fid_from_stats",
     "find_copies",
