@@ -206,5 +206,9 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
             raise GraderError(f"{rubric.path} has no [metrics] section: add one (see grader/generative/bands.py) "
                               "to score samples")
         prepared.dataset = rubric.metrics.dataset(options.dataset)
+        if prepared.dataset.accuracy and (options.checkpoint is not None or options.checkpoint_in is not None):
+            raise GraderError(f"{prepared.dataset.name!r} is scored on class-conditional samples, which a "
+                              "checkpoint does not regenerate: pass --samples DIR (or --samples-in), one folder "
+                              "per digit, 0/ to 9/")
         prepared.reference = load_reference(prepared.dataset, options.reference_data, data_root=options.data_root)
     return prepared

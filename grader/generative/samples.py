@@ -9,6 +9,8 @@
                  without that check, handing in training images would score a perfect FID. AFD counts
                  only when FID reaches a band, and at most at the real data's rate (bands.afd_counted):
                  sharpening blurry samples fools the face detector, not Inception.
+For a data set with `accuracy = true` the samples are class-conditional (one folder per digit), and the
+digit classifier's accuracy is scored, FID only if it has bands too (conditional_samples.py).
 
 Every outcome is a CheckResult under the item "M generative metrics", tagged "metrics": bad samples (an
 empty folder, an unreadable file, the wrong size) become a failed entry that says what to fix, scoring
@@ -93,7 +95,12 @@ def warm_reference_caches(dataset: DatasetMetrics, reference: ReferenceData) -> 
     from grader.metrics import MetricRefused, MetricUnavailable, real_copy_baseline, real_data_afd
     from grader.metrics.fid import reference_stats
 
-    reference_stats(reference.images)
+    if dataset.scores_fid:
+        reference_stats(reference.images)
+    if dataset.accuracy:
+        from grader.metrics import digit_classifier
+
+        digit_classifier(dataset.image_size)
     real_copy_baseline(reference.images, threshold=dataset.memorisation_threshold)
     if dataset.afd:
         try:
@@ -135,11 +142,16 @@ def unscored(dataset: DatasetMetrics, message: str, *, check: str = "samples", t
              seconds: float = 0.0) -> list[CheckResult]:
     """The entries of samples that cannot be scored: the failed step (`check`, `title`: reading the samples,
     or regenerating them from a checkpoint) and 0 of the FID (and AFD) points, each with `message`."""
-    failed = [_entry(check, title, 0.0, 0.0, False, message, seconds),
-              _entry("fid", f"FID against {dataset.name}", 0.0, dataset.fid_points, False, message)]
+    failed = [_entry(check, title, 0.0, 0.0, False, message, seconds)]
+    if dataset.scores_fid:
+        failed.append(_entry("fid", f"FID against {dataset.name}", 0.0, dataset.fid_points, False, message))
     if dataset.afd:
         failed.append(_entry("afd", f"anime-face detection rate (AFD) on {dataset.name}", 0.0, dataset.afd_points,
                              False, message))
+    if dataset.accuracy:
+        from grader.generative.conditional_samples import accuracy_title
+
+        failed.append(_entry("accuracy", accuracy_title(dataset), 0.0, dataset.accuracy_points, False, message))
     return failed
 
 
@@ -173,7 +185,12 @@ def score_samples(
 
     started = time.monotonic()
     try:
-        images = load_samples(samples, dataset, where)
+        if dataset.accuracy:
+            from grader.generative.conditional_samples import load_labelled_samples
+
+            images, labels = load_labelled_samples(samples, dataset, where)
+        else:
+            images = load_samples(samples, dataset, where)
     except ValueError as exc:
         return unscored(dataset, f"no metric was computed: {exc}")
     except DecodingIncomplete as exc:
@@ -185,8 +202,8 @@ def score_samples(
     results: list[CheckResult] = []
     notes: list[str] = []
     if n < dataset.min_samples:
-        notes.append(f"only {n} samples: the bands are set for at least {dataset.min_samples}, so no points "
-                     f"(FID is biased upwards for small N)")
+        why = "FID is biased upwards for small N" if dataset.scores_fid else "fewer per digit: a noisier accuracy"
+        notes.append(f"only {n} samples: the bands are set for at least {dataset.min_samples}, so no points ({why})")
 
     copies = record["copies"] = find_copies(images, reference.images, threshold=dataset.memorisation_threshold)
     baseline = record["copy_baseline"] = real_copy_baseline(reference.images, threshold=dataset.memorisation_threshold)
@@ -203,7 +220,8 @@ def score_samples(
                           _copies_message(copies, baseline, allowed, reference.label, picture),
                           time.monotonic() - started))
     if memorised:
-        notes.append("too many samples copy training images: no FID or AFD points")
+        notes.append("too many samples copy training images: no "
+                     + ("FID or AFD points" if not dataset.accuracy else "metric points"))
 
     def points(band, max_points: float) -> tuple[float, str]:
         if band is None:
@@ -212,21 +230,22 @@ def score_samples(
         why = "" if not notes else f" ({'; '.join(notes)})"
         return earned, f"band {band.name!r} -> {earned:g} / {max_points:g}{why}"
 
-    started = time.monotonic()
     fid = None
-    try:
-        fid = compute_fid(images, reference.images, device=fid_device)
-    except (MetricUnavailable, MetricRefused) as exc:
-        results.append(_entry("fid", fid_title, 0.0, 0.0, False,
-                              f"FID could not be computed here (not counted): {exc}"))
-    else:
-        record["fid"] = fid
-        band = dataset.fid_band(fid.fid)
-        earned, verdict = points(band, dataset.fid_points)
-        results.append(_entry(
-            "fid", fid_title, earned, dataset.fid_points, earned > 0 or dataset.fid_points == 0,
-            f"FID {fid.fid:.2f}, KID {fid.kid:.4f} ({fid.n_samples} samples vs {fid.n_reference} reference images; "
-            f"lower is better): {verdict}", time.monotonic() - started))
+    if dataset.scores_fid:  # not for an accuracy data set without FID bands
+        started = time.monotonic()
+        try:
+            fid = compute_fid(images, reference.images, device=fid_device)
+        except (MetricUnavailable, MetricRefused) as exc:
+            results.append(_entry("fid", fid_title, 0.0, 0.0, False,
+                                  f"FID could not be computed here (not counted): {exc}"))
+        else:
+            record["fid"] = fid
+            band = dataset.fid_band(fid.fid)
+            earned, verdict = points(band, dataset.fid_points)
+            results.append(_entry(
+                "fid", fid_title, earned, dataset.fid_points, earned > 0 or dataset.fid_points == 0,
+                f"FID {fid.fid:.2f}, KID {fid.kid:.4f} ({fid.n_samples} samples vs {fid.n_reference} reference images; "
+                f"lower is better): {verdict}", time.monotonic() - started))
 
     if dataset.afd:
         from grader.metrics import anime_face_detection_rate, real_data_afd
@@ -254,6 +273,10 @@ def score_samples(
                 + (f"; {why}" if why else "; a face detector can be fooled by sharpening, so AFD counts only with "
                    "FID in a band and at most at the real data's rate") + f": {verdict}",
                 time.monotonic() - started))
+    if dataset.accuracy:
+        from grader.generative.conditional_samples import accuracy_entry
+
+        results.append(accuracy_entry(images, labels, dataset, _entry, points, record))
     return results
 
 

@@ -19,6 +19,10 @@ data/root.py), or a folder of real images. It computes:
                     points relative to), the pairs it flags, the fraction of N = #images / 2 samples allowed,
                     and the nearest-image distances from one half to the other: the memorisation
                     threshold must sit below most of these
+    accuracy        for the built-in digits: the digit classifier's accuracy (grader/metrics/digit_accuracy.py)
+                    on the held-out real digits with their labels (the ceiling of class-conditional samples)
+                    and with the labels shuffled (chance); the [[metrics.accuracy]] bands go between the two.
+                    Always all held-out digits at the data set's size, whatever --limit says
     smoke           the reference solution's smoke run on this machine's profile: losses, distances, time
 
 Everything is printed and written as JSON (default: ./calibration-<name>.json).
@@ -124,6 +128,11 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
                            "min_likelihood": real.min_likelihood,
                            "blurred_then_sharpened_rate": round(sharpened.rate, 4)}
 
+    if (entry.reference if entry is not None else argument) == "digits":
+        from grader.metrics.digit_accuracy import calibration
+
+        out["accuracy"] = calibration(int(images.shape[-1]))
+
     baseline = real_copy_baseline(images, threshold=threshold)
     copies = find_copies(first, second, threshold=threshold)
     quantiles = np.quantile(copies.distance, [0.0, 0.01, 0.5]).round(4).tolist()
@@ -173,6 +182,11 @@ def calibrate_command(argv: Sequence[str], parser_class=argparse.ArgumentParser)
     print(f"memorisation baseline: {memorisation['real_baseline']:.2%} of the {result['images']} real images are near "
           f"copies of another one (d < {memorisation['threshold']:g}, each held out in turn); {allowed['n']} samples "
           f"may hold up to {allowed['fraction']:.2%} before FID and AFD points are withheld")
+    if "accuracy" in result:
+        accuracy = result["accuracy"]
+        print(f"digit classifier: {accuracy['held_out']['accuracy']:.2%} on the {accuracy['held_out_digits']} held-out "
+              f"real digits (the ceiling), {accuracy['shuffled_labels']['accuracy']:.2%} with their labels shuffled "
+              "(chance): set the [[metrics.accuracy]] bands between the two")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text + "\n", encoding="utf-8")
     print(f"calibration: {target}")

@@ -77,7 +77,7 @@ def hand_in(image_size: int | None) -> str:
     """What to hand in, said at the end of every refusal."""
     size = f"{image_size}x{image_size} " if image_size else ""
     return (f"hand in one folder per digit, {CLASS_NAMES[0]}/ to {CLASS_NAMES[-1]}/, each holding only that "
-            f"digit's {size}PNG samples (or an (N, C, H, W) tensor with N labels in 0..9)")
+            f"digit's {size}PNG samples")
 
 
 def _refuse(problem: str, image_size: int | None) -> ConditionalSamplesRefused:
