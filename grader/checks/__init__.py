@@ -20,7 +20,7 @@ import importlib
 import json
 import pkgutil
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Generic, TypeVar
 
 import torch
 
@@ -28,6 +28,7 @@ from grader.grading.reference import Reference
 from grader.grading.untrusted import error_text, safe_text
 
 Tensor = torch.Tensor
+Spec = TypeVar("Spec")  # a check module's case spec: a small frozen dataclass naming the fields of one case
 
 
 @dataclass(frozen=True)
@@ -213,21 +214,22 @@ class Check:
                                   "or have an unexpected form")
 
 
-class CaseTableCheck(Check):
+class CaseTableCheck(Check, Generic[Spec]):
     """A check made of one probe call that holds a table of cases, judged case by case:
 
         plan:  [build_call(reference, specs())]        specs: the cases' parameters, drawn or fixed
         judge: each_case(cases, judge_case)            fails with the worst case, counting the failures
 
-    Subclasses set `build_call` (a module's `<item>_call(reference, specs)`, as a staticmethod) and
-    `judge_case`; the concrete checks then only say which specs they try.
+    `Spec` is the module's case type (a frozen dataclass: q_sample's QSampleSpec, ...). Subclasses set
+    `build_call` (a module's `<item>_call(reference, specs)`, as a staticmethod, or a method) and
+    `judge_case`; the concrete checks then only say which specs they try. `judge_case` reads the case
+    as the call's parameters hold it (a JSON dict: what the probe and the reference saw).
     """
 
-    def specs(self) -> list:
+    def specs(self) -> list[Spec]:
         raise NotImplementedError
 
-    @staticmethod
-    def build_call(reference: Reference, specs: list) -> Call:
+    def build_call(self, reference: Reference, specs: list[Spec]) -> Call:
         raise NotImplementedError
 
     def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:

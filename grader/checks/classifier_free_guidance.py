@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+
 import torch
 from hypothesis import strategies as st
 
@@ -15,16 +17,30 @@ ITEM = "classifier_free_guidance"
 Tensor = torch.Tensor
 
 
-def guidance_call(specs: list[tuple]) -> Call:
-    """specs: (shape (B, C, H, W), extra, guidance_scale, seed); extra = True adds C variance channels in (0, 1)."""
+@dataclass(frozen=True)
+class GuidanceSpec:
+    """One case: the two estimates eps_uncond and eps_cond of images of `shape` (B, C, H, W), with C
+    variance channels in (0, 1) after the C noise channels when `variance_channels`, guided with scale g
+    (`guidance_scale`); both are drawn from `seed`."""
+
+    shape: tuple[int, int, int, int]
+    variance_channels: bool
+    guidance_scale: float
+    seed: int
+
+
+def guidance_call(specs: list[GuidanceSpec]) -> Call:
+    """One classifier_free_guidance probe call with a case per spec."""
     cases, inputs = [], {}
-    for index, (shape, extra, g, seed) in enumerate(specs):
+    for index, spec in enumerate(specs):
+        shape, seed = spec.shape, spec.seed
         b, c, h, w = shape
         for k, name in enumerate(("eps_uncond", "eps_cond")):
             noise = randn(shape, seed + k)
             variance = uniform(shape, seed + 2 + k, 0.05, 1.0)
-            inputs[f"{index}.{name}"] = torch.cat([noise, variance], dim=1) if extra else noise
-        cases.append({"shape": list(shape), "image_channels": c, "variance_channels": extra, "guidance_scale": float(g)})
+            inputs[f"{index}.{name}"] = torch.cat([noise, variance], dim=1) if spec.variance_channels else noise
+        cases.append({"shape": list(shape), "image_channels": c, "variance_channels": spec.variance_channels,
+                      "guidance_scale": float(spec.guidance_scale)})
     return Call("classifier_free_guidance", {"cases": cases}, inputs)
 
 
@@ -69,7 +85,7 @@ def compare(what: str, got: Tensor | None, expected: Tensor, *, show_values: boo
 class _GuidanceMatches(Check):
     item = ITEM
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[GuidanceSpec]:
         raise NotImplementedError
 
     def plan(self, reference: Reference) -> list[Call]:
@@ -94,8 +110,12 @@ class GuidanceMatchesReference(_GuidanceMatches):
     name = "matches_reference"
     title = "classifier_free_guidance matches the reference, with and without variance channels (g = 7.5, 3, 0.25)"
 
-    def specs(self) -> list[tuple]:
-        return [((2, 3, 4, 4), True, 7.5, 401), ((3, 1, 5, 5), False, 3.0, 402), ((1, 3, 6, 4), True, 0.25, 403)]
+    def specs(self) -> list[GuidanceSpec]:
+        return [
+            GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=7.5, seed=401),
+            GuidanceSpec((3, 1, 5, 5), variance_channels=False, guidance_scale=3.0, seed=402),
+            GuidanceSpec((1, 3, 6, 4), variance_channels=True, guidance_scale=0.25, seed=403),
+        ]
 
 
 @register
@@ -103,8 +123,12 @@ class GuidanceKeepsConditionalVariance(_GuidanceMatches):
     name = "keeps_the_conditional_variance_channels"
     title = "classifier_free_guidance keeps eps_cond's variance channels (C:) unchanged: not guided, negated, dropped or unconditional"
 
-    def specs(self) -> list[tuple]:
-        return [((2, 3, 4, 4), True, 4.0, 411), ((1, 1, 3, 5), True, 2.0, 412), ((2, 3, 5, 5), True, 0.0, 413)]
+    def specs(self) -> list[GuidanceSpec]:
+        return [
+            GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=4.0, seed=411),
+            GuidanceSpec((1, 1, 3, 5), variance_channels=True, guidance_scale=2.0, seed=412),
+            GuidanceSpec((2, 3, 5, 5), variance_channels=True, guidance_scale=0.0, seed=413),
+        ]
 
     def judge_case(self, run, index, case, got, u, c):
         ch = case["image_channels"]
@@ -125,9 +149,10 @@ class GuidanceScaleZeroAndOne(_GuidanceMatches):
     uses_reference = False
     OTHER_G = 2.5  # the gate: a function that knows only g = 0 and g = 1 is no guidance
 
-    def specs(self) -> list[tuple]:
-        return [(shape, extra, g, seed) for shape, extra, seed in (((2, 3, 4, 4), True, 421), ((1, 1, 4, 4), False, 423))
-                for g in (0.0, 1.0, self.OTHER_G)]
+    def specs(self) -> list[GuidanceSpec]:
+        pairs = [GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=0.0, seed=421),
+                 GuidanceSpec((1, 1, 4, 4), variance_channels=False, guidance_scale=0.0, seed=423)]
+        return [replace(spec, guidance_scale=g) for spec in pairs for g in (0.0, 1.0, self.OTHER_G)]
 
     def judge_case(self, run, index, case, got, u, c):
         ch, g = case["image_channels"], case["guidance_scale"]
@@ -156,10 +181,10 @@ class GuidanceScaleZeroAndOne(_GuidanceMatches):
 
 
 @st.composite
-def guidance_specs(draw_) -> tuple:
+def guidance_specs(draw_) -> GuidanceSpec:
     shape = (draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, 6)), draw_(st.integers(1, 6)))
     g = draw_(st.one_of(st.sampled_from([7.5, 2.0, 0.0, 1.0, -1.0]), st.floats(-2.0, 20.0, allow_subnormal=False)))
-    return shape, draw_(st.booleans()), g, draw_(seeds) % 100_000
+    return GuidanceSpec(shape, variance_channels=draw_(st.booleans()), guidance_scale=g, seed=draw_(seeds) % 100_000)
 
 
 @register
@@ -167,7 +192,7 @@ class GuidanceMatchesReferenceOnRandomInputs(_GuidanceMatches):
     name = "matches_reference_on_random_inputs"
     title = "classifier_free_guidance matches the reference on random shapes, channel counts and guidance scales"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[GuidanceSpec]:
         return draw(guidance_specs(), 8, "classifier_free_guidance.random_inputs")
 
 
@@ -179,8 +204,12 @@ class GuidanceKeepsTheContract(ContractCheck):
              "device too, as on a GPU) and writes into neither estimate")
 
     def call(self, reference: Reference) -> Call:
-        call = guidance_call([((2, 3, 4, 4), True, 3.0, 431), ((1, 1, 4, 4), False, 5.5, 432),
-                              ((2, 3, 4, 4), True, 2.0, 433), ((2, 3, 4, 4), True, 7.5, 434)])
+        call = guidance_call([
+            GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=3.0, seed=431),
+            GuidanceSpec((1, 1, 4, 4), variance_channels=False, guidance_scale=5.5, seed=432),
+            GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=2.0, seed=433),
+            GuidanceSpec((2, 3, 4, 4), variance_channels=True, guidance_scale=7.5, seed=434),
+        ])
         settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"})
         cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -7,6 +7,7 @@ of their own, so that no hidden case is one whose answers the public checks show
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -20,12 +21,21 @@ from grader.grading.reference import Reference
 ITEM = "compute_diffusion_buffers"
 
 
-def _cases(reference: Reference, label: str, kinds: list[tuple[str, int]], random_count: int) -> Call:
-    """betas of each (schedule, T) of `kinds`, then `random_count` random ones. Under the grading salt
-    each T > 1 is drawn near its value instead (the buffers of a schedule depend on T alone); T = 1 is
-    the edge case itself and stays."""
+@dataclass(frozen=True)
+class BetasSpec:
+    """One case: the reference's betas of `schedule` with T steps."""
+
+    schedule: str
+    T: int
+
+
+def _cases(reference: Reference, label: str, specs: list[BetasSpec], random_count: int) -> Call:
+    """A case for the betas of each spec, then `random_count` cases of random betas. Under the grading
+    salt each T > 1 is drawn near its value instead (the buffers of a schedule depend on T alone); T = 1
+    is the edge case itself and stays."""
     cases, inputs = [], {}
-    for schedule, T in kinds:
+    for spec in specs:
+        schedule, T = spec.schedule, spec.T
         if T > 1:
             low = max(50 if schedule == "linear" else 2, T // 2)  # linear betas reach 1 below T = 20
             T = fixed_or_salted(T, low, T + T // 2, f"{label}.{schedule}_T_{T}")
@@ -43,7 +53,8 @@ class _Buffers(Check):
     keys: ClassVar[tuple[str, ...]]
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [_cases(reference, "compute_diffusion_buffers", [("linear", 1000), ("cosine", 1000), ("sigmoid", 100), ("cosine", 10)], 3)]
+        specs = [BetasSpec("linear", 1000), BetasSpec("cosine", 1000), BetasSpec("sigmoid", 100), BetasSpec("cosine", 10)]
+        return [_cases(reference, "compute_diffusion_buffers", specs, 3)]
 
     def hint(self, key: str, got: torch.Tensor | None, expected: dict[str, torch.Tensor]) -> str:
         return ""
@@ -114,7 +125,8 @@ class PosteriorMeanCoefficients(_Buffers):
     keys = ("posterior_mean_coef1", "posterior_mean_coef2")
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [_cases(reference, "compute_diffusion_buffers.posterior_mean", [("linear", 600), ("cosine", 400), ("sigmoid", 250)], 3)]
+        specs = [BetasSpec("linear", 600), BetasSpec("cosine", 400), BetasSpec("sigmoid", 250)]
+        return [_cases(reference, "compute_diffusion_buffers.posterior_mean", specs, 3)]
 
 
 @register
@@ -127,4 +139,4 @@ class SingleStep(_Buffers):
     )
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [_cases(reference, "compute_diffusion_buffers.T_1", [("cosine", 1), ("sigmoid", 1)], 0)]
+        return [_cases(reference, "compute_diffusion_buffers.T_1", [BetasSpec("cosine", 1), BetasSpec("sigmoid", 1)], 0)]

@@ -6,6 +6,8 @@ oracle network, which pins down the t_prev < 0 branch and the role of eta withou
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hypothesis import strategies as st
 
@@ -29,18 +31,33 @@ from grader.grading.reference import Reference
 ITEM = "denoise_backward"
 
 
-def denoise_call(reference: Reference, specs: list[dict]) -> Call:
-    """specs: dicts with schedule, T, shape, seed, t, t_prev, eta."""
+@dataclass(frozen=True)
+class StepSpec:
+    """One DDIM step case: from timestep t to t_prev (-1: the last step) with `eta`, for images of
+    `shape` (B, C, H, W) under `schedule` with T steps; pred_x_start, pred_noise and the step's noise z
+    are drawn from `seed`."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    t: int
+    t_prev: int
+    eta: float
+
+
+def denoise_call(reference: Reference, specs: list[StepSpec]) -> Call:
+    """One denoise_backward probe call with a case per spec."""
     cases, inputs = [], {}
     for index, spec in enumerate(specs):
-        shape, seed = tuple(spec["shape"]), spec["seed"]
-        inputs.update(buffer_inputs(index, reference_buffers(reference, spec["schedule"], spec["T"])))
+        shape, seed = tuple(spec.shape), spec.seed
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, spec.T)))
         inputs[f"{index}.pred_x_start"] = uniform(shape, seed, -1.0, 1.0)
         inputs[f"{index}.pred_noise"] = randn(shape, seed + 1)
         inputs[f"{index}.noise"] = randn(shape, seed + 2)
         cases.append({
-            "schedule": spec["schedule"], "T": spec["T"], "shape": list(shape), "image_size": shape[-1],
-            "t": int(spec["t"]), "t_prev": int(spec["t_prev"]), "eta": float(spec["eta"]),
+            "schedule": spec.schedule, "T": spec.T, "shape": list(shape), "image_size": shape[-1],
+            "t": int(spec.t), "t_prev": int(spec.t_prev), "eta": float(spec.eta),
         })
     return Call("denoise_backward", {"cases": cases}, inputs)
 
@@ -52,7 +69,7 @@ def describe(case: dict) -> str:
     )
 
 
-class _DenoiseMatches(CaseTableCheck):
+class _DenoiseMatches(CaseTableCheck[StepSpec]):
     item = ITEM
     build_call = staticmethod(denoise_call)
 
@@ -71,12 +88,12 @@ class DenoiseMatchesReference(_DenoiseMatches):
     name = "matches_reference"
     title = "denoise_backward matches the reference for eta = 0, 0.3, 0.5 and 1, adjacent and skipping steps"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[StepSpec]:
         return [
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 101, "t": 999, "t_prev": 979, "eta": 0.0},
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 102, "t": 500, "t_prev": 499, "eta": 1.0},
-            {"schedule": "cosine", "T": 50, "shape": (2, 1, 4, 4), "seed": 103, "t": 30, "t_prev": 10, "eta": 0.5},
-            {"schedule": "sigmoid", "T": 20, "shape": (3, 2, 4, 4), "seed": 104, "t": 1, "t_prev": 0, "eta": 0.3},
+            StepSpec("linear", 1000, (4, 3, 8, 8), seed=101, t=999, t_prev=979, eta=0.0),
+            StepSpec("linear", 1000, (4, 3, 8, 8), seed=102, t=500, t_prev=499, eta=1.0),
+            StepSpec("cosine", 50, (2, 1, 4, 4), seed=103, t=30, t_prev=10, eta=0.5),
+            StepSpec("sigmoid", 20, (3, 2, 4, 4), seed=104, t=1, t_prev=0, eta=0.3),
         ]
 
 
@@ -85,10 +102,10 @@ class DenoiseReturnsX0WhenTPrevNegative(_DenoiseMatches):
     name = "returns_x0_estimate_when_t_prev_is_negative"
     title = "denoise_backward returns pred_x_start itself when t_prev < 0 (the last DDIM step)"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[StepSpec]:
         return [
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 105, "t": 0, "t_prev": -1, "eta": 0.0},
-            {"schedule": "cosine", "T": 50, "shape": (2, 2, 4, 4), "seed": 106, "t": 4, "t_prev": -1, "eta": 1.0},
+            StepSpec("linear", 1000, (4, 3, 8, 8), seed=105, t=0, t_prev=-1, eta=0.0),
+            StepSpec("cosine", 50, (2, 2, 4, 4), seed=106, t=4, t_prev=-1, eta=1.0),
         ]
 
 
@@ -97,13 +114,13 @@ class DenoiseMatchesReferenceOnRandomInputs(_DenoiseMatches):
     name = "matches_reference_on_random_inputs"
     title = "denoise_backward matches the reference on random schedules, (t, t_prev) pairs and eta"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[StepSpec]:
         strategy = st.tuples(schedule_and_T(), image_shapes(), seeds, st.floats(0.0, 1.0), st.floats(0.0, 1.0), etas)
         specs = []
         for (schedule, T), shape, seed, a, b, eta in draw(strategy, 8, "denoise_backward.random_inputs"):
             t = int(a * (T - 1))
             t_prev = int(b * t) - 1 if t == 0 else min(int(b * t), t - 1)
-            specs.append({"schedule": schedule, "T": T, "shape": shape, "seed": seed, "t": t, "t_prev": t_prev, "eta": eta})
+            specs.append(StepSpec(schedule, T, shape, seed, t=t, t_prev=t_prev, eta=eta))
         return specs
 
 
@@ -113,15 +130,32 @@ def time_pairs(T: int, S: int) -> list[list[int]]:
     return [[a, b] for a, b in zip(times[:-1], times[1:])]
 
 
-def chain_call(reference: Reference, specs: list[tuple]) -> Call:
-    """specs: (schedule, T, S, shape, objective, eta, seed) tuples; two noise seeds per case."""
+@dataclass(frozen=True)
+class ChainSpec:
+    """One DDIM chain case: S of the T steps of `schedule` with `eta`, run twice (two noise seeds) by
+    the given DDIM loop with an oracle network of `objective` that knows x_0 (of `shape`, drawn from
+    `seed`)."""
+
+    schedule: str
+    T: int
+    S: int
+    shape: tuple[int, int, int, int]
+    objective: str
+    eta: float
+    seed: int
+
+
+def chain_call(reference: Reference, specs: list[ChainSpec]) -> Call:
+    """One ddim_chain probe call with a case per spec."""
     cases, inputs = [], {}
-    for index, (schedule, T, S, shape, objective, eta, seed) in enumerate(specs):
-        inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
-        inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0)
+    for index, spec in enumerate(specs):
+        T, S, seed = spec.T, spec.S, spec.seed
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, T)))
+        inputs[f"{index}.x0"] = uniform(spec.shape, seed, -1.0, 1.0)
         cases.append({
-            "schedule": schedule, "T": T, "S": S, "image_size": shape[-1], "objective": objective, "eta": eta,
-            "pairs": time_pairs(T, S), "start_seed": case_seed(seed + 1), "noise_seeds": [case_seed(seed + 2), case_seed(seed + 3)],
+            "schedule": spec.schedule, "T": T, "S": S, "image_size": spec.shape[-1], "objective": spec.objective,
+            "eta": spec.eta, "pairs": time_pairs(T, S), "start_seed": case_seed(seed + 1),
+            "noise_seeds": [case_seed(seed + 2), case_seed(seed + 3)],
         })
     return Call("ddim_chain", {"cases": cases}, inputs)
 
@@ -151,8 +185,8 @@ class EtaZeroIsDeterministic(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         return [chain_call(reference, [
-            ("linear", 100, 10, (2, 3, 4, 4), "pred_noise", 0.0, 111),
-            ("cosine", 50, 50, (1, 2, 4, 4), "pred_v", 0.0, 112),
+            ChainSpec("linear", 100, S=10, shape=(2, 3, 4, 4), objective="pred_noise", eta=0.0, seed=111),
+            ChainSpec("cosine", 50, S=50, shape=(1, 2, 4, 4), objective="pred_v", eta=0.0, seed=112),
         ])]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -185,11 +219,11 @@ class OracleChainReturnsX0(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         return [chain_call(reference, [
-            ("linear", 100, 10, (2, 3, 4, 4), "pred_noise", 0.0, 121),
-            ("linear", 100, 25, (2, 3, 4, 4), "pred_noise", 1.0, 122),
-            ("cosine", 60, 7, (1, 2, 4, 4), "pred_v", 0.5, 123),
-            ("sigmoid", 40, 40, (2, 1, 3, 3), "pred_x0", 0.8, 124),
-            ("cosine", 1, 1, (2, 1, 3, 3), "pred_noise", 1.0, 125),
+            ChainSpec("linear", 100, S=10, shape=(2, 3, 4, 4), objective="pred_noise", eta=0.0, seed=121),
+            ChainSpec("linear", 100, S=25, shape=(2, 3, 4, 4), objective="pred_noise", eta=1.0, seed=122),
+            ChainSpec("cosine", 60, S=7, shape=(1, 2, 4, 4), objective="pred_v", eta=0.5, seed=123),
+            ChainSpec("sigmoid", 40, S=40, shape=(2, 1, 3, 3), objective="pred_x0", eta=0.8, seed=124),
+            ChainSpec("cosine", 1, S=1, shape=(2, 1, 3, 3), objective="pred_noise", eta=1.0, seed=125),
         ])]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -216,11 +250,11 @@ class DenoiseKeepsTheContract(ContractCheck):
 
     def call(self, reference: Reference) -> Call:
         specs = [
-            {"schedule": "linear", "T": 100, "shape": (3, 3, 4, 4), "seed": 141, "t": 80, "t_prev": 60, "eta": 0.5},
-            {"schedule": "cosine", "T": 50, "shape": (2, 2, 4, 4), "seed": 142, "t": 20, "t_prev": 19, "eta": 1.0},
-            {"schedule": "sigmoid", "T": 30, "shape": (2, 3, 4, 4), "seed": 143, "t": 9, "t_prev": 3, "eta": 0.0},
-            {"schedule": "linear", "T": 100, "shape": (3, 3, 4, 4), "seed": 144, "t": 40, "t_prev": 20, "eta": 0.5},
-            {"schedule": "linear", "T": 100, "shape": (2, 3, 4, 4), "seed": 145, "t": 3, "t_prev": -1, "eta": 0.5},
+            StepSpec("linear", 100, (3, 3, 4, 4), seed=141, t=80, t_prev=60, eta=0.5),
+            StepSpec("cosine", 50, (2, 2, 4, 4), seed=142, t=20, t_prev=19, eta=1.0),
+            StepSpec("sigmoid", 30, (2, 3, 4, 4), seed=143, t=9, t_prev=3, eta=0.0),
+            StepSpec("linear", 100, (3, 3, 4, 4), seed=144, t=40, t_prev=20, eta=0.5),
+            StepSpec("linear", 100, (2, 3, 4, 4), seed=145, t=3, t_prev=-1, eta=0.5),
         ]
         call = denoise_call(reference, specs)
         settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"}, {"dtype": "float64"})

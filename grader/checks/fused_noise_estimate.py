@@ -10,6 +10,7 @@ the estimator the exact denoiser of one image per prompt, whose fused estimate h
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -51,21 +52,42 @@ def prompt_keys(prompts: list[int]) -> list[str]:
     return ["null"] + [f"p{p}" for p in dict.fromkeys(prompts)]
 
 
-def fused_call(specs: list[dict]) -> Call:
-    """specs: views, prompts, shape (B, C, H, W), extra (C variance channels), g, t, seed, optional weights,
-    optional oracle = {"alpha_bar": ab} (the estimator then is the exact denoiser of targets x0_p)."""
+@dataclass(frozen=True)
+class FusedSpec:
+    """One fused_noise_estimate case: x_t of `shape` (B, C, H, W) at timestep t, seen through the grader
+    views `views` (names of VIEW_WORDS), view i with prompt `prompts[i]`, guided with scale g
+    (`guidance_scale`).
+
+    The estimates have C variance channels after the C noise ones when `variance_channels`; `weights`
+    replaces the mean over views by that weighted sum (the reduce argument); with `oracle_alpha_bar` the
+    stand-in estimator is the exact denoiser, at that alpha_bar_t, of one image x0_p per prompt. Every
+    tensor is drawn from `seed`."""
+
+    views: list[str]
+    prompts: list[int]
+    shape: tuple[int, int, int, int]
+    guidance_scale: float
+    t: int
+    seed: int
+    variance_channels: bool = False
+    weights: list[float] | None = None
+    oracle_alpha_bar: float | None = None
+
+
+def fused_call(specs: list[FusedSpec]) -> Call:
+    """One fused_noise_estimate probe call with a case per spec."""
     cases, inputs = [], {}
     for index, spec in enumerate(specs):
-        b, c, h, w = shape = tuple(spec["shape"])
-        seed = spec["seed"]
-        channels = 2 * c if spec.get("extra") else c
+        b, c, h, w = shape = tuple(spec.shape)
+        seed = spec.seed
+        channels = 2 * c if spec.variance_channels else c
         inputs[f"{index}.x_t"] = randn(shape, seed)
-        for i, kind in enumerate(spec["views"]):
+        for i, kind in enumerate(spec.views):
             inputs[f"{index}.perm.{i}"] = permutation(kind, h, w, seed + 100)  # one shuffle per seed, wherever it is
-        for key in prompt_keys(spec["prompts"]):
+        for key in prompt_keys(spec.prompts):
             k = 0 if key == "null" else int(key[1:]) + 1  # a prompt's estimator does not depend on its position
-            if "oracle" in spec:
-                ab = spec["oracle"]["alpha_bar"]
+            if spec.oracle_alpha_bar is not None:
+                ab = spec.oracle_alpha_bar
                 s, r = math.sqrt(ab), math.sqrt(1 - ab)
                 x0 = uniform((1, c, h, w), seed + 200 + k, -0.4, 0.4)
                 gain = torch.cat([torch.full((1, c, 1, 1), 1 / r), torch.zeros(1, channels - c, 1, 1)], dim=1)
@@ -76,11 +98,12 @@ def fused_call(specs: list[dict]) -> Call:
                 offset = torch.cat([noise, uniform((1, c, h, w), seed + 500 + k, 0.05, 1.0)][: channels // c], dim=1)
             inputs[f"{index}.gain.{key}"] = gain
             inputs[f"{index}.offset.{key}"] = offset
-        case = {"views": list(spec["views"]), "prompts": list(spec["prompts"]), "shape": list(shape),
-                "extra": bool(spec.get("extra")), "guidance_scale": float(spec["g"]), "t": int(spec["t"])}
-        for key in ("weights", "oracle"):
-            if key in spec:
-                case[key] = spec[key]
+        case = {"views": list(spec.views), "prompts": list(spec.prompts), "shape": list(shape),
+                "extra": bool(spec.variance_channels), "guidance_scale": float(spec.guidance_scale), "t": int(spec.t)}
+        if spec.weights is not None:
+            case["weights"] = list(spec.weights)
+        if spec.oracle_alpha_bar is not None:
+            case["oracle"] = {"alpha_bar": spec.oracle_alpha_bar}
         cases.append(case)
     return Call("fused_noise_estimate", {"cases": cases}, inputs)
 
@@ -153,7 +176,7 @@ class _FusedMatches(Check):
 
     item = ITEM
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[FusedSpec]:
         raise NotImplementedError
 
     def plan(self, reference: Reference) -> list[Call]:
@@ -175,12 +198,13 @@ class FusedMatchesReference(_FusedMatches):
     name = "matches_reference"
     title = "fused_noise_estimate matches the reference for 2 and 3 views, with and without variance channels and a given reduce"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[FusedSpec]:
         return [
-            {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "g": 7.5, "t": 500, "seed": 301},
-            {"views": ["identity", "shuffle", "vertical_flip"], "prompts": [0, 1, 2], "shape": (1, 1, 5, 5), "g": 2.0, "t": 10, "seed": 302},
-            {"views": ["identity", "rotate_180"], "prompts": [3, 1], "shape": (2, 3, 4, 6), "extra": True, "g": 3.0, "t": 999,
-             "seed": 303, "weights": [0.7, 0.3]},
+            FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=7.5, t=500, seed=301,
+                      variance_channels=True),
+            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 5, 5), guidance_scale=2.0, t=10, seed=302),
+            FusedSpec(["identity", "rotate_180"], [3, 1], (2, 3, 4, 6), guidance_scale=3.0, t=999, seed=303,
+                      variance_channels=True, weights=[0.7, 0.3]),
         ]
 
 
@@ -189,10 +213,11 @@ class FusedMapsEachEstimateBack(_FusedMatches):
     name = "maps_each_estimate_back_with_inverse_view"
     title = "fused_noise_estimate asks the estimator about views[i].view(x_t) and maps each guided estimate back with inverse_view"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[FusedSpec]:
         return [
-            {"views": ["shuffle", "rotate_180"], "prompts": [1, 0], "shape": (2, 3, 4, 4), "extra": True, "g": 5.0, "t": 42, "seed": 311},
-            {"views": ["identity", "shuffle"], "prompts": [0, 1], "shape": (1, 3, 3, 5), "g": 1.0, "t": 7, "seed": 312},
+            FusedSpec(["shuffle", "rotate_180"], [1, 0], (2, 3, 4, 4), guidance_scale=5.0, t=42, seed=311,
+                      variance_channels=True),
+            FusedSpec(["identity", "shuffle"], [0, 1], (1, 3, 3, 5), guidance_scale=1.0, t=7, seed=312),
         ]
 
 
@@ -203,11 +228,12 @@ class FusedGuidanceZeroAndOne(_FusedMatches):
              "any other g lies on the line through those two")
     OTHER_G = 2.5  # the gate: a function that knows only g = 0 and g = 1 does not guide
 
-    def specs(self) -> list[dict]:
-        pair = {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "t": 300, "seed": 321}
+    def specs(self) -> list[FusedSpec]:
+        pair = FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=0.0, t=300, seed=321,
+                         variance_channels=True)
         return [
-            dict(pair, g=0.0), dict(pair, g=1.0), dict(pair, g=self.OTHER_G),
-            {"views": ["vertical_flip"], "prompts": [2], "shape": (1, 1, 4, 4), "g": 0.0, "t": 3, "seed": 322},
+            pair, replace(pair, guidance_scale=1.0), replace(pair, guidance_scale=self.OTHER_G),
+            FusedSpec(["vertical_flip"], [2], (1, 1, 4, 4), guidance_scale=0.0, t=3, seed=322),
         ]
 
     def compare(self, run, index, case, got):
@@ -230,11 +256,12 @@ class FusedAveragesVarianceChannels(_FusedMatches):
     name = "variance_channels_are_averaged_over_views"
     title = "fused_noise_estimate keeps the variance channels, each moved back with its view and averaged, never negated or dropped"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[FusedSpec]:
         return [
-            {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "g": 7.0, "t": 200, "seed": 331},
-            {"views": ["rotate_180", "shuffle", "identity"], "prompts": [2, 0, 1], "shape": (1, 1, 5, 3), "extra": True, "g": 1.0,
-             "t": 9, "seed": 332},
+            FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=7.0, t=200, seed=331,
+                      variance_channels=True),
+            FusedSpec(["rotate_180", "shuffle", "identity"], [2, 0, 1], (1, 1, 5, 3), guidance_scale=1.0, t=9, seed=332,
+                      variance_channels=True),
         ]
 
     def compare(self, run, index, case, got):
@@ -262,10 +289,10 @@ class FusedOracleClosedForm(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         return [fused_call([
-            {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "g": 1.0, "t": 600,
-             "seed": 341, "oracle": {"alpha_bar": 0.3}},
-            {"views": ["identity", "shuffle", "vertical_flip"], "prompts": [0, 1, 2], "shape": (1, 1, 6, 6), "g": 7.0, "t": 50,
-             "seed": 342, "oracle": {"alpha_bar": 0.9}},
+            FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=1.0, t=600, seed=341,
+                      variance_channels=True, oracle_alpha_bar=0.3),
+            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 6, 6), guidance_scale=7.0, t=50, seed=342,
+                      oracle_alpha_bar=0.9),
         ])]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -297,7 +324,7 @@ class FusedIdenticalViewsAndViewOrder(Check):
     title = ("fused_noise_estimate with the same view and prompt twice equals the (right) single-view estimate, and "
              "swapping the (view, prompt) pairs leaves the (right) mean unchanged")
 
-    PAIRS = [  # (first, second, what the two must share)
+    PAIRS = [  # (first, second, what the two must share); first and second give a FusedSpec's views and prompts
         ({"views": ["rotate_180"], "prompts": [1]}, {"views": ["rotate_180", "rotate_180"], "prompts": [1, 1]},
          "the same view and prompt twice must give the single-view estimate"),
         ({"views": ["identity", "shuffle"], "prompts": [0, 1]}, {"views": ["shuffle", "identity"], "prompts": [1, 0]},
@@ -305,8 +332,10 @@ class FusedIdenticalViewsAndViewOrder(Check):
     ]
 
     def plan(self, reference: Reference) -> list[Call]:
-        common = {"shape": (2, 3, 4, 4), "extra": True, "g": 4.0, "t": 77, "seed": 351}
-        specs = [dict(common, **spec) for first, second, _ in self.PAIRS for spec in (first, second)]
+        specs = [
+            FusedSpec(**views_and_prompts, shape=(2, 3, 4, 4), guidance_scale=4.0, t=77, seed=351, variance_channels=True)
+            for first, second, _ in self.PAIRS for views_and_prompts in (first, second)
+        ]
         return [fused_call(specs)]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -335,9 +364,14 @@ class FusedKeepsTheContract(ContractCheck):
              "untouched, and returns x_t's dtype (float32, float64, bfloat16) on its device (the meta device too, as on a GPU)")
 
     def call(self, reference: Reference) -> Call:
-        common = {"views": ["identity", "rotate_180"], "prompts": [0, 1], "shape": (2, 3, 4, 4), "extra": True, "t": 250}
-        call = fused_call([dict(common, g=3.0, seed=361), dict(common, views=["shuffle", "identity"], g=5.0, seed=362),
-                           dict(common, g=2.0, seed=363), dict(common, g=7.5, seed=364)])
+        common = FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=3.0, t=250, seed=361,
+                           variance_channels=True)
+        call = fused_call([
+            common,
+            replace(common, views=["shuffle", "identity"], guidance_scale=5.0, seed=362),
+            replace(common, guidance_scale=2.0, seed=363),
+            replace(common, guidance_scale=7.5, seed=364),
+        ])
         settings = ({}, {"dtype": "float64"}, {"dtype": "bfloat16"}, {"device": "meta"})
         cases = [dict(case, **setting) for case, setting in zip(call.params["cases"], settings)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -6,6 +6,8 @@ reference x_t, so p_losses is graded on its own: a wrong q_sample never costs po
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hypothesis import strategies as st
 
@@ -31,10 +33,28 @@ ITEM = "p_losses"
 NUM_CLASSES = 5
 
 
-def p_losses_call(reference: Reference, specs: list[tuple]) -> Call:
-    """specs: (schedule, T, shape, seed, objective, loss_type, conditional) tuples."""
+@dataclass(frozen=True)
+class LossSpec:
+    """One p_losses case: x_start of `shape` (B, C, H, W) under `schedule` with T steps, a model built
+    with `objective` and `loss_type`, given class labels when `conditional`.
+
+    x_start, the timesteps (0 and T-1 among them), the noise and the stand-in network's output are
+    drawn from `seed`."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    objective: str
+    loss_type: str
+    conditional: bool = False
+
+
+def p_losses_call(reference: Reference, specs: list[LossSpec]) -> Call:
+    """One p_losses probe call with a case per spec; x_t is the reference's q_sample of the case."""
     cases, inputs = [], {}
-    for index, (schedule, T, shape, seed, objective, loss_type, conditional) in enumerate(specs):
+    for index, spec in enumerate(specs):
+        schedule, T, shape, seed = spec.schedule, spec.T, spec.shape, spec.seed
         buffers = buffer_inputs(index, reference_buffers(reference, schedule, T))
         x0 = uniform(shape, seed, -1.0, 1.0)
         t = timesteps_tensor(shape[0], T, seed + 1, include=(0, T - 1))
@@ -49,9 +69,9 @@ def p_losses_call(reference: Reference, specs: list[tuple]) -> Call:
         })
         case = {
             "schedule": schedule, "T": T, "shape": list(shape), "image_size": shape[-1],
-            "objective": objective, "loss_type": loss_type,
+            "objective": spec.objective, "loss_type": spec.loss_type,
         }
-        if conditional:
+        if spec.conditional:
             inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=generator(seed))
             case["num_classes"] = NUM_CLASSES
         cases.append(case)
@@ -65,7 +85,7 @@ def describe(case: dict) -> str:
     )
 
 
-class _LossMatches(CaseTableCheck):
+class _LossMatches(CaseTableCheck[LossSpec]):
     item = ITEM
     build_call = staticmethod(p_losses_call)
 
@@ -85,10 +105,10 @@ class PredNoiseL2(_LossMatches):
     name = "pred_noise_l2_matches_reference"
     title = "p_losses with objective='pred_noise' and loss_type='l2' matches the reference"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[LossSpec]:
         return [
-            ("linear", 1000, (4, 3, 8, 8), 31, "pred_noise", "l2", False),
-            ("cosine", 20, (2, 1, 4, 4), 32, "pred_noise", "l2", False),
+            LossSpec("linear", 1000, (4, 3, 8, 8), seed=31, objective="pred_noise", loss_type="l2"),
+            LossSpec("cosine", 20, (2, 1, 4, 4), seed=32, objective="pred_noise", loss_type="l2"),
         ]
 
 
@@ -97,11 +117,11 @@ class HonoursLossType(_LossMatches):
     name = "honours_loss_type"
     title = "p_losses uses the loss_type it was built with: 'l1' (mean absolute error) and 'huber' (smooth L1)"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[LossSpec]:
         return [
-            ("linear", 1000, (4, 3, 8, 8), 33, "pred_noise", "l1", False),
-            ("linear", 1000, (4, 3, 8, 8), 34, "pred_noise", "huber", False),
-            ("sigmoid", 30, (3, 2, 4, 4), 35, "pred_noise", "huber", False),
+            LossSpec("linear", 1000, (4, 3, 8, 8), seed=33, objective="pred_noise", loss_type="l1"),
+            LossSpec("linear", 1000, (4, 3, 8, 8), seed=34, objective="pred_noise", loss_type="huber"),
+            LossSpec("sigmoid", 30, (3, 2, 4, 4), seed=35, objective="pred_noise", loss_type="huber"),
         ]
 
 
@@ -110,16 +130,19 @@ class PredX0AndPredVTargets(_LossMatches):
     name = "pred_x0_and_pred_v_targets"
     title = "p_losses regresses onto x_0 for 'pred_x0' and onto v for 'pred_v', with every loss type"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[LossSpec]:
         strategy = st.tuples(
             schedule_and_T(), image_shapes(), seeds, st.sampled_from(("pred_x0", "pred_v")), st.sampled_from(LOSS_TYPES)
         )
         drawn = draw(strategy, 6, "p_losses.targets")
         fixed = [
-            ("linear", 1000, (3, 3, 6, 6), 36, "pred_v", "l2", False),
-            ("cosine", 100, (3, 3, 6, 6), 37, "pred_x0", "l2", False),
+            LossSpec("linear", 1000, (3, 3, 6, 6), seed=36, objective="pred_v", loss_type="l2"),
+            LossSpec("cosine", 100, (3, 3, 6, 6), seed=37, objective="pred_x0", loss_type="l2"),
         ]
-        return fixed + [(s, T, shape, seed, obj, loss, False) for (s, T), shape, seed, obj, loss in drawn]
+        return fixed + [
+            LossSpec(schedule, T, shape, seed, objective, loss_type)
+            for (schedule, T), shape, seed, objective, loss_type in drawn
+        ]
 
 
 @register
@@ -133,8 +156,8 @@ class FeedsTheModelQSample(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         return [p_losses_call(reference, [
-            ("linear", 1000, (4, 2, 5, 5), 41, "pred_noise", "l2", False),
-            ("cosine", 50, (3, 2, 4, 4), 42, "pred_v", "l1", True),
+            LossSpec("linear", 1000, (4, 2, 5, 5), seed=41, objective="pred_noise", loss_type="l2"),
+            LossSpec("cosine", 50, (3, 2, 4, 4), seed=42, objective="pred_v", loss_type="l1", conditional=True),
         ])]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -184,7 +207,9 @@ class ReturnsDifferentiableScalar(Check):
     title = "p_losses returns the right loss as a 0-dim tensor that can be backpropagated to the model's parameters"
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [p_losses_call(reference, [("cosine", 500, (3, 2, 5, 5), 38, "pred_noise", "l2", False)])]
+        return [p_losses_call(reference, [
+            LossSpec("cosine", 500, (3, 2, 5, 5), seed=38, objective="pred_noise", loss_type="l2"),
+        ])]
 
     def judge(self, run: CheckRun) -> Verdict:
         got = run.case(0, 0, ITEM)
@@ -205,8 +230,11 @@ class PLossesKeepsTheContract(ContractCheck):
              "and the (B,) labels as given, and leaves its inputs untouched")
 
     def call(self, reference: Reference) -> Call:
-        specs = [("linear", 100, (3, 2, 4, 4), 51, "pred_noise", "l2", False), ("cosine", 30, (2, 3, 4, 4), 52, "pred_v", "l1", True),
-                 ("linear", 100, (2, 3, 4, 4), 53, "pred_x0", "huber", True)]
+        specs = [
+            LossSpec("linear", 100, (3, 2, 4, 4), seed=51, objective="pred_noise", loss_type="l2"),
+            LossSpec("cosine", 30, (2, 3, 4, 4), seed=52, objective="pred_v", loss_type="l1", conditional=True),
+            LossSpec("linear", 100, (2, 3, 4, 4), seed=53, objective="pred_x0", loss_type="huber", conditional=True),
+        ]
         call = p_losses_call(reference, specs)
         cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], ("float32", "float32", "bfloat16"))]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

@@ -5,6 +5,8 @@ Every step gets its noise z as an explicit tensor, so student and reference draw
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hypothesis import strategies as st
 
@@ -30,28 +32,59 @@ ITEM = "p_sample"
 NUM_CLASSES = 4
 
 
-def p_sample_call(reference: Reference, specs: list[dict], *, default_noise: bool = False) -> Call:
-    """specs: dicts with schedule, T, shape, seed, objective, t, and optionally out_scale, noise_scale,
-    guidance_scale."""
+@dataclass(frozen=True)
+class PSampleSpec:
+    """One p_sample case: the step at timestep t (clamped into 0 .. T-1) of x of `shape` (B, C, H, W)
+    under `schedule` with T steps, for a model of `objective`.
+
+    x, the stand-in network's output (times `out_scale`) and the noise z (times `noise_scale`) are drawn
+    from `seed`; with a `guidance_scale` the case is class-conditional (random labels, guided)."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    objective: str
+    t: int
+    out_scale: float = 1.0
+    noise_scale: float = 1.0
+    guidance_scale: float | None = None
+
+
+def p_sample_call(reference: Reference, specs: list[PSampleSpec], *, default_noise: bool = False) -> Call:
+    """One p_sample probe call with a case per spec; `default_noise`: the probe calls p_sample with
+    noise=None under seeds of its own instead of handing it z."""
     cases, inputs = [], {}
     for index, spec in enumerate(specs):
-        shape, seed, T = tuple(spec["shape"]), spec["seed"], spec["T"]
-        inputs.update(buffer_inputs(index, reference_buffers(reference, spec["schedule"], T)))
+        shape, seed, T = tuple(spec.shape), spec.seed, spec.T
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, T)))
         inputs[f"{index}.x"] = randn(shape, seed)
-        inputs[f"{index}.model_out"] = spec.get("out_scale", 1.0) * randn(shape, seed + 1)
+        inputs[f"{index}.model_out"] = spec.out_scale * randn(shape, seed + 1)
         case = {
-            "schedule": spec["schedule"], "T": T, "shape": list(shape), "image_size": shape[-1],
-            "objective": spec["objective"], "t": min(max(int(spec["t"]), 0), T - 1),
+            "schedule": spec.schedule, "T": T, "shape": list(shape), "image_size": shape[-1],
+            "objective": spec.objective, "t": min(max(int(spec.t), 0), T - 1),
         }
-        if "guidance_scale" in spec:
+        if spec.guidance_scale is not None:
             inputs[f"{index}.class_labels"] = torch.randint(0, NUM_CLASSES, (shape[0],), generator=generator(seed))
-            case.update(num_classes=NUM_CLASSES, guidance_scale=spec["guidance_scale"])
+            case.update(num_classes=NUM_CLASSES, guidance_scale=spec.guidance_scale)
         if default_noise:
             case["seed"] = case_seed(seed + 2)
         else:
-            inputs[f"{index}.noise"] = spec.get("noise_scale", 1.0) * randn(shape, seed + 2)
+            inputs[f"{index}.noise"] = spec.noise_scale * randn(shape, seed + 2)
         cases.append(case)
     return Call("p_sample", {"cases": cases}, inputs)
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """One oracle chain case: p_sample for t = T-1, ..., 0 under `schedule`, with a perfect network of
+    `objective` that knows x_0 (of `shape` (B, C, H, W), drawn from `seed`)."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    objective: str
 
 
 def describe(case: dict) -> str:
@@ -64,7 +97,7 @@ def describe(case: dict) -> str:
     return text
 
 
-class _PSampleMatches(CaseTableCheck):
+class _PSampleMatches(CaseTableCheck[PSampleSpec]):
     item = ITEM
     build_call = staticmethod(p_sample_call)
 
@@ -89,12 +122,12 @@ class PSampleMatchesReferenceForTAbove0(_PSampleMatches):
     name = "matches_reference_for_t_above_0"
     title = "p_sample(x, t, noise=z) matches the reference for t > 0 (t = 999, 500, 2, 1; pred_noise)"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[PSampleSpec]:
         return [
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 51, "objective": "pred_noise", "t": 999},
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 52, "objective": "pred_noise", "t": 500},
-            {"schedule": "linear", "T": 1000, "shape": (2, 3, 6, 6), "seed": 59, "objective": "pred_noise", "t": 2},
-            {"schedule": "cosine", "T": 20, "shape": (2, 1, 4, 4), "seed": 53, "objective": "pred_noise", "t": 1},
+            PSampleSpec("linear", 1000, (4, 3, 8, 8), seed=51, objective="pred_noise", t=999),
+            PSampleSpec("linear", 1000, (4, 3, 8, 8), seed=52, objective="pred_noise", t=500),
+            PSampleSpec("linear", 1000, (2, 3, 6, 6), seed=59, objective="pred_noise", t=2),
+            PSampleSpec("cosine", 20, (2, 1, 4, 4), seed=53, objective="pred_noise", t=1),
         ]
 
 
@@ -103,12 +136,12 @@ class PSampleAddsNoNoiseAtT0(_PSampleMatches):
     name = "adds_no_noise_at_t_0"
     title = "p_sample at t = 0 returns the posterior mean and ignores the noise it is given (even huge noise)"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[PSampleSpec]:
         # The noise is scaled by 1e8: a step that multiplies it by a variance that is merely tiny
         # at t = 0 (exp(0.5 * log 1e-20) = 1e-10) instead of skipping it shows up too.
         return [
-            {"schedule": "linear", "T": 1000, "shape": (4, 3, 8, 8), "seed": 54, "objective": "pred_noise", "t": 0, "noise_scale": 1e8},
-            {"schedule": "cosine", "T": 30, "shape": (2, 2, 4, 4), "seed": 55, "objective": "pred_x0", "t": 0, "out_scale": 0.5, "noise_scale": 1e8},
+            PSampleSpec("linear", 1000, (4, 3, 8, 8), seed=54, objective="pred_noise", t=0, noise_scale=1e8),
+            PSampleSpec("cosine", 30, (2, 2, 4, 4), seed=55, objective="pred_x0", t=0, out_scale=0.5, noise_scale=1e8),
         ]
 
 
@@ -117,11 +150,11 @@ class PSampleClipsX0Estimate(_PSampleMatches):
     name = "clips_the_x0_estimate"
     title = "p_sample clips its x_0 estimate to [-1, 1] before the posterior mean"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[PSampleSpec]:
         return [
-            {"schedule": "linear", "T": 1000, "shape": (3, 3, 6, 6), "seed": 56, "objective": "pred_x0", "t": 400, "out_scale": 3.0},
-            {"schedule": "sigmoid", "T": 100, "shape": (3, 2, 5, 5), "seed": 57, "objective": "pred_noise", "t": 70, "out_scale": 2.0},
-            {"schedule": "cosine", "T": 100, "shape": (3, 2, 5, 5), "seed": 58, "objective": "pred_v", "t": 10, "out_scale": 3.0},
+            PSampleSpec("linear", 1000, (3, 3, 6, 6), seed=56, objective="pred_x0", t=400, out_scale=3.0),
+            PSampleSpec("sigmoid", 100, (3, 2, 5, 5), seed=57, objective="pred_noise", t=70, out_scale=2.0),
+            PSampleSpec("cosine", 100, (3, 2, 5, 5), seed=58, objective="pred_v", t=10, out_scale=3.0),
         ]
 
 
@@ -130,18 +163,15 @@ class PSampleMatchesReferenceOnRandomInputs(_PSampleMatches):
     name = "matches_reference_on_random_inputs"
     title = "p_sample matches the reference on random schedules, objectives, timesteps, and class-conditional guidance"
 
-    def specs(self) -> list[dict]:
+    def specs(self) -> list[PSampleSpec]:
         strategy = st.tuples(
             schedule_and_T(), image_shapes(), seeds, st.sampled_from(OBJECTIVES), st.floats(0.0, 1.0),
             st.one_of(st.none(), st.sampled_from([1.0, 3.0]), st.floats(0.0, 7.5)),
         )
-        specs = []
-        for (schedule, T), shape, seed, objective, where, guidance in draw(strategy, 8, "p_sample.random_inputs"):
-            spec = {"schedule": schedule, "T": T, "shape": shape, "seed": seed, "objective": objective, "t": int(where * (T - 1))}
-            if guidance is not None:
-                spec["guidance_scale"] = guidance
-            specs.append(spec)
-        return specs
+        return [
+            PSampleSpec(schedule, T, shape, seed, objective, t=int(where * (T - 1)), guidance_scale=guidance)
+            for (schedule, T), shape, seed, objective, where, guidance in draw(strategy, 8, "p_sample.random_inputs")
+        ]
 
 
 @register
@@ -151,13 +181,18 @@ class PSampleOracleChainReturnsX0(Check):
     title = "with a perfect denoiser, p_sample for t = T-1, ..., 0 ends exactly at the clean image (on the reference's path)"
 
     def plan(self, reference: Reference) -> list[Call]:
-        specs = [("linear", 50, (2, 3, 4, 4), 61, "pred_noise"), ("cosine", 40, (2, 1, 4, 4), 62, "pred_v"),
-                 ("sigmoid", 30, (1, 2, 4, 4), 63, "pred_x0"), ("cosine", 1, (2, 1, 4, 4), 64, "pred_noise")]
+        specs = [
+            ChainSpec("linear", 50, (2, 3, 4, 4), seed=61, objective="pred_noise"),
+            ChainSpec("cosine", 40, (2, 1, 4, 4), seed=62, objective="pred_v"),
+            ChainSpec("sigmoid", 30, (1, 2, 4, 4), seed=63, objective="pred_x0"),
+            ChainSpec("cosine", 1, (2, 1, 4, 4), seed=64, objective="pred_noise"),
+        ]
         cases, inputs = [], {}
-        for index, (schedule, T, shape, seed, objective) in enumerate(specs):
-            inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
-            inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0)
-            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": case_seed(seed + 1)})
+        for index, spec in enumerate(specs):
+            inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, spec.T)))
+            inputs[f"{index}.x0"] = uniform(spec.shape, spec.seed, -1.0, 1.0)
+            cases.append({"schedule": spec.schedule, "T": spec.T, "image_size": spec.shape[-1], "objective": spec.objective,
+                          "seed": case_seed(spec.seed + 1)})
         return [Call("p_sample_chain", {"cases": cases}, inputs)]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -185,8 +220,8 @@ class PSampleDrawsNoiseWhenNone(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         specs = [
-            {"schedule": "linear", "T": 100, "shape": (2, 2, 4, 4), "seed": 71, "objective": "pred_noise", "t": 60},
-            {"schedule": "linear", "T": 100, "shape": (2, 2, 4, 4), "seed": 72, "objective": "pred_noise", "t": 0},
+            PSampleSpec("linear", 100, (2, 2, 4, 4), seed=71, objective="pred_noise", t=60),
+            PSampleSpec("linear", 100, (2, 2, 4, 4), seed=72, objective="pred_noise", t=0),
         ]
         return [p_sample_call(reference, specs, default_noise=True)]
 
@@ -217,13 +252,11 @@ class PSampleKeepsTheContract(ContractCheck):
 
     def call(self, reference: Reference) -> Call:
         specs = [
-            {"schedule": "linear", "T": 50, "shape": (4, 3, 4, 4), "seed": 41, "objective": "pred_noise", "t": 20},
-            {"schedule": "cosine", "T": 20, "shape": (3, 2, 4, 4), "seed": 42, "objective": "pred_v", "t": 7,
-             "guidance_scale": 3.0},
-            {"schedule": "linear", "T": 50, "shape": (4, 3, 4, 4), "seed": 43, "objective": "pred_noise", "t": 20},
-            {"schedule": "sigmoid", "T": 40, "shape": (2, 3, 4, 4), "seed": 44, "objective": "pred_x0", "t": 11},
-            {"schedule": "cosine", "T": 20, "shape": (3, 2, 4, 4), "seed": 45, "objective": "pred_noise", "t": 5,
-             "guidance_scale": 2.0},
+            PSampleSpec("linear", 50, (4, 3, 4, 4), seed=41, objective="pred_noise", t=20),
+            PSampleSpec("cosine", 20, (3, 2, 4, 4), seed=42, objective="pred_v", t=7, guidance_scale=3.0),
+            PSampleSpec("linear", 50, (4, 3, 4, 4), seed=43, objective="pred_noise", t=20),
+            PSampleSpec("sigmoid", 40, (2, 3, 4, 4), seed=44, objective="pred_x0", t=11),
+            PSampleSpec("cosine", 20, (3, 2, 4, 4), seed=45, objective="pred_noise", t=5, guidance_scale=2.0),
         ]
         call = p_sample_call(reference, specs)
         settings = ({}, {}, {"device": "meta"}, {"dtype": "float64"}, {"dtype": "bfloat16"})

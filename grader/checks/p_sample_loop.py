@@ -8,6 +8,8 @@ for a result it did not reach by stepping (reading the oracle's image, asking th
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
@@ -25,27 +27,53 @@ def unnormalize(x: torch.Tensor) -> torch.Tensor:
     return (x.to(torch.float64) + 1) * 0.5
 
 
-def scripted_call(reference: Reference, specs: list[dict]) -> Call:
-    """specs: dicts with schedule, T, shape, seed, and optionally guidance_scale, return_all_timesteps."""
+@dataclass(frozen=True)
+class LoopSpec:
+    """One scripted loop case: p_sample_loop(`shape`) under `schedule` with T steps, p_sample replaced
+    by a recording stand-in whose per-step offsets are drawn from `seed` (the torch seed of the loop's
+    starting noise too); with a `guidance_scale` the loop is given class labels and that scale, and
+    `return_all_timesteps` is passed on when set."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    guidance_scale: float | None = None
+    return_all_timesteps: bool = False
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """One oracle loop case: p_sample_loop under `schedule` with T steps and a perfect network of
+    `objective` that knows an x_0 of `shape` (B, C, H, W)."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    objective: str
+
+
+def scripted_call(reference: Reference, specs: list[LoopSpec]) -> Call:
+    """One p_sample_loop_scripted probe call with a case per spec."""
     cases, inputs = [], {}
     for index, spec in enumerate(specs):
-        T, shape, seed = spec["T"], tuple(spec["shape"]), spec["seed"]
-        inputs.update(buffer_inputs(index, reference_buffers(reference, spec["schedule"], T)))
+        T, shape, seed = spec.T, tuple(spec.shape), spec.seed
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, T)))
         inputs[f"{index}.offsets"] = uniform((T, *shape), seed, -0.5, 0.5)
-        case = {"schedule": spec["schedule"], "T": T, "shape": list(shape), "image_size": shape[-1], "seed": case_seed(seed)}
-        if spec.get("return_all_timesteps"):
+        case = {"schedule": spec.schedule, "T": T, "shape": list(shape), "image_size": shape[-1], "seed": case_seed(seed)}
+        if spec.return_all_timesteps:
             case["return_all_timesteps"] = True
-        if "guidance_scale" in spec:
+        if spec.guidance_scale is not None:
             inputs[f"{index}.class_labels"] = torch.arange(shape[0]) % NUM_CLASSES
-            case.update(num_classes=NUM_CLASSES, guidance_scale=spec["guidance_scale"])
+            case.update(num_classes=NUM_CLASSES, guidance_scale=spec.guidance_scale)
         cases.append(case)
     return Call("p_sample_loop_scripted", {"cases": cases}, inputs)
 
 
 PLAIN = [
-    {"schedule": "linear", "T": 100, "shape": (2, 3, 4, 4), "seed": 81},
-    {"schedule": "cosine", "T": 1, "shape": (2, 1, 3, 3), "seed": 82},
-    {"schedule": "linear", "T": 1000, "shape": (1, 1, 2, 2), "seed": 83},
+    LoopSpec("linear", 100, (2, 3, 4, 4), seed=81),
+    LoopSpec("cosine", 1, (2, 1, 3, 3), seed=82),
+    LoopSpec("linear", 1000, (1, 1, 2, 2), seed=83),
 ]
 
 
@@ -56,7 +84,7 @@ def describe(case: dict) -> str:
 class _Scripted(Check):
     item = ITEM
     uses_reference = False
-    specs = PLAIN
+    specs: list[LoopSpec] = PLAIN
 
     def plan(self, reference: Reference) -> list[Call]:
         return [scripted_call(reference, self.specs)]
@@ -126,7 +154,7 @@ class FeedsEachStepAndReturnsLastX(_Scripted):
 class StartsFromStandardNormalNoise(_Scripted):
     name = "starts_from_standard_normal_noise"
     title = "p_sample_loop starts from x ~ N(0, I) of the requested shape"
-    specs = [{"schedule": "linear", "T": 5, "shape": (4, 3, 8, 8), "seed": 84}]
+    specs = [LoopSpec("linear", 5, (4, 3, 8, 8), seed=84)]
 
     def judge_case(self, got, case, context, run) -> None:
         if "step_inputs" not in got:
@@ -144,8 +172,8 @@ class ReturnAllTimesteps(_Scripted):
     name = "return_all_timesteps_stacks_every_step"
     title = "p_sample_loop(return_all_timesteps=True) returns (B, T + 1, C, H, W): the start, then every step, unnormalized"
     specs = [
-        {"schedule": "linear", "T": 60, "shape": (2, 3, 4, 4), "seed": 85, "return_all_timesteps": True},
-        {"schedule": "cosine", "T": 1, "shape": (3, 1, 2, 2), "seed": 86, "return_all_timesteps": True},
+        LoopSpec("linear", 60, (2, 3, 4, 4), seed=85, return_all_timesteps=True),
+        LoopSpec("cosine", 1, (3, 1, 2, 2), seed=86, return_all_timesteps=True),
     ]
 
     def judge_case(self, got, case, context, run) -> None:
@@ -168,7 +196,7 @@ class ReturnAllTimesteps(_Scripted):
 class PassesClassLabelsAndGuidance(_Scripted):
     name = "passes_class_labels_and_guidance_to_p_sample"
     title = "p_sample_loop passes class_labels and guidance_scale on to every p_sample"
-    specs = [{"schedule": "cosine", "T": 8, "shape": (3, 1, 4, 4), "seed": 87, "guidance_scale": 2.5}]
+    specs = [LoopSpec("cosine", 8, (3, 1, 4, 4), seed=87, guidance_scale=2.5)]
 
     def judge_case(self, got, case, context, run) -> None:
         steps = int(got["visited_t"].numel())
@@ -196,11 +224,16 @@ class OracleLoopReturnsX0(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         cases, inputs = [], {}
-        specs = [("linear", 50, (2, 3, 4, 4), "pred_noise"), ("cosine", 20, (1, 1, 4, 4), "pred_v"), ("sigmoid", 1, (2, 2, 2, 2), "pred_x0")]
-        for index, (schedule, T, shape, objective) in enumerate(specs * 2):
-            inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
-            inputs[f"{index}.x0"] = uniform(shape, 90 + index % len(specs), -1.0, 1.0)
-            cases.append({"schedule": schedule, "T": T, "image_size": shape[-1], "objective": objective, "seed": case_seed(1000 + index)})
+        specs = [
+            OracleSpec("linear", 50, (2, 3, 4, 4), objective="pred_noise"),
+            OracleSpec("cosine", 20, (1, 1, 4, 4), objective="pred_v"),
+            OracleSpec("sigmoid", 1, (2, 2, 2, 2), objective="pred_x0"),
+        ]
+        for index, spec in enumerate(specs * 2):  # each x_0 twice, under two torch seeds
+            inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, spec.T)))
+            inputs[f"{index}.x0"] = uniform(spec.shape, 90 + index % len(specs), -1.0, 1.0)
+            cases.append({"schedule": spec.schedule, "T": spec.T, "image_size": spec.shape[-1],
+                          "objective": spec.objective, "seed": case_seed(1000 + index)})
         return [Call("p_sample_loop_oracle", {"cases": cases}, inputs)]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -225,7 +258,6 @@ class PSampleLoopKeepsTheContract(ContractCheck):
              "other than the CPU")
 
     def call(self, reference: Reference) -> Call:
-        specs = [{"schedule": "linear", "T": 10, "shape": (2, 3, 4, 4), "seed": 91}]
-        call = scripted_call(reference, specs)
+        call = scripted_call(reference, [LoopSpec("linear", 10, (2, 3, 4, 4), seed=91)])
         cases = [dict(case, device="meta") for case in call.params["cases"]]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

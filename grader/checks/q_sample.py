@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from hypothesis import strategies as st
 
@@ -25,18 +27,33 @@ from grader.grading.reference import Reference
 ITEM = "q_sample"
 
 
-def q_sample_call(reference: Reference, specs: list[tuple], *, default_noise: bool = False) -> Call:
-    """One q_sample probe call; specs are (schedule, T, shape, seed, dtype) tuples."""
+@dataclass(frozen=True)
+class QSampleSpec:
+    """One q_sample case: x_start of `shape` (B, C, H, W) and `dtype` under `schedule` with T steps.
+
+    x_start, the timesteps (0 and T-1 among them) and the noise are drawn from `seed`."""
+
+    schedule: str
+    T: int
+    shape: tuple[int, int, int, int]
+    seed: int
+    dtype: torch.dtype = torch.float32
+
+
+def q_sample_call(reference: Reference, specs: list[QSampleSpec], *, default_noise: bool = False) -> Call:
+    """One q_sample probe call with a case per spec; `default_noise`: the probe calls q_sample with
+    noise=None under the spec's seed instead of handing it the noise."""
     cases, inputs = [], {}
-    for index, (schedule, T, shape, seed, dtype) in enumerate(specs):
-        inputs.update(buffer_inputs(index, reference_buffers(reference, schedule, T)))
-        inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0, dtype)
+    for index, spec in enumerate(specs):
+        shape, seed, T = spec.shape, spec.seed, spec.T
+        inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, T)))
+        inputs[f"{index}.x0"] = uniform(shape, seed, -1.0, 1.0, spec.dtype)
         inputs[f"{index}.t"] = timesteps_tensor(shape[0], T, seed + 1, include=(0, T - 1))
-        case = {"schedule": schedule, "T": T, "shape": list(shape), "image_size": shape[-1]}
+        case = {"schedule": spec.schedule, "T": T, "shape": list(shape), "image_size": shape[-1]}
         if default_noise:
             case["seed"] = case_seed(seed)
         else:
-            inputs[f"{index}.noise"] = randn(shape, seed + 2, dtype)
+            inputs[f"{index}.noise"] = randn(shape, seed + 2, spec.dtype)
         cases.append(case)
     return Call("q_sample", {"cases": cases}, inputs)
 
@@ -46,7 +63,7 @@ def describe(case: dict, t: torch.Tensor, public: bool) -> str:
     return f"{text}, t = {t.tolist()}" if public and t.numel() <= 8 else text
 
 
-class _QSampleMatches(CaseTableCheck):
+class _QSampleMatches(CaseTableCheck[QSampleSpec]):
     item = ITEM
     build_call = staticmethod(q_sample_call)
 
@@ -67,11 +84,11 @@ class QSampleMatchesReference(_QSampleMatches):
     name = "matches_reference"
     title = "q_sample(x0, t, noise) matches the reference (linear, cosine and sigmoid schedules; t = 0 and T-1 included)"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[QSampleSpec]:
         return [
-            ("linear", 1000, (4, 3, 8, 8), 11, torch.float32),
-            ("cosine", 50, (2, 1, 5, 5), 12, torch.float32),
-            ("sigmoid", 10, (3, 2, 4, 4), 13, torch.float32),
+            QSampleSpec("linear", 1000, (4, 3, 8, 8), seed=11),
+            QSampleSpec("cosine", 50, (2, 1, 5, 5), seed=12),
+            QSampleSpec("sigmoid", 10, (3, 2, 4, 4), seed=13),
         ]
 
 
@@ -80,12 +97,12 @@ class QSampleMatchesReferenceOnRandomInputs(_QSampleMatches):
     name = "matches_reference_on_random_inputs"
     title = "q_sample matches the reference on random schedules, T, shapes and timesteps (float32 and float64)"
 
-    def specs(self) -> list[tuple]:
+    def specs(self) -> list[QSampleSpec]:
         strategy = st.tuples(schedule_and_T(), image_shapes(), seeds)
         drawn = draw(strategy, 8, "q_sample.random_inputs")
-        specs = [(schedule, T, shape, seed, torch.float32) for (schedule, T), shape, seed in drawn]
-        specs.append(("cosine", 1, (2, 3, 4, 4), 14, torch.float32))
-        specs.append(("linear", 200, (2, 3, 4, 4), 15, torch.float64))
+        specs = [QSampleSpec(schedule, T, shape, seed) for (schedule, T), shape, seed in drawn]
+        specs.append(QSampleSpec("cosine", 1, (2, 3, 4, 4), seed=14))
+        specs.append(QSampleSpec("linear", 200, (2, 3, 4, 4), seed=15, dtype=torch.float64))
         return specs
 
 
@@ -96,7 +113,7 @@ class QSampleDrawsNoiseWhenNone(Check):
     title = "q_sample(x0, t) with noise=None draws eps with torch.randn_like(x_start)"
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [q_sample_call(reference, [("linear", 100, (3, 2, 4, 4), 21, torch.float32)], default_noise=True)]
+        return [q_sample_call(reference, [QSampleSpec("linear", 100, (3, 2, 4, 4), seed=21)], default_noise=True)]
 
     def judge(self, run: CheckRun) -> Verdict:
         got = run.case(0, 0, ITEM, " (called with noise=None)")
@@ -119,8 +136,11 @@ class QSampleKeepsTheContract(ContractCheck):
 
     def call(self, reference: Reference) -> Call:
         dtypes = ("float32", "float64", "bfloat16")
-        specs = [("linear", 100, (3, 2, 4, 4), 31, torch.float32), ("cosine", 20, (2, 3, 4, 4), 32, torch.float64),
-                 ("sigmoid", 50, (2, 3, 4, 4), 33, torch.float32)]
+        specs = [
+            QSampleSpec("linear", 100, (3, 2, 4, 4), seed=31),
+            QSampleSpec("cosine", 20, (2, 3, 4, 4), seed=32, dtype=torch.float64),
+            QSampleSpec("sigmoid", 50, (2, 3, 4, 4), seed=33),
+        ]
         call = q_sample_call(reference, specs)
         cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], dtypes)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)
