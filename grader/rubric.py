@@ -26,7 +26,7 @@ function; a function the rubric does not list is given code and none of its chec
     timesteps = 1000              T of the forward process
     beta_schedule = "linear"      linear | cosine | sigmoid
     objective = "pred_noise"      pred_noise | pred_x0 | pred_v
-    loss_type = "l2"              l1 | l2
+    loss_type = "l2"              l1 | l2 | huber
     [assignment.smoke]            optional: what a GPU smoke run of this assignment trains on
     dataset = "anime-faces-64"    (the CPU smoke run always trains on the built-in digits)
     image_size = 64
@@ -49,11 +49,12 @@ DEFAULT_RUBRIC = GRADER_DIR / "rubric.toml"
 ASSIGNMENTS_DIR = GRADER_DIR / "assignments"  # one <name>.toml per profile besides the default; not in the handout
 DEFAULT_PROFILE = "illusions"  # grader/rubric.toml's profile: DDPM / DDIM on anime faces, then optical illusions
 PROFILE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ITEM_NUMBER = re.compile(r"^\d+(\.\d+)*$")
 VISIBILITIES = ("public", "hidden")
 GRADESCOPE_HIDDEN = ("hidden", "after_due_date", "after_published")
 BETA_SCHEDULES = ("linear", "cosine", "sigmoid")  # diffusion_hw.schedules.BETA_SCHEDULES
 OBJECTIVES = ("pred_noise", "pred_x0", "pred_v")  # diffusion_hw.gaussian_diffusion.OBJECTIVES
-LOSS_TYPES = ("l1", "l2")  # diffusion_hw.gaussian_diffusion.LOSS_TYPES
+LOSS_TYPES = ("l1", "l2", "huber")  # diffusion_hw.gaussian_diffusion.LOSS_TYPES
 
 
 @dataclass(frozen=True)
@@ -186,6 +187,8 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
         _keys(path, where, item, {"number", "function", "check"})
         number, function = str(item["number"]), item["function"]
         where = f"item {number} ({function})"
+        if not ITEM_NUMBER.match(number):
+            raise _fail(path, where, "write item numbers as 1, 2.1 or 3.2.1 (the starter's TODO comments show them)")
         if number in seen_numbers:
             raise _fail(path, where, "this item number is used twice")
         seen_numbers.add(number)

@@ -72,3 +72,34 @@ def test_quiet_on_a_package_that_does_not_import_prints_the_total_and_the_file_a
     assert "broken: 0 /" in run.stdout
     [reason] = run.stderr.strip().splitlines()
     assert reason.startswith("The package does not import: SyntaxError in diffusion_hw/schedules.py line ")
+
+
+def test_grade_assignments_prints_the_profile_names_one_per_line(capsys):
+    from grader.rubric import DEFAULT_PROFILE, profile_names
+
+    assert run_main(["assignments"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == profile_names() and out.splitlines()[0] == DEFAULT_PROFILE
+
+
+@pytest.mark.parametrize(
+    "argv, reason",
+    [
+        (["solution", "--assignment", "no-such-homework"], "no assignment profile 'no-such-homework'"),
+        (["solution", "--assignment"], "expected one argument"),
+        (["solution", "--assignment", "cosine-cats", "--rubric", "grader/rubric.toml"], "both choose the rubric"),
+    ],
+)
+def test_a_bad_assignment_is_refused_with_one_line(capsys, argv, reason):
+    assert run_main(argv) == 2
+    err = capsys.readouterr().err
+    assert reason in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_grade_with_an_assignment_grades_that_profiles_checks_only():
+    run = run_grade("solution", "--assignment", "image-fusion", "--public-only", "--quiet")
+    assert run.returncode == 0, run.stderr
+    from grader.rubric import load_profile
+
+    public = sum(c.points for c in load_profile("image-fusion").checks(public_only=True))
+    assert run.stdout.strip().startswith(f"solution: {public:g} / {public:g}")

@@ -12,6 +12,7 @@ and so can anyone by hand on a GPU machine. It refuses to run without CUDA unles
 `--allow-cpu`, so that a mislabelled runner cannot pass the GPU job on its CPU.
 
     python -m grader.instructor.course_ci [--out results/ci-gpu] [--allow-cpu] [--no-smoke] [--data-root DIR]
+                                          [--assignment NAME]        (grade with that profile's rubric)
     python -m grader.instructor.course_ci --check results/solution/results.json     (only judge a results.json)
 """
 
@@ -47,6 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", type=Path, metavar="DIR",
                         help="the folder named datasets live in (default: $DIFFUSION_HW_DATA, else "
                              "~/.cache/diffusion-hw/data)")
+    parser.add_argument("--assignment", metavar="NAME",
+                        help="grade with this assignment profile's rubric (default: the default profile)")
     parser.add_argument("--check", type=Path, metavar="RESULTS_JSON",
                         help="grade nothing: fail unless this file is full marks")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -64,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from grader.errors import GraderError
     from grader.generative.grading import GenerativeOptions
     from grader.grading.reference import DEFAULT_SOLUTION
+    from grader.rubric import profile_path
 
     if not torch.cuda.is_available() and not args.allow_cpu:
         print("ci-gpu: CUDA is not available on this machine: run it on a GPU runner (or pass --allow-cpu)",
@@ -71,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         generative = GenerativeOptions(smoke=args.smoke, data_root=args.data_root)
-        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=generative)
+        grade_submission(DEFAULT_SOLUTION, out=args.out, generative=generative,
+                         rubric_path=profile_path(args.assignment))
     except GraderError as exc:
         print(f"ci: the grader could not run: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2

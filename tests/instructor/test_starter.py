@@ -1,8 +1,11 @@
-"""The starter is the solution with every TODO body stubbed, and nothing else changed."""
+"""The starter is the solution with every TODO body stubbed, and nothing else changed; each assignment profile's
+starter stubs that profile's items and gives every other solution block."""
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,12 +14,18 @@ from pathlib import Path
 import pytest
 
 from grader.instructor.starter import (
+    BEGIN,
     StarterError,
     generate_starter,
     out_of_sync_files,
+    profile_items,
     public_api,
+    starter_folder,
     strip_solutions,
+    stub_number,
 )
+from grader.intake.submission import find_package
+from grader.rubric import DEFAULT_PROFILE, load_profile, profile_names
 
 ROOT = Path(__file__).resolve().parents[2]
 SOLUTION, STARTER = ROOT / "solution", ROOT / "starter"
@@ -133,3 +142,90 @@ def test_a_hand_edit_of_the_starter_is_detected(tmp_path):
     generate_starter(SOLUTION, starter)
     (starter / "diffusion_hw" / "helpers.py").write_text("# edited by hand\n")
     assert out_of_sync_files(SOLUTION, starter) == ["differs: diffusion_hw/helpers.py"]
+
+
+# ---------------------------------------------------------------- one starter per assignment profile
+
+PROFILES = profile_names()
+
+
+@pytest.mark.parametrize("assignment", PROFILES)
+def test_every_profiles_committed_starter_is_in_sync_with_the_solution(assignment):
+    rubric = load_profile(assignment)
+    diffs = out_of_sync_files(SOLUTION, starter_folder(assignment), rubric)
+    where = starter_folder(assignment).relative_to(ROOT)
+    assert diffs == [], f"{where}/ is out of sync ({diffs}): run `python3 tasks.py starter`"
+
+
+@pytest.mark.parametrize("assignment", PROFILES)
+def test_every_profiles_starter_exposes_exactly_the_solutions_public_api(assignment):
+    assert public_api(starter_folder(assignment) / "diffusion_hw") == public_api(SOLUTION / "diffusion_hw")
+
+
+@pytest.mark.parametrize("assignment", PROFILES)
+def test_a_profiles_starter_stubs_its_items_and_gives_every_other_block(assignment):
+    items = profile_items(load_profile(assignment))
+    package = starter_folder(assignment) / "diffusion_hw"
+    text = "".join(p.read_text(encoding="utf-8") for p in sorted(package.glob("*.py")))
+    assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+    stubbed = dict(re.findall(r'raise NotImplementedError\("TODO ([\d.]+) ([\w.]+): not implemented yet', text))
+    blocks = {m["name"]: m["number"] for p in (SOLUTION / "diffusion_hw").glob("*.py")
+              for m in map(BEGIN.match, p.read_text(encoding="utf-8").splitlines()) if m}
+    expected = {stub_number(number, name, items): name for name, number in blocks.items()
+                if stub_number(number, name, items) is not None}
+    assert stubbed == expected
+
+
+def test_the_profile_starters_live_inside_starter_and_grading_starter_still_finds_the_default():
+    assert starter_folder(None) == STARTER and starter_folder(DEFAULT_PROFILE) == STARTER
+    others = [name for name in PROFILES if name != DEFAULT_PROFILE]
+    assert others, "no profile besides the default"
+    for name in others:
+        assert starter_folder(name) == STARTER / name
+        assert (STARTER / name / "diffusion_hw" / "__init__.py").is_file()
+    assert find_package(STARTER) == STARTER  # not "4 diffusion_hw packages": the default's own comes first
+
+
+def test_a_given_block_keeps_its_body_and_a_members_stub_takes_the_items_number():
+    source = ("class V:\n    def view(self):\n        # BEGIN SOLUTION (TODO 3.1.2 V.view)\n        return 1\n"
+              "        # END SOLUTION\n\ndef g():\n"
+              "    # BEGIN SOLUTION (TODO 1.1 g)\n    return 2\n    # END SOLUTION\n")
+    text, todos = strip_solutions(source, Path("a.py"), {"V": "2.4"})
+    assert [(t.number, t.name) for t in todos] == [("2.4.2", "V.view")]
+    assert 'raise NotImplementedError("TODO 2.4.2 V.view:' in text
+    assert "    return 2\n" in text and "BEGIN" not in text and "END" not in text
+    ast.parse(text)
+
+
+def test_a_profile_item_without_a_solution_block_is_refused(tmp_path):
+    solution = tmp_path / "solution" / "diffusion_hw"
+    solution.mkdir(parents=True)
+    (solution / "__init__.py").write_text(
+        "def f():\n    # BEGIN SOLUTION (TODO 1.1 f)\n    return 1\n    # END SOLUTION\n")
+    rubric = load_profile()  # its items name functions this tiny solution does not mark
+    with pytest.raises(StarterError, match="have no '# BEGIN SOLUTION"):
+        generate_starter(tmp_path / "solution", tmp_path / "starter", rubric)
+    assert not (tmp_path / "starter").exists()
+
+
+def test_regenerating_the_default_starter_keeps_the_other_profiles_folders(tmp_path):
+    starter = tmp_path / "starter"
+    (starter / "cosine-cats" / "diffusion_hw").mkdir(parents=True)
+    (starter / "cosine-cats" / "diffusion_hw" / "__init__.py").write_text("# the other profile\n")
+    (starter / "stale.txt").parent.mkdir(parents=True, exist_ok=True)
+    (starter / "stale.txt").write_text("left from an old solution\n")
+    generate_starter(SOLUTION, starter, keep=["cosine-cats"])
+    assert (starter / "cosine-cats" / "diffusion_hw" / "__init__.py").read_text() == "# the other profile\n"
+    assert not (starter / "stale.txt").exists()
+    assert (starter / "diffusion_hw" / "schedules.py").is_file()
+
+
+def test_a_hand_edit_of_a_profiles_starter_is_detected(tmp_path):
+    rubric = load_profile("cosine-cats")
+    starter = tmp_path / "cosine-cats"
+    generate_starter(SOLUTION, starter, rubric)
+    assert out_of_sync_files(SOLUTION, starter, rubric) == []
+    (starter / "diffusion_hw" / "schedules.py").write_text("# edited by hand\n")
+    assert out_of_sync_files(SOLUTION, starter, rubric) == ["differs: diffusion_hw/schedules.py"]
+    # the default profile's tree differs from this one: comparing against the wrong profile is caught too
+    assert out_of_sync_files(SOLUTION, starter, load_profile(), ignore=()) != []
