@@ -7,5 +7,6 @@
     sandbox.py        the sandbox tests' limits, probes and misbehaving submission tree
     metric_images.py  synthetic images for the metric tests
     generative.py     scoring settings tiny sample sets reach, real digits, a 2-step checkpoint
+    digit_samples.py  real held-out digits as class-conditional samples (a folder per digit), the classifier's cache
     course_data.py    the course data (real anime faces) under the data root, found as .ci/run sets it
 """
