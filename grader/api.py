@@ -107,7 +107,10 @@ def grade_submission(
     started = time.monotonic()
     rubric = load_rubric(rubric_path)
     starter = profile_starter(rubric)
-    the_starter = str(submission) == "starter" and not Path(submission).exists()
+    # "starter" names the profile's starter, also from the repository root, where a folder starter/ exists
+    # (it holds the default's package first: grading that folder would grade the default's starter)
+    the_starter = str(submission) == "starter" and (
+        not Path(submission).exists() or Path(submission).resolve() == (REPO_ROOT / "starter").resolve())
     path = resolve_path(starter if the_starter and starter is not None else submission)
     checks = rubric.checks(public_only)
     options = generative or GenerativeOptions()

@@ -20,10 +20,11 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-def test_the_shipped_rubric_totals_130_and_covers_every_check():
+def test_the_shipped_rubric_totals_130_and_covers_every_check_of_its_functions():
     rubric = load_rubric()
     assert rubric.total == 130
-    assert {c.id for c in rubric.checks()} == set(discover())
+    graded = {item.function for item in rubric.items}  # the checks of other functions belong to other profiles
+    assert {c.id for c in rubric.checks()} == {cid for cid in discover() if cid.split(".", 1)[0] in graded}
     assert [item.function for item in rubric.items] == [
         "linear_beta_schedule", "cosine_beta_schedule", "sigmoid_beta_schedule", "compute_diffusion_buffers",
         "q_sample", "p_losses", "p_sample", "p_sample_loop", "denoise_backward",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, NamedTuple
 
 import torch
 from torch import nn
@@ -167,12 +167,16 @@ def _patched(module: Any, **replacements: Any) -> Iterator[None]:
             setattr(module, name, value)
 
 
-def build_diffusion(hw: Any, model: nn.Module, buffers: dict[str, Tensor], **kwargs: Any) -> Any:
+def build_diffusion(hw: Any, model: nn.Module, buffers: dict[str, Tensor], *, own_model_predictions: bool = False,
+                    **kwargs: Any) -> Any:
     """hw.GaussianDiffusion(model, ...) whose per-timestep buffers are exactly `buffers`.
 
     The constructor runs with the grader's betas and buffers in place of the student's schedule and
     `compute_diffusion_buffers`, and the buffers are installed again afterwards in whatever dtype
     the constructor chose (float32 in the given code; float64 if a student keeps them so).
+    Unless `own_model_predictions` (the probes of model_predictions itself), the object's
+    `model_predictions` is the grader's (`_grader_model_predictions`): what p_sample and the sampling
+    loops are graded on never depends on the submission's model_predictions, a TODO of some profiles.
     """
     betas = buffers["betas"]
     module = sys.modules.get(getattr(hw.GaussianDiffusion, "__module__", ""))
@@ -188,7 +192,39 @@ def build_diffusion(hw: Any, model: nn.Module, buffers: dict[str, Tensor], **kwa
         setattr(diffusion, name, value.to(dtype))
     if isinstance(model, OracleModel):
         model.diffusion = diffusion
+    if not own_model_predictions:
+        diffusion.model_predictions = _grader_model_predictions(diffusion)
     return diffusion
+
+
+class _Prediction(NamedTuple):
+    pred_noise: Tensor  # (B, C, H, W)
+    pred_x_start: Tensor  # (B, C, H, W)
+
+
+def _grader_model_predictions(diffusion: Any) -> Callable[..., _Prediction]:
+    """GaussianDiffusion.model_predictions as its docstring states it, on the object's given parts
+    (model_output and the conversions predict_start_from_noise, predict_start_from_v and
+    predict_noise_from_start). The true formula, not an arbitrary stand-in: a p_sample that computes
+    its x_0 estimate inline instead of asking model_predictions still earns its points."""
+
+    def model_predictions(x: Tensor, t: Tensor, class_labels: Tensor | None = None, guidance_scale: float = 1.0,
+                          clip_x_start: bool = False, rederive_pred_noise: bool = False) -> _Prediction:
+        out = diffusion.model_output(x, t, class_labels, guidance_scale)
+        objective = diffusion.objective
+        if objective == "pred_x0":
+            x_start = out
+        elif objective == "pred_v":
+            x_start = diffusion.predict_start_from_v(x, t, out)
+        else:
+            x_start = diffusion.predict_start_from_noise(x, t, out)
+        if clip_x_start:
+            x_start = x_start.clamp(-1.0, 1.0)
+        if objective == "pred_noise" and not (clip_x_start and rederive_pred_noise):
+            return _Prediction(out, x_start)
+        return _Prediction(diffusion.predict_noise_from_start(x, t, x_start), x_start)
+
+    return model_predictions
 
 
 def _as_int(t: Any) -> int:
@@ -399,14 +435,15 @@ def probe_p_sample_chain(hw: Any, inputs: dict[str, Tensor], params: dict) -> di
     return _per_case(params, run)
 
 
-def _install_p_sample(diffusion: Any, step: Callable[[Tensor, int], tuple[Tensor, Tensor]], limit: int) -> dict[str, list]:
+def _install_p_sample(diffusion: Any, step: Callable[[Tensor, int], tuple[Tensor, Tensor]], limit: int,
+                      caller: str = "p_sample_loop") -> dict[str, list]:
     """Replace diffusion.p_sample by `step`, recording t, x, class_labels and guidance_scale of each call."""
     record: dict[str, list] = {"t": [], "x": [], "out": [], "labels": [], "guidance": []}
 
     def recording_p_sample(x: Tensor, t: Any, class_labels: Tensor | None = None,
                            guidance_scale: float = 1.0, noise: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if len(record["t"]) >= limit:
-            raise RuntimeError(f"p_sample_loop called p_sample more than {limit} times (expected T = {limit // 4})")
+            raise RuntimeError(f"{caller} called p_sample more than {limit} times (expected at most T = {limit // 4})")
         t_int = _as_int(t)
         out = step(x, t_int)
         record["t"].append(t_int)
@@ -718,6 +755,248 @@ def probe_fused_noise_estimate(hw: Any, inputs: dict[str, Tensor], params: dict)
     return _per_case(params, run)
 
 
+# ---------------------------------------------------------------- profile items: model_predictions, interpolate, slerp
+
+
+def probe_model_predictions(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """(eps_hat, x0_hat) = diffusion.model_predictions(x, t, class_labels, guidance_scale, clip_x_start,
+    rederive_pred_noise) for each case, the network a ScriptedModel that answers `model_out`."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        model = ScriptedModel(tensors["model_out"].clone(), num_classes=case.get("num_classes"))
+        diffusion = build_diffusion(hw, model, _buffers(tensors), own_model_predictions=True, **_model_kwargs(case))
+        kwargs: dict[str, Any] = {"clip_x_start": bool(case["clip"]), "rederive_pred_noise": bool(case["rederive"])}
+        if "class_labels" in tensors:
+            kwargs.update(class_labels=tensors["class_labels"].clone(), guidance_scale=float(case["guidance_scale"]))
+        result = diffusion.model_predictions(tensors["x"].clone(), tensors["t"].clone(), **kwargs)
+        if not isinstance(result, (tuple, list)) or len(result) != 2:
+            raise TypeError(f"model_predictions returned {type(result).__name__}; expected a pair "
+                            "ModelPrediction(pred_noise, pred_x_start)")
+        return {"pred_noise": _tensor(result[0], "model_predictions (pred_noise)"),
+                "pred_x_start": _tensor(result[1], "model_predictions (pred_x_start)")}
+
+    return _per_case(params, run)
+
+
+def _install_q_sample(diffusion: Any) -> list[tuple[Tensor, Tensor]]:
+    """Replace diffusion.q_sample by the forward process of its docstring on the object's buffers (the
+    grader's), recording the t and the noise of each call: what uses q_sample is graded whatever the
+    submission's q_sample does, and a correct caller that writes the formula inline loses nothing."""
+    calls: list[tuple[Tensor, Tensor]] = []
+
+    def q_sample(x_start: Tensor, t: Any, noise: Tensor | None = None) -> Tensor:
+        noise = torch.randn_like(x_start) if noise is None else noise
+        t = torch.as_tensor(t)
+        if t.dim() == 0 or t.shape != (x_start.shape[0],) or t.is_floating_point():
+            raise ValueError(f"q_sample got t of shape {tuple(t.shape)}, {t.dtype}; its docstring asks for a "
+                             f"({x_start.shape[0]},) int64 tensor, one timestep per sample")
+        shape = (-1, *([1] * (x_start.dim() - 1)))
+        signal = diffusion.sqrt_alphas_bar.gather(0, t.to(diffusion.sqrt_alphas_bar.device).long()).reshape(shape)
+        noise_scale = diffusion.sqrt_one_minus_alphas_bar.gather(0, t.to(diffusion.sqrt_alphas_bar.device).long())
+        calls.append((t.detach().clone(), noise.detach().clone()))
+        return signal * x_start + noise_scale.reshape(shape) * noise
+
+    diffusion.q_sample = q_sample
+    return calls
+
+
+def _run_interpolate(hw: Any, tensors: dict[str, Tensor], case: dict, convert: Callable[[Any, Any], None] | None = None
+                     ) -> tuple[Any, dict[str, list], list[tuple[Tensor, Tensor]], dict[str, Any]]:
+    """The diffusion object of an interpolate case with its stand-ins installed, and the call's keyword arguments.
+
+    p_sample is the step x_prev = 0.5 x + offsets[t] (grader-chosen offsets, (T, B, C, H, W)) and q_sample
+    the forward process (`_install_q_sample`), both recorded."""
+    offsets = tensors["offsets"]
+    T = int(offsets.shape[0])
+    model = ScriptedModel(torch.zeros_like(tensors["x1"]))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
+    if convert is not None:
+        convert(diffusion, model)
+        offsets = _as_case(offsets, case)
+
+    def step(x: Tensor, t: int) -> tuple[Tensor, Tensor]:
+        if not 0 <= t < T:
+            raise IndexError(f"interpolate called p_sample with t = {t}, outside 0 .. T-1 = 0 .. {T - 1}")
+        return 0.5 * x + offsets[t].to(x.dtype), offsets[t].to(x.dtype).clone()
+
+    record = _install_p_sample(diffusion, step, limit=4 * T, caller="interpolate")
+    q_calls = _install_q_sample(diffusion)
+    kwargs: dict[str, Any] = {"lam": float(case["lam"])}
+    if case.get("t") is not None:
+        kwargs["t"] = int(case["t"])
+    return diffusion, record, q_calls, kwargs
+
+
+def probe_interpolate(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """result = diffusion.interpolate(x1, x2, t, lam, noise) with recording stand-ins for q_sample and
+    p_sample (`_run_interpolate`), so that only interpolate is graded. With case["seed"] and no noise
+    input, interpolate draws its own noise (noise=None) under that torch seed. Besides the result: the
+    p_sample calls (visited_t, step_inputs, step_outputs) and the q_sample calls (q_sample_t, q_sample_noise)."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        diffusion, record, q_calls, kwargs = _run_interpolate(hw, tensors, case)
+        if "noise" in tensors:
+            kwargs["noise"] = tensors["noise"].clone()
+        else:
+            torch.manual_seed(int(case["seed"]))
+        result = _tensor(diffusion.interpolate(tensors["x1"].clone(), tensors["x2"].clone(), **kwargs), "interpolate")
+        out = {"result": result, **_loop_record(record), "q_sample_calls": torch.tensor(len(q_calls))}
+        if q_calls and all(t.shape == q_calls[0][0].shape and n.shape == q_calls[0][1].shape for t, n in q_calls):
+            out["q_sample_t"] = torch.stack([t for t, _ in q_calls])
+            out["q_sample_noise"] = torch.stack([n for _, n in q_calls])
+        return out
+
+    return _per_case(params, run)
+
+
+def probe_slerp(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """z = hw.slerp(z1, z2, alpha) for each case."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        return {"z": _tensor(hw.slerp(tensors["z1"].clone(), tensors["z2"].clone(), float(case["alpha"])), "slerp")}
+
+    return _per_case(params, run)
+
+
+# ---------------------------------------------------------------- profile items: SDEdit, inpainting, hybrid images
+
+
+class RecordingSampler:
+    """A grader-made Sampler over `pairs` (the (t, t_prev) it visits), recording every call.
+
+        step(eps, t, t_prev, x_t) = 0.5 x_t + 0.25 eps[:, :C] + offsets[k]       (t, t_prev) = pairs[k]
+        add_noise(x_0, noise, t)  = a[t] x_0 + b[t] noise
+
+    a and b are (T,) grader-chosen coefficients (a schedule's sqrt(alpha_bar) and sqrt(1 - alpha_bar)),
+    offsets (S, B, C, H, W): the results show which pair each step was and what it started from."""
+
+    def __init__(self, pairs: list[tuple[int, int]], a: Tensor, b: Tensor, offsets: Tensor) -> None:
+        self.time_pairs = [(int(t), int(t_prev)) for t, t_prev in pairs]
+        self.a, self.b, self.offsets = a, b, offsets
+        self.steps: list[tuple[int, Tensor]] = []  # (pair index, x_t)
+        self.noised: list[tuple[int, Tensor]] = []  # (t, noise)
+
+    def step(self, eps: Tensor, t: int, t_prev: int, x_t: Tensor) -> Tensor:
+        pair = (_as_int(t), _as_int(t_prev))
+        if pair not in self.time_pairs:
+            raise ValueError(f"sampler.step was called with (t, t_prev) = {pair}, which is not one of the sampler's "
+                             f"time_pairs {self.time_pairs}")
+        if len(self.steps) >= 4 * len(self.time_pairs):
+            raise RuntimeError(f"sampler.step was called more than {4 * len(self.time_pairs)} times for "
+                               f"{len(self.time_pairs)} time pairs")
+        k = self.time_pairs.index(pair)
+        self.steps.append((k, x_t.detach().clone()))
+        c = x_t.shape[1]
+        return 0.5 * x_t + 0.25 * eps[:, :c] + self.offsets[k].to(x_t.dtype)
+
+    def add_noise(self, x_0: Tensor, noise: Tensor, t: int) -> Tensor:
+        t = _as_int(t)
+        if not 0 <= t < self.a.shape[0]:
+            raise IndexError(f"sampler.add_noise was called with t = {t}, outside 0 .. {self.a.shape[0] - 1}: "
+                             "there is no noised image at t < 0 (the image itself is x_0)")
+        self.noised.append((t, noise.detach().clone()))
+        return self.a[t].to(x_0.dtype) * x_0 + self.b[t].to(x_0.dtype) * noise
+
+    def record(self) -> dict[str, Tensor]:
+        out = {"step_pairs": torch.tensor([k for k, _ in self.steps], dtype=torch.long),
+               "add_noise_t": torch.tensor([t for t, _ in self.noised], dtype=torch.long)}
+        if self.steps and all(x.shape == self.steps[0][1].shape for _, x in self.steps):
+            out["step_inputs"] = torch.stack([x for _, x in self.steps])
+        if self.noised and all(n.shape == self.noised[0][1].shape for _, n in self.noised):
+            out["add_noise_noise"] = torch.stack([n for _, n in self.noised])
+        return out
+
+
+def _one_view_estimate(estimator: Any, views: Any, prompts: Any, x_t: Tensor, t: int, guidance_scale: float = 1.0,
+                       reduce: Any = None) -> Tensor:
+    """fused_noise_estimate for the single IdentityView that sdedit and inpaint use: the estimator's
+    guided answer for x_t itself. The submission's views and fused estimate are other items, not graded here."""
+    if len(views) != 1 or len(prompts) != 1:
+        raise ValueError(f"got {len(views)} views and {len(prompts)} prompts; one IdentityView with one prompt "
+                         "was expected")
+    eps_cond = estimator(x_t, t, prompts[0])
+    if float(guidance_scale) == 1.0:
+        return eps_cond
+    return _plain_guidance(estimator(x_t, t, None), eps_cond, guidance_scale, x_t.shape[1])
+
+
+def _one_view_step(estimator: Any, sampler: Any, views: Any, prompts: Any, x_t: Tensor, t: int, t_prev: int,
+                   guidance_scale: float = 1.0, reduce: Any = None) -> Tensor:
+    """fused_denoise_step on `_one_view_estimate`."""
+    return sampler.step(_one_view_estimate(estimator, views, prompts, x_t, t, guidance_scale), t, t_prev, x_t)
+
+
+def _editing_parts(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[Any, AffineEstimator, RecordingSampler]:
+    """The illusions module (to patch), the grader's estimator and sampler of an sdedit or inpaint case."""
+    module = sys.modules.get(getattr(hw.sdedit, "__module__", ""))
+    sampler = RecordingSampler([tuple(pair) for pair in case["pairs"]], tensors["a"], tensors["b"], tensors["offsets"])
+    return module, AffineEstimator(tensors), sampler
+
+
+def _editing_kwargs(tensors: dict[str, Tensor], case: dict, device: str = "cpu") -> dict[str, Any]:
+    """prompt, guidance_scale, the given noise if any, and a generator seeded with case["seed"] (on the CPU
+    only: off it the item draws on the image's device, as with a GPU and no generator)."""
+    kwargs: dict[str, Any] = {"prompt": int(case["prompt"]), "guidance_scale": float(case["guidance_scale"])}
+    if "noise" in tensors:
+        kwargs["noise"] = tensors["noise"].clone()
+    if device == "cpu":
+        kwargs["generator"] = torch.Generator().manual_seed(int(case["seed"]))
+    return kwargs
+
+
+def probe_sdedit(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """x_0 = hw.sdedit(estimator, sampler, image, i_start, prompt, guidance_scale, noise or generator).
+
+    The estimator is an AffineEstimator, the sampler a RecordingSampler, and the fused step a one-view
+    stand-in (`_one_view_step`), so only sdedit is graded. Besides the result: the sampler's record
+    (the pair of each step, each step's x_t, the t and noise of each add_noise)."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        module, estimator, sampler = _editing_parts(hw, tensors, case)
+        with _patched(module, fused_denoise_step=_one_view_step, fused_noise_estimate=_one_view_estimate):
+            result = hw.sdedit(estimator, sampler, tensors["image"].clone(), int(case["i_start"]),
+                               **_editing_kwargs(tensors, case))
+        return {"result": _tensor(result, "sdedit"), **sampler.record()}
+
+    return _per_case(params, run)
+
+
+def probe_inpaint(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """x_0 = hw.inpaint(estimator, sampler, image, mask, prompt, guidance_scale, noise or generator),
+    with the grader's estimator, sampler and one-view fused step as for sdedit."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        module, estimator, sampler = _editing_parts(hw, tensors, case)
+        with _patched(module, fused_denoise_step=_one_view_step, fused_noise_estimate=_one_view_estimate):
+            result = hw.inpaint(estimator, sampler, tensors["image"].clone(), tensors["mask"].clone(),
+                                **_editing_kwargs(tensors, case))
+        return {"result": _tensor(result, "inpaint"), **sampler.record()}
+
+    return _per_case(params, run)
+
+
+def _hybrid_reduction(hw: Any) -> Any:
+    """The HybridReduction class of the module that defines hw.make_hybrid (it holds the TODO)."""
+    return sys.modules[hw.make_hybrid.__module__].HybridReduction
+
+
+def probe_make_hybrid(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """eps = HybridReduction(kernel_size, sigma)([far, near], image_channels) for each case."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        reduction = _hybrid_reduction(hw)(int(case["kernel_size"]), float(case["sigma"]))
+        eps = reduction([tensors["far"].clone(), tensors["near"].clone()], int(case["image_channels"]))
+        return {"eps": _tensor(eps, "HybridReduction")}
+
+    return _per_case(params, run)
+
+
 # ---------------------------------------------------------------------------- the docstrings' contracts
 
 
@@ -1009,6 +1288,108 @@ def _contract_fused_noise_estimate(hw: Any, tensors: dict[str, Tensor], case: di
     return problems, {"eps": _tensor(eps, "fused_noise_estimate")} if _values_comparable(case) else {}
 
 
+def _contract_model_predictions(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    labelled = "class_labels" in tensors
+    model = ScriptedModel(tensors["model_out"].to(_case_dtype(case)), num_classes=case.get("num_classes"))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), own_model_predictions=True, **_model_kwargs(case))
+    _convert_module(diffusion, model, case)
+    originals = {name: _as_case(tensors[name], case) for name in ("x", "t", "class_labels") if name in tensors}
+    given = {name: value.clone() for name, value in originals.items()}
+    kwargs: dict[str, Any] = {"clip_x_start": bool(case["clip"]), "rederive_pred_noise": bool(case["rederive"])}
+    if labelled:
+        kwargs.update(class_labels=given["class_labels"], guidance_scale=float(case["guidance_scale"]))
+    try:
+        result = diffusion.model_predictions(given["x"], given["t"], **kwargs)
+    except Exception as exc:
+        return _device_failure("model_predictions", exc, case), {}
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise TypeError(f"model_predictions returned {type(result).__name__}; expected a pair "
+                        "(pred_noise, pred_x_start)")
+    problems = _untouched("model_predictions", given, originals)
+    problems += _seen_by_model("model_predictions", model, originals["x"], labelled,
+                               t_hint="pass the given t through as it is")
+    for name, value in zip(("pred_noise", "pred_x_start"), result):
+        problems += _returned("model_predictions", value, originals["x"], "x", what=name)
+    if not _values_comparable(case):
+        return problems, {}
+    return problems, {"pred_noise": _tensor(result[0], "model_predictions"),
+                      "pred_x_start": _tensor(result[1], "model_predictions")}
+
+
+def _contract_interpolate(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    diffusion, _, q_calls, kwargs = _run_interpolate(
+        hw, tensors, case, convert=lambda diffusion, model: _convert_module(diffusion, model, case))
+    originals = {name: _as_case(tensors[name], case) for name in ("x1", "x2", "noise") if name in tensors}
+    given = {name: value.clone() for name, value in originals.items()}
+    if "noise" in given:
+        kwargs["noise"] = given["noise"]
+    try:
+        result = diffusion.interpolate(given["x1"], given["x2"], **kwargs)
+    except Exception as exc:
+        return _device_failure("interpolate", exc, case), {}
+    problems = _untouched("interpolate", given, originals)
+    x1 = originals["x1"]
+    if any(t.device != x1.device or t.dtype != torch.long for t, _ in q_calls):
+        t = next(t for t, _ in q_calls if t.device != x1.device or t.dtype != torch.long)
+        problems.append(f"interpolate handed q_sample t as {_dtype_name(t.dtype)} on {t.device.type} for x1 on "
+                        f"{x1.device.type}: make it a (B,) int64 tensor on x1's device "
+                        "(torch.full((B,), t, device=x1.device, dtype=torch.long))")
+    problems += _returned("interpolate", result, x1, "x1")
+    return problems, {"result": _tensor(result, "interpolate")} if _values_comparable(case) else {}
+
+
+def _contract_slerp(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    originals = {name: _as_case(tensors[name], case) for name in ("z1", "z2")}
+    given = {name: value.clone() for name, value in originals.items()}
+    try:
+        z = hw.slerp(given["z1"], given["z2"], float(case["alpha"]))
+    except Exception as exc:
+        return _device_failure("slerp", exc, case), {}
+    problems = _untouched("slerp", given, originals) + _returned("slerp", z, originals["z1"], "z1")
+    return problems, {"z": _tensor(z, "slerp")} if _values_comparable(case) else {}
+
+
+def _contract_editing(function: str) -> Callable[[Any, dict[str, Tensor], dict], tuple[list[str], dict[str, Tensor]]]:
+    """The contract of sdedit or inpaint: the grader's estimator, sampler and one-view step as in their
+    probes, every tensor in the case's dtype and on its device; no generator off the CPU (the start and
+    the fresh noise are then drawn on the image's device, or the case fails there as on a GPU)."""
+
+    def contract(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+        converted = {name: _as_case(value, case) for name, value in tensors.items()}
+        module, estimator, sampler = _editing_parts(hw, converted, case)
+        names = ("image", "mask", "noise") if function == "inpaint" else ("image", "noise")
+        originals = {name: converted[name] for name in names if name in converted}
+        given = {name: value.clone() for name, value in originals.items()}
+        kwargs = _editing_kwargs(given, case, device=_case_device(case).type)
+        if "noise" in given:
+            kwargs["noise"] = given["noise"]
+        where = given["mask"] if function == "inpaint" else int(case["i_start"])
+        try:
+            with _patched(module, fused_denoise_step=_one_view_step, fused_noise_estimate=_one_view_estimate):
+                result = getattr(hw, function)(estimator, sampler, given["image"], where, **kwargs)
+        except Exception as exc:
+            return _device_failure(function, exc, case), {}
+        problems = _untouched(function, given, originals)
+        problems += _returned(function, result, originals["image"], "image")
+        return problems, {"result": _tensor(result, function)} if _values_comparable(case) else {}
+
+    return contract
+
+
+def _contract_make_hybrid(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    originals = {name: _as_case(tensors[name], case) for name in ("far", "near")}
+    given = {name: value.clone() for name, value in originals.items()}
+    try:
+        eps = _hybrid_reduction(hw)(int(case["kernel_size"]), float(case["sigma"]))(
+            [given["far"], given["near"]], int(case["image_channels"]))
+    except Exception as exc:
+        return _device_failure("HybridReduction", exc, case), {}
+    problems = _untouched("HybridReduction", {"estimates[0]": given["far"], "estimates[1]": given["near"]},
+                          {"estimates[0]": originals["far"], "estimates[1]": originals["near"]})
+    problems += _returned("HybridReduction", eps, originals["far"], "the estimates")
+    return problems, {"eps": _tensor(eps, "HybridReduction")} if _values_comparable(case) else {}
+
+
 CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], dict[str, Tensor]]]] = {
     "q_sample": _contract_q_sample,
     "p_losses": _contract_p_losses,
@@ -1019,6 +1400,12 @@ CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], d
     "Rotate180View": _contract_view,
     "classifier_free_guidance": _contract_classifier_free_guidance,
     "fused_noise_estimate": _contract_fused_noise_estimate,
+    "model_predictions": _contract_model_predictions,
+    "interpolate": _contract_interpolate,
+    "slerp": _contract_slerp,
+    "sdedit": _contract_editing("sdedit"),
+    "inpaint": _contract_editing("inpaint"),
+    "make_hybrid": _contract_make_hybrid,
 }
 
 
@@ -1081,6 +1468,12 @@ PROBES: dict[str, Callable[[Any, dict[str, Tensor], dict], dict[str, Tensor]]] =
     "view": probe_view,
     "classifier_free_guidance": probe_classifier_free_guidance,
     "fused_noise_estimate": probe_fused_noise_estimate,
+    "model_predictions": probe_model_predictions,
+    "interpolate": probe_interpolate,
+    "slerp": probe_slerp,
+    "sdedit": probe_sdedit,
+    "inpaint": probe_inpaint,
+    "make_hybrid": probe_make_hybrid,
     "contract": probe_contract,
     "many": probe_many,
 }

@@ -194,12 +194,38 @@ class GaussianDiffusion(nn.Module):
         self, x: torch.Tensor, t: torch.Tensor, class_labels: torch.Tensor | None = None,
         guidance_scale: float = 1.0, clip_x_start: bool = False, rederive_pred_noise: bool = False,
     ) -> ModelPrediction:
-        """The network's estimate of eps and of x_0, whatever its objective.
+        """The network's estimate of eps and of x_0 at (x_t, t), whatever its objective.
 
-        clip_x_start clamps the x_0 estimate to [-1, 1] (the data range); rederive_pred_noise then
-        recomputes eps from the clamped x_0 so that the two stay consistent (needed by DDIM).
+            out = model_output(x_t, t, class_labels, guidance_scale)        the network (with guidance)
+
+            objective      x0_hat                                           eps_hat
+            pred_noise     (x_t - sqrt(1 - alpha_bar_t) out) / sqrt(alpha_bar_t)    out
+            pred_x0        out                                              from x0_hat (below)
+            pred_v         sqrt(alpha_bar_t) x_t - sqrt(1 - alpha_bar_t) out        from x0_hat (below)
+
+        then, with clip_x_start, x0_hat = clamp(x0_hat, -1, 1): x_0 lies in the data range, and early
+        in sampling (t near T) the raw estimate is far outside it. "From x0_hat" is
+            eps_hat = (x_t - sqrt(alpha_bar_t) x0_hat) / sqrt(1 - alpha_bar_t)
+        (`predict_noise_from_start`), computed after the clamp, so that x_t = sqrt(alpha_bar_t) x0_hat +
+        sqrt(1 - alpha_bar_t) eps_hat holds for the pair returned. For pred_noise, eps_hat stays the
+        network's `out` unless both clip_x_start and rederive_pred_noise are set: then it is re-derived
+        from the clamped x0_hat in the same way (DDIM needs the consistent pair; ancestral DDPM uses
+        x0_hat only).
+
+        Args:
+            x: x_t, (B, C, H, W) float.
+            t: (B,) int64 timesteps, one per sample (they may differ).
+            class_labels, guidance_scale: passed to model_output as they are.
+            clip_x_start: clamp x0_hat to [-1, 1].
+            rederive_pred_noise: with clip_x_start and pred_noise, recompute eps_hat from the clamped x0_hat.
+        Returns:
+            ModelPrediction(pred_noise=eps_hat, pred_x_start=x0_hat), both (B, C, H, W) in x's dtype and on
+            its device; x, t and class_labels are left as they are.
+        Hint: the given conversions (`predict_start_from_noise`, `predict_start_from_v`,
+        `predict_noise_from_start`) are each formula of the table above, one line each.
         """
         out = self.model_output(x, t, class_labels, guidance_scale)
+        # BEGIN SOLUTION (TODO 2.6 model_predictions)
         maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity
         if self.objective == "pred_noise":
             pred_noise = out
@@ -213,6 +239,7 @@ class GaussianDiffusion(nn.Module):
             x_start = maybe_clip(self.predict_start_from_v(x, t, out))
             pred_noise = self.predict_noise_from_start(x, t, x_start)
         return ModelPrediction(pred_noise, x_start)
+        # END SOLUTION
 
     # ------------------------------------------------------------------ training
 
@@ -445,21 +472,41 @@ class GaussianDiffusion(nn.Module):
 
     @torch.no_grad()
     def interpolate(
-        self, x1: torch.Tensor, x2: torch.Tensor, t: int | None = None, lam: float = 0.5
+        self, x1: torch.Tensor, x2: torch.Tensor, t: int | None = None, lam: float = 0.5,
+        noise: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Fuse two images by mixing their noised versions, then denoising.
+        """Fuse two images: noise both to step t with the same noise, mix them, denoise the mix back to x_0.
 
-            x_t = (1 - lam) q_sample(x1, t) + lam q_sample(x2, t)
-            then DDPM steps t, t-1, ..., 0 from x_t
+            x1', x2' = normalize(x1), normalize(x2)                              [0, 1] -> [-1, 1]
+            x_t      = (1 - lam) q_sample(x1', t, eps) + lam q_sample(x2', t, eps)      one eps for both
+            for s = t, t-1, ..., 0:   x_t, _ = p_sample(x_t, s)                   t + 1 ancestral steps
+            return unnormalize(x_t)
 
-        x1, x2: (B, C, H, W) in [0, 1]; t defaults to T - 1; returns (B, C, H, W) in [0, 1].
-        lam = 0 gives back (a re-imagined) x1, lam = 1 x2, 0.5 the "average face".
+        With one eps, x_t = sqrt(alpha_bar_t) ((1 - lam) x1' + lam x2') + sqrt(1 - alpha_bar_t) eps is a
+        proper sample of q(x_t | the mixed image): the noise keeps its full strength. Two independent
+        noises would mix to noise of variance ((1 - lam)^2 + lam^2) (1 - alpha_bar_t), too little of it
+        for step t (half the variance at lam = 0.5), and the denoiser would misjudge the image.
+
+        Args:
+            x1, x2: (B, C, H, W) images in [0, 1], the same shape.
+            t: the step both images are noised to, a Python int in 0 .. T-1; None means T - 1. A large t
+                forgets most of both images (a new image "between" them), a small t keeps their pixels.
+            lam: the weight of x2: lam = 0 noises and denoises x1 alone (a re-imagined x1), lam = 1 x2
+                alone, 0.5 the even mix.
+            noise: eps, (B, C, H, W); when None, draw it once with torch.randn_like(x1) and use it for both.
+        Returns:
+            (B, C, H, W) in [0, 1] (approximately: unnormalize does not clip), in x1's dtype and on its
+            device. The p_sample steps draw their own noise; x1, x2 and noise are left as they are.
+        Hint: q_sample wants t as a (B,) int64 tensor on x1's device (torch.full), p_sample a Python int.
         """
         t = default(t, self.num_timesteps - 1)
+        # BEGIN SOLUTION (TODO 2.7 interpolate)
         batched_t = torch.full((x1.shape[0],), t, device=x1.device, dtype=torch.long)
-        xt1 = self.q_sample(self.normalize(x1), batched_t)
-        xt2 = self.q_sample(self.normalize(x2), batched_t)
+        noise = default(noise, lambda: torch.randn_like(x1))
+        xt1 = self.q_sample(self.normalize(x1), batched_t, noise)
+        xt2 = self.q_sample(self.normalize(x2), batched_t, noise)
         img = (1 - lam) * xt1 + lam * xt2
         for i in reversed(range(t + 1)):
             img, _ = self.p_sample(img, i)
         return self.unnormalize(img)
+        # END SOLUTION

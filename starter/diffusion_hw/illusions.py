@@ -206,7 +206,7 @@ class HybridReduction:
 
     From afar only the low frequencies are seen (prompt 1); up close the details dominate
     (prompt 2). Both views are usually IdentityView. Since high_pass = x - low_pass(x), two equal
-    estimates reduce to themselves, like the mean.
+    estimates reduce to themselves, like the mean. `make_hybrid` runs the fused loop with it.
     """
 
     def __init__(self, kernel_size: int = HYBRID_KERNEL_SIZE, sigma: float = HYBRID_SIGMA) -> None:
@@ -214,6 +214,26 @@ class HybridReduction:
         self.sigma = sigma
 
     def __call__(self, estimates: Sequence[torch.Tensor], image_channels: int) -> torch.Tensor:
+        """Fuse the far and the near noise estimate of a hybrid image into one.
+
+            eps[:, :C] = low_pass(e_far[:, :C], k, sigma) + high_pass(e_near[:, :C], k, sigma)
+            eps[:, C:] = (e_far[:, C:] + e_near[:, C:]) / 2
+
+        with k = self.kernel_size and sigma = self.sigma: low_pass is a Gaussian blur (views.low_pass) and
+        high_pass(x) = x - low_pass(x) (views.high_pass), both given. The far estimate (prompt 1) keeps
+        only its coarse structure, what is seen from a distance; the near one (prompt 2) only its
+        detail. Guidance is already applied: the estimates are the views' guided noise.
+
+        Args:
+            estimates: [e_far, e_near], each (B, C', H, W) with C' >= C: the noise in channels 0 .. C-1,
+                then any variance channels (C' = 2 C for DeepFloyd IF, C' = C otherwise).
+            image_channels: C.
+        Returns:
+            (B, C', H, W) in the estimates' dtype and on their device; the estimates are left as they
+            are. Variance channels are a noise level, not an image: they are averaged, never filtered.
+        Edge cases: equal estimates give themselves back (low_pass + high_pass is the identity); an image
+        smaller than the kernel is handled by low_pass itself; C' = C leaves no variance channels.
+        """
         _check_estimates(estimates, image_channels)
         if len(estimates) != 2:
             raise ValueError(f"a hybrid image fuses exactly 2 views (far, near), got {len(estimates)}")
@@ -288,7 +308,11 @@ def make_hybrid(
     estimator: NoiseEstimator, sampler: Sampler, prompt_far: Any, prompt_near: Any, noise: torch.Tensor,
     *, guidance_scale: float = 1.0, kernel_size: int = HYBRID_KERNEL_SIZE, sigma: float = HYBRID_SIGMA,
 ) -> torch.Tensor:
-    """A hybrid image: prompt_far from a distance (low frequencies), prompt_near up close."""
+    """A hybrid image: prompt_far from a distance (low frequencies), prompt_near up close.
+
+    The fused loop with two IdentityViews and HybridReduction(kernel_size, sigma), whose __call__ holds
+    the formula. noise: (B, C, H, W) starting noise; returns (B, C, H, W) in model space.
+    """
     return make_illusion(
         estimator, sampler, [IdentityView(), IdentityView()], [prompt_far, prompt_near], noise,
         guidance_scale=guidance_scale, reduce=HybridReduction(kernel_size, sigma),
@@ -307,14 +331,31 @@ def sdedit(
     estimator: NoiseEstimator, sampler: Sampler, image: torch.Tensor, i_start: int, *, prompt: Any = None,
     guidance_scale: float = 1.0, noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """SDEdit (Meng et al. 2022): noise an image part of the way, then denoise it.
+    """SDEdit (Meng et al. 2022): noise an image part of the way, then denoise it from there.
 
-        t     = sampler.time_pairs[i_start][0]
-        x_t   = add_noise(image, noise, t)            (sqrt(alpha_bar_t) image + sqrt(1 - alpha_bar_t) noise)
-        x_0   = the loop over time_pairs[i_start:], one IdentityView with `prompt`
+        t    = sampler.time_pairs[i_start][0]            the t of the i_start-th pair
+        x_t  = sampler.add_noise(image, noise, t)        sqrt(alpha_bar_t) image + sqrt(1 - alpha_bar_t) noise
+        x_0  = fused_denoise_loop(estimator, sampler, [IdentityView()], [prompt], x_t,
+                                  guidance_scale=guidance_scale, time_pairs=time_pairs[i_start:])
 
-    i_start = 0 starts from (almost) pure noise and ignores the image; the last index starts at the
-    smallest t and returns (almost) the image itself. image: (B, C, H, W) in [-1, 1].
+    The forward process forgets the image's details and keeps its layout; the reverse process fills
+    the details back in as the model (and the prompt) sees fit: an edit of the image, more faithful the
+    later it starts.
+
+    Args:
+        estimator, sampler: a NoiseEstimator and a Sampler (see their protocols).
+        image: x_0, (B, C, H, W) in model space [-1, 1].
+        i_start: index into sampler.time_pairs (0 .. S-1), not a timestep: i_start = 0 starts from
+            (almost) pure noise and ignores the image; the last index starts at the smallest t and
+            returns (almost) the image itself.
+        prompt, guidance_scale: what the denoiser is asked for, as in fused_noise_estimate.
+        noise: the forward process's noise, (B, C, H, W); when None, draw it with
+            torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype).
+        generator: for that noise only.
+    Returns:
+        (B, C, H, W) in model space, what the loop returns; image and noise are left as they are.
+    Edge case: the pairs before i_start are skipped, not run: the loop's first step is (t, t_prev) =
+    time_pairs[i_start], from the x_t just made.
     """
     pairs = sampler.time_pairs
     if not 0 <= i_start < len(pairs):
@@ -334,15 +375,33 @@ def inpaint(
     estimator: NoiseEstimator, sampler: Sampler, image: torch.Tensor, mask: torch.Tensor, *, prompt: Any = None,
     guidance_scale: float = 1.0, noise: torch.Tensor | None = None, generator: torch.Generator | None = None,
 ) -> torch.Tensor:
-    """Inpainting (RePaint, Lugmayr et al. 2022): regenerate where mask = 1, keep the rest.
+    """Inpainting (RePaint, Lugmayr et al. 2022): regenerate where mask = 1, keep the image where mask = 0.
 
-        x = noise
-        for (t, t_prev) in time_pairs:
-            x = fused_denoise_step(x, t, t_prev)                      one IdentityView with `prompt`
-            x = mask * x + (1 - mask) * add_noise(image, fresh noise, t_prev)   (image itself at t_prev = -1)
+        x = noise                                                         x_T, as it is
+        for (t, t_prev) in sampler.time_pairs:
+            x     = fused_denoise_step(estimator, sampler, [IdentityView()], [prompt], x, t, t_prev,
+                                       guidance_scale)                    one reverse step
+            known = sampler.add_noise(image, z, t_prev)                   z fresh noise; image itself if t_prev < 0
+            x     = mask * x + (1 - mask) * known
+        return x
 
-    After the last step every pixel with mask = 0 is exactly the image's.
-    image: (B, C, H, W) in [-1, 1]; mask: broadcastable to it, 1 = generate, 0 = keep.
+    At every step the kept pixels are replaced by the original image noised to the step just reached,
+    q(x_{t_prev} | image): the model sees a noisy image whose known part is consistent with the data at
+    that noise level, and fills the masked part to match it. After the last step (t_prev = -1) every
+    pixel with mask = 0 is exactly the image's.
+
+    Args:
+        estimator, sampler: a NoiseEstimator and a Sampler (see their protocols).
+        image: (B, C, H, W) in model space [-1, 1].
+        mask: broadcastable to the image ((1, 1, H, W), (B, 1, H, W), ...): 1 = generate, 0 = keep.
+        prompt, guidance_scale: what the denoiser is asked for, as in fused_noise_estimate.
+        noise: x_T, (B, C, H, W); when None, drawn like each z.
+        generator: every random tensor here comes from it, in this order: the start (only when noise is
+            None), then one z per step with t_prev >= 0, each drawn as
+            torch.randn(image.shape, generator=generator, device=image.device, dtype=image.dtype).
+    Returns:
+        (B, C, H, W) in model space, in image's dtype and on its device; image, mask and noise are left
+        as they are.
     """
     try:
         torch.broadcast_shapes(mask.shape, image.shape)

@@ -243,7 +243,6 @@ class HybridReduction:
         _check_estimates(estimates, image_channels)
         if len(estimates) != 2:
             raise ValueError(f"a hybrid image fuses exactly 2 views (far, near), got {len(estimates)}")
-        # BEGIN PROFILE SOLUTION (TODO 3.7 make_hybrid)
         c = image_channels
         far, near = estimates
         noise = (
@@ -251,7 +250,6 @@ class HybridReduction:
             + high_pass(near[:, :c], self.kernel_size, self.sigma)
         )
         return torch.cat([noise, (far[:, c:] + near[:, c:]) / 2], dim=1)
-        # END PROFILE SOLUTION
 
     def __repr__(self) -> str:
         return f"HybridReduction(kernel_size={self.kernel_size}, sigma={self.sigma})"
@@ -370,14 +368,12 @@ def sdedit(
         raise ValueError(
             f"i_start must index the sampler's {len(pairs)} time pairs (0 .. {len(pairs) - 1}), got {i_start}"
         )
-    # BEGIN PROFILE SOLUTION (TODO 3.6 sdedit)
     t = pairs[i_start][0]
     noise = default(noise, lambda: _randn_like(image, generator))
     x_t = sampler.add_noise(image, noise, t)
     return fused_denoise_loop(
         estimator, sampler, [IdentityView()], [prompt], x_t, guidance_scale=guidance_scale, time_pairs=pairs[i_start:]
     )
-    # END PROFILE SOLUTION
 
 
 @torch.no_grad()
@@ -421,14 +417,12 @@ def inpaint(
             f"{tuple(image.shape)}: use (1, 1, H, W) or (B, 1, H, W)"
         ) from None
     mask = mask.to(image)
-    # BEGIN PROFILE SOLUTION (TODO 3.5 inpaint)
     x = default(noise, lambda: _randn_like(image, generator))
     for t, t_prev in sampler.time_pairs:
         x = fused_denoise_step(estimator, sampler, [IdentityView()], [prompt], x, t, t_prev, guidance_scale)
         known = image if t_prev < 0 else sampler.add_noise(image, _randn_like(image, generator), t_prev)
         x = mask * x + (1 - mask) * known
     return x
-    # END PROFILE SOLUTION
 
 
 # ---------------------------------------------------------------------------------- samplers

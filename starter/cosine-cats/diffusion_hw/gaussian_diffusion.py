@@ -225,7 +225,6 @@ class GaussianDiffusion(nn.Module):
         `predict_noise_from_start`) are each formula of the table above, one line each.
         """
         out = self.model_output(x, t, class_labels, guidance_scale)
-        # BEGIN PROFILE SOLUTION (TODO 2.6 model_predictions)
         maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity
         if self.objective == "pred_noise":
             pred_noise = out
@@ -239,7 +238,6 @@ class GaussianDiffusion(nn.Module):
             x_start = maybe_clip(self.predict_start_from_v(x, t, out))
             pred_noise = self.predict_noise_from_start(x, t, x_start)
         return ModelPrediction(pred_noise, x_start)
-        # END PROFILE SOLUTION
 
     # ------------------------------------------------------------------ training
 
@@ -463,7 +461,6 @@ class GaussianDiffusion(nn.Module):
         Hint: q_sample wants t as a (B,) int64 tensor on x1's device (torch.full), p_sample a Python int.
         """
         t = default(t, self.num_timesteps - 1)
-        # BEGIN PROFILE SOLUTION (TODO 2.7 interpolate)
         batched_t = torch.full((x1.shape[0],), t, device=x1.device, dtype=torch.long)
         noise = default(noise, lambda: torch.randn_like(x1))
         xt1 = self.q_sample(self.normalize(x1), batched_t, noise)
@@ -472,4 +469,3 @@ class GaussianDiffusion(nn.Module):
         for i in reversed(range(t + 1)):
             img, _ = self.p_sample(img, i)
         return self.unnormalize(img)
-        # END PROFILE SOLUTION

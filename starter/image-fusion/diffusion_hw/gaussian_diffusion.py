@@ -225,21 +225,8 @@ class GaussianDiffusion(nn.Module):
         `predict_noise_from_start`) are each formula of the table above, one line each.
         """
         out = self.model_output(x, t, class_labels, guidance_scale)
-        # BEGIN PROFILE SOLUTION (TODO 2.6 model_predictions)
-        maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity
-        if self.objective == "pred_noise":
-            pred_noise = out
-            x_start = maybe_clip(self.predict_start_from_noise(x, t, pred_noise))
-            if clip_x_start and rederive_pred_noise:
-                pred_noise = self.predict_noise_from_start(x, t, x_start)
-        elif self.objective == "pred_x0":
-            x_start = maybe_clip(out)
-            pred_noise = self.predict_noise_from_start(x, t, x_start)
-        else:  # pred_v
-            x_start = maybe_clip(self.predict_start_from_v(x, t, out))
-            pred_noise = self.predict_noise_from_start(x, t, x_start)
-        return ModelPrediction(pred_noise, x_start)
-        # END PROFILE SOLUTION
+        # TODO 2.3 (model_predictions): implement it as the docstring above states.
+        raise NotImplementedError("TODO 2.3 model_predictions: not implemented yet (see its docstring)")
 
     # ------------------------------------------------------------------ training
 
@@ -463,13 +450,5 @@ class GaussianDiffusion(nn.Module):
         Hint: q_sample wants t as a (B,) int64 tensor on x1's device (torch.full), p_sample a Python int.
         """
         t = default(t, self.num_timesteps - 1)
-        # BEGIN PROFILE SOLUTION (TODO 2.7 interpolate)
-        batched_t = torch.full((x1.shape[0],), t, device=x1.device, dtype=torch.long)
-        noise = default(noise, lambda: torch.randn_like(x1))
-        xt1 = self.q_sample(self.normalize(x1), batched_t, noise)
-        xt2 = self.q_sample(self.normalize(x2), batched_t, noise)
-        img = (1 - lam) * xt1 + lam * xt2
-        for i in reversed(range(t + 1)):
-            img, _ = self.p_sample(img, i)
-        return self.unnormalize(img)
-        # END PROFILE SOLUTION
+        # TODO 3.1 (interpolate): implement it as the docstring above states.
+        raise NotImplementedError("TODO 3.1 interpolate: not implemented yet (see its docstring)")
