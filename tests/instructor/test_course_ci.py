@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from grader.instructor.course_ci import full_marks_failures
+from grader.rubric import DEFAULT_RUBRIC
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = ROOT / ".github" / "workflows"
@@ -111,11 +112,12 @@ def test_course_ci_grades_the_solution_with_the_smoke_run_unless_told_not_to(tmp
 
     seen = {}
 
-    def fake_grade(submission, out, generative):
-        seen.update(submission=submission, smoke=generative.smoke)
+    def fake_grade(submission, out, generative, rubric_path=None):
+        seen.update(submission=submission, smoke=generative.smoke, rubric=rubric_path)
         out.mkdir(parents=True, exist_ok=True)
         (out / "results.json").write_text(json.dumps(_results((3, 3), (0, 0))))
 
     monkeypatch.setattr(grader.api, "grade_submission", fake_grade)
     assert course_ci.main([*flags, "--out", str(tmp_path / "ci")]) == 0
     assert seen["smoke"] is smoke and Path(seen["submission"]).name == "solution"
+    assert seen["rubric"] == DEFAULT_RUBRIC  # no --assignment: the default profile
