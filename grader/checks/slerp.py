@@ -75,7 +75,8 @@ def hint(case: dict, z: torch.Tensor | None, z1: torch.Tensor, z2: torch.Tensor,
         return ("sin(theta) is 0 for parallel noises: fall back to (1 - alpha) z1 + alpha z2 there (and clamp the "
                 "cosine into [-1, 1] before arccos)")
     if case["kind"] in ("parallel", "anti-parallel"):
-        return "for parallel or anti-parallel noises, return the straight line (1 - alpha) z1 + alpha z2"
+        return ("sin(theta) is 0 for parallel or anti-parallel noises: fall back to the straight line "
+                "(1 - alpha) z1 + alpha z2 there")
     if close(z, (1 - alpha) * z1 + alpha * z2, FLOAT32):
         return ("this is the straight line (1 - alpha) z1 + alpha z2: slerp weighs z1 by sin((1 - alpha) theta) / "
                 "sin(theta) and z2 by sin(alpha theta) / sin(theta)")

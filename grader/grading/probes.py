@@ -997,6 +997,76 @@ def probe_make_hybrid(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[
     return _per_case(params, run)
 
 
+# ---------------------------------------------------------------- profile items: U-Net conditioning, label dropout
+
+
+def _unet_module(hw: Any) -> Any:
+    """The module that defines hw.Unet (SinusoidalPosEmb and ResnetBlock live there)."""
+    return sys.modules[hw.Unet.__module__]
+
+
+def probe_sinusoidal_pos_emb(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """emb = SinusoidalPosEmb(dim, theta)(t) for each case."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        embedding = _unet_module(hw).SinusoidalPosEmb(int(case["dim"]), theta=float(case["theta"]))
+        return {"emb": _tensor(embedding(tensors["t"].clone()), "SinusoidalPosEmb")}
+
+    return _per_case(params, run)
+
+
+def _resnet_block(hw: Any, case: dict) -> nn.Module:
+    """ResnetBlock(dim, dim_out, time_emb_dim, groups) with the grader's weights: every floating parameter
+    and buffer, in the order of its state_dict, drawn from N(0, 0.5^2) under case["seed"], so that the
+    student's block and the reference's compute with the same numbers (GroupNorm's affine too)."""
+    block = _unet_module(hw).ResnetBlock(int(case["dim"]), int(case["dim_out"]),
+                                         time_emb_dim=case.get("time_emb_dim"), groups=int(case["groups"]))
+    generator = torch.Generator().manual_seed(int(case["seed"]))
+    with torch.no_grad():
+        for _, value in sorted(block.state_dict(keep_vars=True).items()):
+            if value.is_floating_point():
+                value.copy_(0.5 * torch.randn(value.shape, generator=generator, dtype=value.dtype))
+    return block.eval()
+
+
+def probe_resnet_block(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """out = block(x, emb) for the grader-weighted `_resnet_block` of each case (emb None without an "emb"
+    input), and the same block's output with no embedding ("out_without_emb")."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        block = _resnet_block(hw, case)
+        with torch.no_grad():
+            emb = tensors["emb"].clone() if "emb" in tensors else None
+            out = _tensor(block(tensors["x"].clone(), emb), "ResnetBlock")
+            plain = _tensor(block(tensors["x"].clone(), None), "ResnetBlock")
+        return {"out": out, "out_without_emb": plain}
+
+    return _per_case(params, run)
+
+
+def probe_drop_class_labels(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Tensor]:
+    """dropped = diffusion.drop_class_labels(labels) under torch seed case["seeds"][k], once per seed, for a
+    diffusion object with num_classes classes and cond_drop_prob = case["p"]. Returns "dropped" (S, N)."""
+
+    def run(index: int, case: dict) -> dict[str, Tensor]:
+        tensors = _case_inputs(inputs, index)
+        labels = tensors["labels"]
+        model = ScriptedModel(torch.zeros(1, 1, 2, 2), num_classes=int(case["num_classes"]))
+        diffusion = build_diffusion(hw, model, _buffers(tensors), image_size=2, cond_drop_prob=float(case["p"]))
+        runs = []
+        for seed in case["seeds"]:
+            torch.manual_seed(int(seed))
+            runs.append(_tensor(diffusion.drop_class_labels(labels.clone()), "drop_class_labels"))
+        if any(r.shape != runs[0].shape for r in runs):
+            raise ValueError(f"drop_class_labels returned shapes {[tuple(r.shape) for r in runs]} for labels of "
+                             f"shape {tuple(labels.shape)}")
+        return {"dropped": torch.stack(runs)}
+
+    return _per_case(params, run)
+
+
 # ---------------------------------------------------------------------------- the docstrings' contracts
 
 
@@ -1390,6 +1460,63 @@ def _contract_make_hybrid(hw: Any, tensors: dict[str, Tensor], case: dict) -> tu
     return problems, {"eps": _tensor(eps, "HybridReduction")} if _values_comparable(case) else {}
 
 
+def _contract_sinusoidal_pos_emb(hw: Any, tensors: dict[str, Tensor], case: dict
+                                 ) -> tuple[list[str], dict[str, Tensor]]:
+    t = _as_case(tensors["t"], case)
+    given = t.clone()
+    try:
+        emb = _unet_module(hw).SinusoidalPosEmb(int(case["dim"]), theta=float(case["theta"]))(given)
+    except Exception as exc:
+        return _device_failure("SinusoidalPosEmb.forward", exc, case), {}
+    problems = _untouched("SinusoidalPosEmb.forward", {"t": given}, {"t": t})
+    if not isinstance(emb, torch.Tensor):
+        raise TypeError(f"SinusoidalPosEmb.forward returned {type(emb).__name__}, not a torch.Tensor")
+    if emb.dtype != torch.float32 or emb.device != t.device:
+        problems.append(f"SinusoidalPosEmb.forward returned {_dtype_name(emb.dtype)} on {emb.device.type} for t on "
+                        f"{t.device.type}: return float32 on t's device (torch.arange(half, device=t.device), "
+                        "t.float())")
+    return problems, {"emb": _tensor(emb, "SinusoidalPosEmb")} if _values_comparable(case) else {}
+
+
+def _contract_resnet_block(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    block = _resnet_block(hw, case).to(device=_case_device(case), dtype=_case_dtype(case))
+    originals = {name: _as_case(tensors[name], case) for name in ("x", "emb") if name in tensors}
+    given = {name: value.clone() for name, value in originals.items()}
+    try:
+        with torch.no_grad():
+            out = block(given["x"], given.get("emb"))
+    except Exception as exc:
+        return _device_failure("ResnetBlock.forward", exc, case), {}
+    problems = _untouched("ResnetBlock.forward", given, originals)
+    problems += _returned("ResnetBlock.forward", out, originals["x"], "x")
+    return problems, {"out": _tensor(out, "ResnetBlock")} if _values_comparable(case) else {}
+
+
+def _contract_drop_class_labels(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+    model = ScriptedModel(torch.zeros(1, 1, 2, 2), num_classes=int(case["num_classes"]))
+    diffusion = build_diffusion(hw, model, _buffers(tensors), image_size=2, cond_drop_prob=float(case["p"]))
+    _convert_module(diffusion, model, case)
+    labels = _as_case(tensors["labels"], case)
+    given = labels.clone()
+    try:
+        dropped = diffusion.drop_class_labels(given)
+    except Exception as exc:
+        return _device_failure("drop_class_labels", exc, case), {}
+    problems = _untouched("drop_class_labels", {"class_labels": given}, {"class_labels": labels})
+    if not isinstance(dropped, torch.Tensor):
+        raise TypeError(f"drop_class_labels returned {type(dropped).__name__}, not a torch.Tensor")
+    if dropped.dtype != torch.long or dropped.device != labels.device or tuple(dropped.shape) != tuple(labels.shape):
+        problems.append(f"drop_class_labels returned {tuple(dropped.shape)} {_dtype_name(dropped.dtype)} on "
+                        f"{dropped.device.type} for ({labels.shape[0]},) int64 labels on {labels.device.type}: return "
+                        "int64 labels of the same shape on their device (torch.rand(B, device=class_labels.device), "
+                        "torch.where)")
+    if not _values_comparable(case):
+        return problems, {}
+    # p_uncond = 0.5 over the case's labels: a dropout keeps some and drops some (a copy of the labels does not)
+    mixed = bool((dropped == labels).any()) and bool((dropped == int(case["num_classes"])).any())
+    return problems, {"keeps_some_and_drops_some": torch.tensor(float(mixed))}
+
+
 CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], dict[str, Tensor]]]] = {
     "q_sample": _contract_q_sample,
     "p_losses": _contract_p_losses,
@@ -1406,6 +1533,9 @@ CONTRACTS: dict[str, Callable[[Any, dict[str, Tensor], dict], tuple[list[str], d
     "sdedit": _contract_editing("sdedit"),
     "inpaint": _contract_editing("inpaint"),
     "make_hybrid": _contract_make_hybrid,
+    "SinusoidalPosEmb": _contract_sinusoidal_pos_emb,
+    "ResnetBlock": _contract_resnet_block,
+    "drop_class_labels": _contract_drop_class_labels,
 }
 
 
@@ -1474,6 +1604,9 @@ PROBES: dict[str, Callable[[Any, dict[str, Tensor], dict], dict[str, Tensor]]] =
     "sdedit": probe_sdedit,
     "inpaint": probe_inpaint,
     "make_hybrid": probe_make_hybrid,
+    "sinusoidal_pos_emb": probe_sinusoidal_pos_emb,
+    "resnet_block": probe_resnet_block,
+    "drop_class_labels": probe_drop_class_labels,
     "contract": probe_contract,
     "many": probe_many,
 }

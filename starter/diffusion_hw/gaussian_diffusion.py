@@ -303,9 +303,29 @@ class GaussianDiffusion(nn.Module):
             )
         t = torch.randint(0, self.num_timesteps, (b,), device=img.device).long()
         if exists(class_labels) and self.cond_drop_prob > 0:
-            drop = torch.rand(b, device=img.device) < self.cond_drop_prob
-            class_labels = torch.where(drop, torch.full_like(class_labels, self.num_classes), class_labels)
+            class_labels = self.drop_class_labels(class_labels)
         return self.p_losses(self.normalize(img), t, class_labels=class_labels)
+
+    def drop_class_labels(self, class_labels: torch.Tensor) -> torch.Tensor:
+        """Label dropout for classifier-free guidance (Ho & Salimans 2022, Algorithm 1): each label becomes
+        the null class with probability p_uncond = self.cond_drop_prob, independently of the others.
+
+            drop_b  ~ Bernoulli(p_uncond)                          one draw per sample: torch.rand(B) < p_uncond
+            label_b = num_classes   if drop_b   else  label_b      num_classes is the null class ("no class")
+
+        One network thus learns both eps(x_t, t, c) and the unconditional eps(x_t, t, null), the two estimates
+        that guidance combines at sampling time: without dropout the null class is never trained.
+
+        Args:
+            class_labels: (B,) int64 labels in 0 .. num_classes - 1.
+        Returns:
+            (B,) int64 on class_labels' device: each label kept or replaced by self.num_classes. class_labels
+            is left as it is (return a new tensor).
+        Edge cases: p_uncond = 0 keeps every label, p_uncond = 1 drops them all.
+        Hint: draw with torch.rand(B, device=class_labels.device) and pick with torch.where.
+        """
+        drop = torch.rand(class_labels.shape[0], device=class_labels.device) < self.cond_drop_prob
+        return torch.where(drop, torch.full_like(class_labels, self.num_classes), class_labels)
 
     # ------------------------------------------------------------------ DDPM sampling
 

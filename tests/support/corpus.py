@@ -688,6 +688,423 @@ CORRECT_VARIANTS += CONTRACT_KEEPING_VARIANTS
 
 CORPUS = MISTAKES + CORRECT_VARIANTS
 
+# ---------------------------------------------------------------------------- items of the assignment profiles
+# TODO items that the default homework ships as given code and other profiles ask for: model_predictions and
+# interpolate (image-fusion), slerp and drop_class_labels (conditional-digits), inpaint, sdedit, make_hybrid, and the
+# U-Net's SinusoidalPosEmb and ResnetBlock (image-editing).
+# Not in CORPUS: each is graded with the profile that lists its item (PROFILE_OF_ITEM, PROFILE_CORPUS), where
+# a mistake must cost its own item's points only and a variant must earn full marks
+# (tests/checks/test_profile_items_corpus.py).
+
+HELPERS = "helpers.py"
+PROFILE_OF_ITEM = {"model_predictions": "image-fusion", "interpolate": "image-fusion", "slerp": "conditional-digits",
+                   "drop_class_labels": "conditional-digits", "inpaint": "image-editing", "sdedit": "image-editing",
+                   "make_hybrid": "image-editing", "SinusoidalPosEmb": "image-editing", "ResnetBlock": "image-editing"}
+
+MP_X0_FROM_V = "x_start = maybe_clip(self.predict_start_from_v(x, t, out))"
+MP_CLIP = "maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity"
+MP_REDERIVE = ("            if clip_x_start and rederive_pred_noise:\n"
+               "                pred_noise = self.predict_noise_from_start(x, t, x_start)\n")
+MP_X0_BRANCH = ("            x_start = maybe_clip(out)\n"
+                "            pred_noise = self.predict_noise_from_start(x, t, x_start)\n")
+MP_RETURN = "        return ModelPrediction(pred_noise, x_start)\n        # END SOLUTION"
+INTERP_NOISE = "noise = default(noise, lambda: torch.randn_like(x1))\n"
+INTERP_Q = ("        xt1 = self.q_sample(self.normalize(x1), batched_t, noise)\n"
+            "        xt2 = self.q_sample(self.normalize(x2), batched_t, noise)\n")
+INTERP_MIX = "img = (1 - lam) * xt1 + lam * xt2"
+INTERP_LOOP = "        for i in reversed(range(t + 1)):\n            img, _ = self.p_sample(img, i)\n"
+INTERP_STEP = "            img, _ = self.p_sample(img, i)\n"
+INTERP_RETURN = INTERP_STEP + "        return self.unnormalize(img)\n        # END SOLUTION"
+SLERP_WEIGHTS = ("    w1 = torch.where(parallel, 1.0 - cos_theta.new_tensor(alpha), "
+                 "torch.sin((1 - alpha) * theta) / safe_sin)\n"
+                 "    w2 = torch.where(parallel, cos_theta.new_tensor(alpha), torch.sin(alpha * theta) / safe_sin)\n")
+SLERP_BODY = (
+    "    flat1, flat2 = z1.flatten().double(), z2.flatten().double()\n"
+    "    cos_theta = (flat1 @ flat2 / (flat1.norm() * flat2.norm())).clamp(-1.0, 1.0)\n"
+    "    theta = torch.arccos(cos_theta)\n"
+    "    sin_theta = torch.sin(theta)\n"
+    "    parallel = sin_theta.abs() < 1e-7\n"
+    "    safe_sin = torch.where(parallel, torch.ones_like(sin_theta), sin_theta)\n" + SLERP_WEIGHTS
+    + "    return (w1 * z1.double() + w2 * z2.double()).to(z1.dtype)\n"
+)
+INPAINT_KNOWN = "known = image if t_prev < 0 else sampler.add_noise(image, _randn_like(image, generator), t_prev)"
+INPAINT_BLEND = "x = mask * x + (1 - mask) * known"
+INPAINT_START = ("    # BEGIN SOLUTION (TODO 3.5 inpaint)\n"
+                 "    x = default(noise, lambda: _randn_like(image, generator))\n")
+SDEDIT_T = "    # BEGIN SOLUTION (TODO 3.6 sdedit)\n    t = pairs[i_start][0]\n"
+SDEDIT_ADD = "x_t = sampler.add_noise(image, noise, t)"
+SDEDIT_PAIRS = "guidance_scale=guidance_scale, time_pairs=pairs[i_start:]"
+HYBRID_NOISE = ("            low_pass(far[:, :c], self.kernel_size, self.sigma)\n"
+                "            + high_pass(near[:, :c], self.kernel_size, self.sigma)\n")
+HYBRID_VARIANCE = "return torch.cat([noise, (far[:, c:] + near[:, c:]) / 2], dim=1)"
+
+PROFILE_MISTAKES = [
+    mutation(
+        "model_predictions_pred_v_read_as_noise",
+        (DIFFUSION, MP_X0_FROM_V, "x_start = maybe_clip(self.predict_start_from_noise(x, t, out))"),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "model_predictions_never_clips",
+        (DIFFUSION, MP_CLIP, "maybe_clip = identity"),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "model_predictions_never_rederives_the_noise",
+        (DIFFUSION, MP_REDERIVE, ""),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "model_predictions_derives_the_noise_before_the_clamp",
+        (DIFFUSION, MP_X0_BRANCH,
+         "            pred_noise = self.predict_noise_from_start(x, t, out)\n            x_start = maybe_clip(out)\n"),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "model_predictions_drops_the_guidance_scale",
+        (DIFFUSION, "        out = self.model_output(x, t, class_labels, guidance_scale)\n        # BEGIN SOLUTION",
+         "        out = self.model_output(x, t, class_labels)\n        # BEGIN SOLUTION"),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "model_predictions_returns_float64",
+        (DIFFUSION, MP_RETURN,
+         "        return ModelPrediction(pred_noise.double(), x_start.double())\n        # END SOLUTION"),
+        **breaks_contract("model_predictions"),
+    ),
+    mutation(
+        "interpolate_noises_each_image_with_its_own_noise",
+        (DIFFUSION, INTERP_Q,
+         "        xt1 = self.q_sample(self.normalize(x1), batched_t, noise)\n"
+         "        xt2 = self.q_sample(self.normalize(x2), batched_t)\n"),
+        loses=("interpolate",),
+    ),
+    mutation(
+        "interpolate_swaps_the_weights",
+        (DIFFUSION, INTERP_MIX, "img = lam * xt1 + (1 - lam) * xt2"),
+        loses=("interpolate",),
+    ),
+    mutation(
+        "interpolate_forgets_to_normalize",
+        (DIFFUSION, INTERP_Q,
+         "        xt1 = self.q_sample(x1, batched_t, noise)\n        xt2 = self.q_sample(x2, batched_t, noise)\n"),
+        loses=("interpolate",),
+    ),
+    mutation(
+        "interpolate_starts_one_step_too_low",
+        (DIFFUSION, INTERP_LOOP, "        for i in reversed(range(t)):\n            img, _ = self.p_sample(img, i)\n"),
+        loses=("interpolate",),
+    ),
+    mutation(
+        "interpolate_returns_model_space",
+        (DIFFUSION, INTERP_RETURN, INTERP_STEP + "        return img\n        # END SOLUTION"),
+        loses=("interpolate",),
+    ),
+    mutation(
+        "interpolate_makes_t_on_the_cpu",
+        (DIFFUSION, "batched_t = torch.full((x1.shape[0],), t, device=x1.device, dtype=torch.long)",
+         "batched_t = torch.full((x1.shape[0],), t, dtype=torch.long)"),
+        **breaks_contract("interpolate"),
+    ),
+    mutation(
+        "slerp_is_the_straight_line",
+        (HELPERS, SLERP_BODY, "    return (1 - alpha) * z1 + alpha * z2\n"),
+        loses=("slerp",),
+    ),
+    mutation(
+        "slerp_swaps_the_weights",
+        (HELPERS, SLERP_WEIGHTS,
+         "    w2 = torch.where(parallel, 1.0 - cos_theta.new_tensor(alpha), "
+         "torch.sin((1 - alpha) * theta) / safe_sin)\n"
+         "    w1 = torch.where(parallel, cos_theta.new_tensor(alpha), torch.sin(alpha * theta) / safe_sin)\n"),
+        loses=("slerp",),
+    ),
+    mutation(  # sin(theta) = 0 for parallel noises: 0 / 0
+        "slerp_without_the_parallel_fallback",
+        (HELPERS, SLERP_WEIGHTS,
+         "    w1 = torch.sin((1 - alpha) * theta) / sin_theta\n    w2 = torch.sin(alpha * theta) / sin_theta\n"),
+        loses=("slerp",),
+    ),
+    mutation(
+        "slerp_angle_per_element",
+        (HELPERS, "cos_theta = (flat1 @ flat2 / (flat1.norm() * flat2.norm())).clamp(-1.0, 1.0)",
+         "cos_theta = (flat1 * flat2 / (flat1.abs() * flat2.abs())).clamp(-1.0, 1.0)"),
+        loses=("slerp",),
+    ),
+    mutation(
+        "slerp_returns_float64",
+        (HELPERS, "    return (w1 * z1.double() + w2 * z2.double()).to(z1.dtype)\n",
+         "    return w1 * z1.double() + w2 * z2.double()\n"),
+        **breaks_contract("slerp"),
+    ),
+    mutation(
+        "inpaint_mask_the_other_way_round",
+        (ILLUSIONS, INPAINT_BLEND, "x = (1 - mask) * x + mask * known"),
+        loses=("inpaint",),
+    ),
+    mutation(
+        "inpaint_noises_the_image_to_t_not_t_prev",
+        (ILLUSIONS, INPAINT_KNOWN,
+         "known = image if t_prev < 0 else sampler.add_noise(image, _randn_like(image, generator), t)"),
+        loses=("inpaint",),
+    ),
+    mutation(
+        "inpaint_pastes_the_clean_image_at_every_step",
+        (ILLUSIONS, INPAINT_KNOWN, "known = image"),
+        loses=("inpaint",),
+    ),
+    mutation(
+        "inpaint_draws_with_the_global_rng",
+        (ILLUSIONS, "sampler.add_noise(image, _randn_like(image, generator), t_prev)",
+         "sampler.add_noise(image, torch.randn_like(image), t_prev)"),
+        loses=("inpaint",),
+    ),
+    mutation(
+        "inpaint_blends_into_the_callers_noise",
+        (ILLUSIONS, INPAINT_START, INPAINT_START + "    start = x\n"),
+        (ILLUSIONS, "        x = mask * x + (1 - mask) * known\n    return x\n",
+         "        x = mask * x + (1 - mask) * known\n    return start.copy_(x)\n"),
+        **breaks_contract("inpaint"),
+    ),
+    mutation(
+        "sdedit_treats_i_start_as_a_timestep",
+        (ILLUSIONS, SDEDIT_T, "    # BEGIN SOLUTION (TODO 3.6 sdedit)\n    t = i_start\n"),
+        loses=("sdedit",),
+    ),
+    mutation(
+        "sdedit_noises_to_t_prev",
+        (ILLUSIONS, SDEDIT_T, "    # BEGIN SOLUTION (TODO 3.6 sdedit)\n    t = pairs[i_start][1]\n"),
+        loses=("sdedit",),
+    ),
+    mutation(
+        "sdedit_runs_every_pair",
+        (ILLUSIONS, SDEDIT_PAIRS, "guidance_scale=guidance_scale, time_pairs=pairs"),
+        loses=("sdedit",),
+    ),
+    mutation(
+        "sdedit_starts_from_the_clean_image",
+        (ILLUSIONS, SDEDIT_ADD, "x_t = image"),
+        loses=("sdedit",),
+    ),
+    mutation(
+        "sdedit_draws_its_noise_on_the_cpu",
+        (ILLUSIONS, "    t = pairs[i_start][0]\n    noise = default(noise, lambda: _randn_like(image, generator))\n",
+         "    t = pairs[i_start][0]\n"
+         "    noise = default(noise, lambda: torch.randn(image.shape, generator=generator))\n"),
+        **breaks_contract("sdedit"),
+    ),
+    mutation(
+        "hybrid_swaps_far_and_near",
+        (ILLUSIONS, HYBRID_NOISE,
+         "            low_pass(near[:, :c], self.kernel_size, self.sigma)\n"
+         "            + high_pass(far[:, :c], self.kernel_size, self.sigma)\n"),
+        loses=("make_hybrid",),
+    ),
+    mutation(
+        "hybrid_ignores_its_kernel",
+        (ILLUSIONS, HYBRID_NOISE, "            low_pass(far[:, :c]) + high_pass(near[:, :c])\n"),
+        loses=("make_hybrid",),
+    ),
+    mutation(
+        "hybrid_filters_the_variance_channels",
+        (ILLUSIONS, HYBRID_VARIANCE,
+         "return torch.cat([noise, low_pass(far[:, c:], self.kernel_size, self.sigma) "
+         "+ high_pass(near[:, c:], self.kernel_size, self.sigma)], dim=1)"),
+        loses=("make_hybrid",),
+    ),
+    mutation(
+        "hybrid_keeps_the_far_variance",
+        (ILLUSIONS, HYBRID_VARIANCE, "return torch.cat([noise, far[:, c:]], dim=1)"),
+        loses=("make_hybrid",),
+    ),
+    mutation(
+        "hybrid_returns_float32",
+        (ILLUSIONS, HYBRID_VARIANCE, "return torch.cat([noise, (far[:, c:] + near[:, c:]) / 2], dim=1).float()"),
+        **breaks_contract("make_hybrid"),
+    ),
+]
+
+PROFILE_VARIANTS = [
+    mutation(  # the formulas written out instead of the given conversions, in float64, cast back
+        "model_predictions_inline_in_float64",
+        (DIFFUSION,
+         "        maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity\n"
+         "        if self.objective == \"pred_noise\":\n",
+         "        ab = extract(self.alphas_bar.double(), t, x.shape)\n"
+         "        xd, od = x.double(), out.double()\n"
+         "        if self.objective == \"pred_noise\":\n"
+         "            x0 = (xd - (1 - ab).sqrt() * od) / ab.sqrt()\n"
+         "        elif self.objective == \"pred_x0\":\n"
+         "            x0 = od\n"
+         "        else:\n"
+         "            x0 = ab.sqrt() * xd - (1 - ab).sqrt() * od\n"
+         "        if clip_x_start:\n"
+         "            x0 = torch.clip(x0, min=-1, max=1)\n"
+         "        eps = od if self.objective == \"pred_noise\" and not (clip_x_start and rederive_pred_noise) else "
+         "(xd - ab.sqrt() * x0) / (1 - ab).sqrt()\n"
+         "        return ModelPrediction(eps.to(x.dtype), x0.to(x.dtype))\n"
+         "        maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity\n"
+         "        if self.objective == \"pred_noise\":\n"),
+    ),
+    mutation(
+        "interpolate_mixes_first_then_noises_once",
+        (DIFFUSION, INTERP_Q + "        " + INTERP_MIX + "\n",
+         "        mixed = torch.lerp(self.normalize(x1), self.normalize(x2), lam)\n"
+         "        img = self.q_sample(mixed, batched_t, noise)\n"),
+    ),
+    mutation(
+        "interpolate_with_a_while_loop",
+        (DIFFUSION, INTERP_LOOP,
+         "        step = t\n        while step >= 0:\n"
+         "            img = self.p_sample(img, step)[0]\n            step -= 1\n"),
+    ),
+    mutation(  # the usual DDIM-codebase slerp: the straight line for nearly parallel noises
+        "slerp_with_a_dot_threshold",
+        (HELPERS, SLERP_BODY,
+         "    v0, v1 = z1.double(), z2.double()\n"
+         "    dot = (v0 * v1).sum() / (v0.norm() * v1.norm())\n"
+         "    if abs(float(dot)) > 0.9995:\n"
+         "        return ((1 - alpha) * v0 + alpha * v1).to(z1.dtype)\n"
+         "    theta = torch.acos(dot)\n"
+         "    mixed = torch.sin((1 - alpha) * theta) * v0 + torch.sin(alpha * theta) * v1\n"
+         "    return (mixed / torch.sin(theta)).to(z1.dtype)\n"),
+    ),
+    mutation(
+        "inpaint_with_torch_where",
+        (ILLUSIONS, INPAINT_BLEND, "x = torch.where(mask.bool(), x, known)"),
+    ),
+    mutation(
+        "sdedit_with_its_own_loop",
+        (ILLUSIONS,
+         "    return fused_denoise_loop(\n"
+         "        estimator, sampler, [IdentityView()], [prompt], x_t, guidance_scale=guidance_scale, "
+         "time_pairs=pairs[i_start:]\n"
+         "    )\n",
+         "    for t_now, t_prev in pairs[i_start:]:\n"
+         "        x_t = fused_denoise_step(estimator, sampler, [IdentityView()], [prompt], x_t, t_now, t_prev, "
+         "guidance_scale)\n"
+         "    return x_t\n"),
+    ),
+    mutation(
+        "hybrid_written_with_one_blur_each",
+        (ILLUSIONS, HYBRID_NOISE,
+         "            low_pass(far[:, :c], self.kernel_size, self.sigma) + near[:, :c]\n"
+         "            - low_pass(near[:, :c], self.kernel_size, self.sigma)\n"),
+        (ILLUSIONS, HYBRID_VARIANCE,
+         "return torch.cat([noise, torch.stack([far[:, c:], near[:, c:]]).mean(0)], dim=1)"),
+    ),
+]
+
+UNET = "unet.py"
+EMB_CAT = "return torch.cat((args.sin(), args.cos()), dim=-1)  # (B, dim)"
+EMB_SCALE = "scale = math.log(self.theta) / (half - 1)\n        freqs"
+EMB_FREQS = "freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * -scale)  # (half,)"
+BLOCK_FILM = "scale_shift = self.mlp(emb)[:, :, None, None].chunk(2, dim=1)  # 2 x (B, dim_out, 1, 1)"
+BLOCK_RESIDUAL = "return h + self.res_conv(x)"
+BLOCK_STEPS = "        h = self.block1(x, scale_shift)\n        h = self.block2(h)\n        " + BLOCK_RESIDUAL + "\n"
+DROP = "drop = torch.rand(class_labels.shape[0], device=class_labels.device) < self.cond_drop_prob"
+DROP_RETURN = "return torch.where(drop, torch.full_like(class_labels, self.num_classes), class_labels)"
+
+PROFILE_MISTAKES += [
+    mutation("time_embedding_cosines_first", (UNET, EMB_CAT, "return torch.cat((args.cos(), args.sin()), dim=-1)"),
+             loses=("SinusoidalPosEmb",)),
+    mutation("time_embedding_divides_by_half",
+             (UNET, EMB_SCALE, "scale = math.log(self.theta) / half\n        freqs"), loses=("SinusoidalPosEmb",)),
+    mutation("time_embedding_with_growing_frequencies",
+             (UNET, EMB_FREQS, EMB_FREQS.replace("* -scale", "* scale")), loses=("SinusoidalPosEmb",)),
+    mutation("time_embedding_makes_its_frequencies_on_the_cpu",
+             (UNET, EMB_FREQS, EMB_FREQS.replace("device=t.device, ", "")), **breaks_contract("SinusoidalPosEmb")),
+    mutation("resnet_block_swaps_scale_and_shift",
+             (UNET, BLOCK_FILM, "shift, scale = self.mlp(emb)[:, :, None, None].chunk(2, dim=1)\n"
+                                "            scale_shift = (scale, shift)"), loses=("ResnetBlock",)),
+    mutation("resnet_block_conditions_block2",
+             (UNET, BLOCK_STEPS, "        h = self.block1(x)\n        h = self.block2(h, scale_shift)\n"
+                                 "        return h + self.res_conv(x)\n"), loses=("ResnetBlock",)),
+    mutation("resnet_block_without_the_residual",
+             (UNET, BLOCK_STEPS, BLOCK_STEPS.replace(BLOCK_RESIDUAL, "return h")), loses=("ResnetBlock",)),
+    mutation("resnet_block_ignores_the_embedding", (UNET, BLOCK_FILM, "scale_shift = None"), loses=("ResnetBlock",)),
+    mutation("resnet_block_returns_float32",
+             (UNET, BLOCK_STEPS, BLOCK_STEPS.replace(BLOCK_RESIDUAL, "return (h + self.res_conv(x)).float()")),
+             **breaks_contract("ResnetBlock")),
+    mutation("label_dropout_keeps_with_probability_p", (DIFFUSION, DROP, DROP.replace("<", ">")),
+             loses=("drop_class_labels",)),
+    mutation("label_dropout_to_class_0",
+             (DIFFUSION, DROP_RETURN, "return torch.where(drop, torch.zeros_like(class_labels), class_labels)"),
+             loses=("drop_class_labels",)),
+    mutation("label_dropout_drops_the_first_samples",
+             (DIFFUSION, DROP, "drop = torch.arange(class_labels.shape[0], device=class_labels.device) "
+                               "< int(self.cond_drop_prob * class_labels.shape[0])"),
+             loses=("drop_class_labels",)),
+    mutation("label_dropout_writes_into_the_callers_labels",
+             (DIFFUSION, DROP_RETURN, "class_labels[drop] = self.num_classes\n        return class_labels"),
+             **breaks_contract("drop_class_labels")),
+    mutation("label_dropout_draws_on_the_cpu",
+             (DIFFUSION, DROP, "drop = torch.rand(class_labels.shape[0]) < self.cond_drop_prob"),
+             **breaks_contract("drop_class_labels")),
+]
+
+PROFILE_VARIANTS += [
+    mutation("time_embedding_as_powers_of_theta",
+             (UNET, EMB_FREQS, "freqs = self.theta ** (-torch.arange(half, device=t.device) / (half - 1))"),
+             (UNET, EMB_CAT, "return torch.cat([torch.sin(args), torch.cos(args)], -1)")),
+    mutation("resnet_block_with_unsqueeze_and_split",
+             (UNET, BLOCK_FILM, "scale, shift = self.mlp(emb).unsqueeze(-1).unsqueeze(-1).split("
+                                "self.block1.proj.out_channels, dim=1)\n            scale_shift = (scale, shift)")),
+    mutation("label_dropout_with_bernoulli_and_masked_fill",
+             (DIFFUSION, DROP, "p = torch.full(class_labels.shape, self.cond_drop_prob, device=class_labels.device)\n"
+                               "        drop = torch.bernoulli(p).bool()"),
+             (DIFFUSION, DROP_RETURN, "return class_labels.masked_fill(drop, self.num_classes)")),
+]
+
+PROFILE_VARIANT_ITEMS = {  # the item each correct variant rewrites, and so the profile it is graded with
+    "model_predictions_inline_in_float64": "model_predictions",
+    "interpolate_mixes_first_then_noises_once": "interpolate",
+    "interpolate_with_a_while_loop": "interpolate",
+    "slerp_with_a_dot_threshold": "slerp",
+    "inpaint_with_torch_where": "inpaint",
+    "sdedit_with_its_own_loop": "sdedit",
+    "hybrid_written_with_one_blur_each": "make_hybrid",
+    "time_embedding_as_powers_of_theta": "SinusoidalPosEmb",
+    "resnet_block_with_unsqueeze_and_split": "ResnetBlock",
+    "label_dropout_with_bernoulli_and_masked_fill": "drop_class_labels",
+}
+
+# Mistakes of the default homework's items, graded with a profile that also lists new items: they must cost
+# their own item only, never the new items built on them (interpolate on q_sample and p_sample, sdedit and
+# inpaint on the fused step and guidance, the sampling items on model_predictions).
+DEFAULT_MISTAKES_IN_PROFILES = {
+    "image-fusion": ("q_sample_missing_sqrt", "q_sample_ignores_given_noise", "p_sample_off_by_one_t",
+                     "p_sample_forgets_to_clip_x0", "p_sample_loop_iterates_t_upward"),
+    "image-editing": ("fused_swaps_conditional_and_unconditional", "guidance_with_the_wrong_sign",
+                      "rotate180_is_a_horizontal_flip"),
+}
+
+
+def profile_corpus() -> dict[str, list[Mutation]]:
+    """profile name -> the submissions graded with it: the new items' mistakes and variants, and the default
+    homework's mistakes of DEFAULT_MISTAKES_IN_PROFILES."""
+    named = {m.name: m for m in MISTAKES}
+    corpus: dict[str, list[Mutation]] = {}
+    for mutation in PROFILE_MISTAKES + PROFILE_VARIANTS:
+        item = next(iter(mutation.loses)) if mutation.loses else PROFILE_VARIANT_ITEMS[mutation.name]
+        corpus.setdefault(PROFILE_OF_ITEM[item], []).append(mutation)
+    for profile, names in DEFAULT_MISTAKES_IN_PROFILES.items():
+        corpus.setdefault(profile, []).extend(named[name] for name in names)
+    return corpus
+
+
+# One mistake in each new item at once, graded with the default homework, which lists none of them: it must
+# keep full marks (p_sample and the loops are graded on the grader's model_predictions, not the submission's).
+NEW_ITEMS_BROKEN = mutation(
+    "one_mistake_in_every_profile_item",
+    *(edit for m in PROFILE_MISTAKES if m.name in (
+        "model_predictions_never_clips", "interpolate_swaps_the_weights", "slerp_is_the_straight_line",
+        "inpaint_mask_the_other_way_round", "sdedit_runs_every_pair", "hybrid_swaps_far_and_near",
+        "time_embedding_cosines_first", "resnet_block_swaps_scale_and_shift", "label_dropout_keeps_with_probability_p")
+      for edit in m.edits),
+)
+
+
 # ---------------------------------------------------------------------------- degenerate stubs
 # Code that satisfies a property check without implementing its TODO: an identity that is its own
 # inverse, a loop that never loops, guidance that knows only g = 0 and g = 1, a loss that is always

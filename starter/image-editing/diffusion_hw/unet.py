@@ -1,6 +1,8 @@
 """The noise-prediction network: a time- (and optionally class-) conditioned U-Net.
 
-Given code (no TODOs here). It follows lucidrains/denoising-diffusion-pytorch's `Unet`:
+Mostly given code; the timestep embedding (SinusoidalPosEmb.forward) and the conditioning of a residual
+block (ResnetBlock.forward) are TODO blocks where the homework asks for them. It follows
+lucidrains/denoising-diffusion-pytorch's `Unet`:
 
     x (B, C, H, W) --init_conv 7x7--> (B, dim, H, W) -------------------------------------.
       down stage i (i = 0 .. L-1), at resolution H / 2**i:                                  |
@@ -46,7 +48,9 @@ class SinusoidalPosEmb(nn.Module):
         freq_k   = theta ** (-k / (half - 1))              k = 0 .. half-1,  half = dim // 2
         emb(t)   = [sin(t freq_0), ..., sin(t freq_{half-1}), cos(t freq_0), ..., cos(t freq_{half-1})]
 
-    t: (B,) timesteps (int or float); returns (B, dim) float32.
+    t: (B,) timesteps (int or float); returns (B, dim) float32. A network cannot read an integer t well;
+    these dim numbers, slow and fast waves of t, let nearby timesteps get nearby embeddings and still
+    tell 0 from T-1 apart.
     """
 
     def __init__(self, dim: int, theta: float = 10000.0) -> None:
@@ -57,11 +61,21 @@ class SinusoidalPosEmb(nn.Module):
         self.theta = theta
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        half = self.dim // 2
-        scale = math.log(self.theta) / (half - 1)
-        freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * -scale)  # (half,)
-        args = t.float()[:, None] * freqs[None, :]  # (B, half)
-        return torch.cat((args.sin(), args.cos()), dim=-1)  # (B, dim)
+        """The embedding of each timestep:
+
+            half   = dim // 2
+            freq_k = theta ** (-k / (half - 1)) = exp(-k log(theta) / (half - 1))      k = 0 .. half-1
+            emb    = cat([sin(t_b freq_k) for k], [cos(t_b freq_k) for k])           sines first, then cosines
+
+        Args:
+            t: (B,) timesteps, int64 or float (a float t, e.g. t / T, is embedded as it is).
+        Returns:
+            (B, dim) float32 on t's device: row b is the embedding of t[b]; freq_0 = 1 and the last
+            frequency is 1 / theta. t is left as it is.
+        Hint: build k with torch.arange(half, device=t.device) and compute in float32 (t.float()).
+        """
+        # TODO 4.1.1 (SinusoidalPosEmb.forward): implement it as the docstring above states.
+        raise NotImplementedError("TODO 4.1.1 SinusoidalPosEmb.forward: not implemented yet (see its docstring)")
 
 
 # ---------------------------------------------------------------------------------- resolution changes
@@ -139,12 +153,26 @@ class ResnetBlock(nn.Module):
         self.res_conv = nn.Conv2d(dim, dim_out, 1) if dim != dim_out else nn.Identity()
 
     def forward(self, x: torch.Tensor, emb: torch.Tensor | None = None) -> torch.Tensor:
-        scale_shift = None
-        if exists(self.mlp) and exists(emb):
-            scale_shift = self.mlp(emb)[:, :, None, None].chunk(2, dim=1)  # 2 x (B, dim_out, 1, 1)
-        h = self.block1(x, scale_shift)
-        h = self.block2(h)
-        return h + self.res_conv(x)
+        """The block, conditioned on the embedding (FiLM: a per-channel scale and shift):
+
+            scale, shift = split(self.mlp(emb), 2 along the channels)   each (B, dim_out), as (B, dim_out, 1, 1)
+            h            = self.block1(x, (scale, shift))                conv, GroupNorm, h (1 + scale) + shift, SiLU
+            h            = self.block2(h)                                no conditioning
+            out          = h + self.res_conv(x)                          the residual (1x1 conv if dim != dim_out)
+
+        self.mlp is SiLU then Linear(time_emb_dim, 2 dim_out): its first dim_out outputs are the scale, the
+        last dim_out the shift. Without an embedding (emb None, or a block built without time_emb_dim,
+        self.mlp None) block1 gets no scale and shift.
+
+        Args:
+            x: (B, dim, H, W).
+            emb: (B, time_emb_dim), the time (plus class) embedding of each sample, or None.
+        Returns:
+            (B, dim_out, H, W) in x's dtype and on its device; x and emb are left as they are.
+        Hint: `[:, :, None, None]` turns (B, 2 dim_out) into (B, 2 dim_out, 1, 1), which broadcasts over H and W.
+        """
+        # TODO 4.2.1 (ResnetBlock.forward): implement it as the docstring above states.
+        raise NotImplementedError("TODO 4.2.1 ResnetBlock.forward: not implemented yet (see its docstring)")
 
 
 # ---------------------------------------------------------------------------------- attention
