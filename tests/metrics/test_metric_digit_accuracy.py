@@ -92,6 +92,16 @@ def test_an_unreadable_cache_entry_warns_and_is_replaced(classifier, tmp_path, m
     assert torch.load(folder / f"classifier-{classifier.key}.pt", weights_only=True)["key"] == classifier.key
 
 
+def test_cached_weights_that_fail_on_real_digits_are_retrained(classifier, tmp_path, monkeypatch):
+    entry = tmp_path / f"classifier-{classifier.key}.pt"
+    torch.save({"format": digit_accuracy.CACHE_FORMAT, "key": classifier.key, "state_dict": DigitNet().state_dict()},
+               entry)  # the right key, untrained weights
+    monkeypatch.setattr(digit_accuracy, "train_network", lambda *args: classifier.network)
+    with pytest.warns(UserWarning, match=r"\(held-out accuracy 0.\d+ < 0.9\); recomputing it"):
+        rebuilt = digit_classifier(SIZE, cache_dir=tmp_path)
+    assert rebuilt.held_out_accuracy == classifier.held_out_accuracy > 0.9
+
+
 def test_a_classifier_that_fails_on_real_digits_is_unavailable_not_a_score(tmp_path, monkeypatch):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
