@@ -53,7 +53,8 @@ def test_band_segments_follow_the_rubrics_rule_and_points():
     dataset = anime_dataset()
     fid = pictures.fid_bar(dataset, 75.0).segments
     assert [(s.start, s.end, s.text) for s in fid] == [
-        (0.0, 60.0, "strong: 10 pts"), (60.0, 90.0, "medium: 7 pts"), (90.0, 130.0, "simple: 4 pts"), (130.0, 195.0, "0 pts")]
+        (0.0, 60.0, "strong: 10 pts"), (60.0, 90.0, "medium: 7 pts"), (90.0, 130.0, "simple: 4 pts"),
+        (130.0, 195.0, "0 pts")]
     afd = pictures.afd_bar(dataset, 0.55).segments
     assert [(s.start, s.end, s.text) for s in afd] == [
         (0.0, 0.3, "0 pts"), (0.3, 0.5, "simple: 4 pts"), (0.5, 0.7, "medium: 7 pts"), (0.7, 1.0, "strong: 10 pts")]
@@ -97,7 +98,8 @@ def test_a_value_that_is_not_a_number_is_drawn_as_not_computed(tmp_path):
 
 def test_bands_from_a_rubric_with_one_band_cover_the_axis():
     segments = pictures.band_segments((Band("pass", 50.0, 5.0),), True, 0.0, 75.0)
-    assert [(s.start, s.end, s.text, s.shade) for s in segments] == [(0.0, 50.0, "pass: 5 pts", 1.0), (50.0, 75.0, "0 pts", 0.0)]
+    assert [(s.start, s.end, s.text, s.shade) for s in segments] == [
+        (0.0, 50.0, "pass: 5 pts", 1.0), (50.0, 75.0, "0 pts", 0.0)]
 
 
 def test_the_bars_say_when_the_bands_points_are_withheld_and_show_the_real_datas_values():
@@ -176,12 +178,14 @@ def test_a_drawing_that_fails_is_one_line_on_stderr_and_returns_none(capsys, tmp
 
     assert pictures.drawn("metric_bands.png", broken) is None
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "metric_bands.png was not drawn (RuntimeError: the font cache is gone second line)" in err
+    assert err.count("\n") == 1
+    assert "metric_bands.png was not drawn (RuntimeError: the font cache is gone second line)" in err
     # a bad tensor in what scoring recorded: the samples picture is skipped, the bands are still drawn
     record = {"images": torch.zeros(2, 5, 8, 8, dtype=torch.uint8),
               "fid": type("FID", (), {"fid": 80.0, "kid": 0.01})()}
     written = pictures.metric_pictures(tmp_path, anime_dataset(), torch.zeros(4, 3, 64, 64, dtype=torch.uint8), record)
-    assert written == [tmp_path / pictures.BANDS_PICTURE] and "samples_beside_real_images.png was not drawn" in capsys.readouterr().err
+    assert written == [tmp_path / pictures.BANDS_PICTURE]
+    assert "samples_beside_real_images.png was not drawn" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------------------- grading writes them
@@ -189,7 +193,8 @@ def test_a_drawing_that_fails_is_one_line_on_stderr_and_returns_none(capsys, tmp
 
 @pytest.fixture
 def faces(tmp_path) -> tuple[Path, Path]:
-    """(16 real faces as the reference, 8 other real faces as the 'samples'), as tests/generative/test_metrics_grading.py does."""
+    """(16 real faces as the reference, 8 other real faces as the 'samples'),
+    as tests/generative/test_metrics_grading.py does."""
     files = course_images("anime-faces-64", at_least=24)
     reference, fresh = tmp_path / "reference", tmp_path / "fresh"
     for folder, chosen in ((reference, files[:16]), (fresh, files[16:24])):
@@ -265,7 +270,8 @@ def test_the_smoke_run_draws_both_loss_curves_and_a_crashed_run_says_so(tmp_path
     assert (np.abs(image - student).max(axis=-1) < 30).sum() > 50, "the student's curve"
     assert (np.abs(image - reference).max(axis=-1) < 30).sum() > 50, "the reference's curve"
 
-    crashing = mutation("p_losses_raises", ("gaussian_diffusion.py", "x_t = self.q_sample(x_start, t, noise)\n        out = ",
+    crashing = mutation("p_losses_raises", ("gaussian_diffusion.py",
+                                            "x_t = self.q_sample(x_start, t, noise)\n        out = ",
                                            "raise RuntimeError('boom')\n        out = "))
     results = smoke.smoke_results(crashing.build(tmp_path / "crashing"), SOLUTION, TINY_SMOKE,
                                   pictures=tmp_path / "crashed")
