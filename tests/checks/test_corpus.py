@@ -42,7 +42,8 @@ def test_the_issues_four_contract_mistakes_are_in_the_corpus():
 
 def test_contract_feedback_names_the_contract_and_what_to_do(corpus_reports):
     def message(name, item):
-        return next(c.message for c in corpus_reports[name].checks if c.check_id == f"{item}.keeps_the_docstring_contract")
+        check_id = f"{item}.keeps_the_docstring_contract"
+        return next(c.message for c in corpus_reports[name].checks if c.check_id == check_id)
 
     assert "q_sample returned float64 for float32 input: return x_start's dtype" in message(
         "q_sample_returns_float64_for_float32_input", "q_sample")
@@ -54,7 +55,8 @@ def test_contract_feedback_names_the_contract_and_what_to_do(corpus_reports):
         "ddim_computes_in_float64_and_returns_float64", "denoise_backward")
     assert "another device (as on a GPU)" in message("ddim_pads_alphas_bar_with_a_cpu_one", "denoise_backward")
     assert "modified its argument x in place" in message("rotate180_view_rotates_x_in_place", "Rotate180View")
-    assert "modified its argument eps_uncond in place" in message("guidance_writes_into_eps_uncond", "classifier_free_guidance")
+    assert "modified its argument eps_uncond in place" in message("guidance_writes_into_eps_uncond",
+                                                                 "classifier_free_guidance")
     assert "return x_t's dtype" in message("fused_estimate_casts_each_estimate_to_float32", "fused_noise_estimate")
 
 
@@ -78,11 +80,15 @@ def test_feedback_names_the_problem(corpus_reports):
         return next(c.message for c in corpus_reports[name].checks if c.check_id == check_id)
 
     assert "t = 0" in message("p_sample_adds_noise_at_the_last_step", "p_sample.adds_no_noise_at_t_0")
-    assert "t_prev < 0" in message("ddim_no_t_prev_below_zero_branch", "denoise_backward.returns_x0_estimate_when_t_prev_is_negative")
+    assert "t_prev < 0" in message("ddim_no_t_prev_below_zero_branch",
+                                   "denoise_backward.returns_x0_estimate_when_t_prev_is_negative")
     assert "0.999" in message("cosine_schedule_without_clip", "cosine_beta_schedule.clips_the_tail_at_0_999")
-    assert "shift" in message("alphas_bar_prev_not_shifted", "compute_diffusion_buffers.alphas_bar_prev_is_shifted_by_one")
-    assert "infinite at t = 0" in message("posterior_log_variance_not_clipped", "compute_diffusion_buffers.posterior_variance_and_clipped_log")
-    assert "reversed(range(T))" in message("p_sample_loop_iterates_t_upward", "p_sample_loop.visits_t_from_T_minus_1_down_to_0")
+    assert "shift" in message("alphas_bar_prev_not_shifted",
+                              "compute_diffusion_buffers.alphas_bar_prev_is_shifted_by_one")
+    assert "infinite at t = 0" in message("posterior_log_variance_not_clipped",
+                                          "compute_diffusion_buffers.posterior_variance_and_clipped_log")
+    assert "reversed(range(T))" in message("p_sample_loop_iterates_t_upward",
+                                           "p_sample_loop.visits_t_from_T_minus_1_down_to_0")
     assert "max abs error" in message("q_sample_missing_sqrt", "q_sample.matches_reference")
     assert "clip" in message("p_sample_forgets_to_clip_x0", "p_sample.clips_the_x0_estimate")
     assert "1000 / T" in message("linear_schedule_without_1000_over_T_scale", "linear_beta_schedule.matches_reference")
@@ -101,14 +107,20 @@ def test_illusion_feedback_names_the_problem(corpus_reports):
 
     assert "view 2 (a rotation by 180 degrees) was not mapped back with views[1].inverse_view" in message(
         "fused_estimate_not_mapped_back_with_inverse_view", "fused_noise_estimate.matches_reference")
-    assert "arguments are (eps_uncond, eps_cond" in message("fused_swaps_conditional_and_unconditional", "fused_noise_estimate.matches_reference")
-    assert "flipped left-right only" in message("rotate180_is_a_horizontal_flip", "Rotate180View.view_matches_reference")
+    assert "arguments are (eps_uncond, eps_cond" in message("fused_swaps_conditional_and_unconditional",
+                                                            "fused_noise_estimate.matches_reference")
+    assert "flipped left-right only" in message("rotate180_is_a_horizontal_flip",
+                                                "Rotate180View.view_matches_reference")
     assert "flipped" in message("rotate180_inverse_view_is_not_its_inverse", "Rotate180View.inverse_view_undoes_view")
     assert "negated the variance channels" in message(
-        "rotate180_inverse_view_negates_variance_channels", "Rotate180View.inverse_view_moves_variance_channels_with_their_pixels")
+        "rotate180_inverse_view_negates_variance_channels",
+        "Rotate180View.inverse_view_moves_variance_channels_with_their_pixels")
     assert "were dropped" in message("identity_inverse_view_drops_variance_channels",
                                      "IdentityView.inverse_view_moves_variance_channels_with_their_pixels")
-    assert "are missing" in message("fused_drops_variance_channels", "fused_noise_estimate.variance_channels_are_averaged_over_views")
+    assert "are missing" in message("fused_drops_variance_channels",
+                                    "fused_noise_estimate.variance_channels_are_averaged_over_views")
     assert "wrong way" in message("guidance_with_the_wrong_sign", "classifier_free_guidance.matches_reference")
-    assert "negated" in message("guidance_negates_variance_channels", "classifier_free_guidance.keeps_the_conditional_variance_channels")
-    assert "dropped" in message("guidance_drops_variance_channels", "classifier_free_guidance.keeps_the_conditional_variance_channels")
+    assert "negated" in message("guidance_negates_variance_channels",
+                                "classifier_free_guidance.keeps_the_conditional_variance_channels")
+    assert "dropped" in message("guidance_drops_variance_channels",
+                                "classifier_free_guidance.keeps_the_conditional_variance_channels")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from grader.output.results import item_scores_from_results
+from grader.rubric import load_rubric
 from tests.support.hostile import ITEMS, hostile_submissions
 
 pytestmark = pytest.mark.slow
 
-ITEM_NUMBERS = dict(zip(ITEMS, ("1.1", "1.2", "1.3", "1.4", "2.1", "2.2", "2.3", "2.4", "2.5", "3.1", "3.2", "3.3", "3.4"),
-                        strict=True))
+ITEM_NUMBERS = {item.function: item.number for item in load_rubric().items}
 
 
 def item_scores(results: dict) -> dict[str, tuple[float, float]]:
@@ -22,9 +22,8 @@ def test_grade_solution_gets_full_marks(end_to_end):
     assert run.returncode == 0, run.stderr
     assert run.results["score"] == 130
     assert all(t["status"] == "passed" for t in run.results["tests"])
-    # the 60 s target on 2 cores is measured by `python3 tasks.py bench grade`, not asserted here
+    # how fast it grades is measured by `python3 tasks.py bench grade`, never asserted: the machine may be busy
     assert run.results["execution_time"] > 0
-    assert run.seconds < 120, f"`grade solution` took {run.seconds:.0f} s of wall-clock time, interpreter start included"
     assert "solution: 130 / 130" in run.stdout
     # informational, no points: without local CLIP weights it says so (DIFFUSION_HW_CLIP may be set on this machine)
     assert "CLIP score: " in run.results["output"] and "CLIP score: " in run.stdout
@@ -49,7 +48,8 @@ def test_hostile_submission_gains_nothing_and_breaks_nothing(end_to_end, hostile
     for item in ITEMS:
         got, out_of = scores[item]
         expected = 0.0 if item in hostile.zero_items else out_of
-        assert got == expected, (item, [t["output"] for t in run.results["tests"] if t["extra_data"]["function"] == item])
+        outputs = [t["output"] for t in run.results["tests"] if t["extra_data"]["function"] == item]
+        assert got == expected, (item, outputs)
     # Its time is bounded by the sandbox's limits on the code's own time, not by the wall clock (which a
     # busy machine stretches): what matters is that no item needed the wall-clock backstop.
     assert (run.results.get("extra_data") or {}).get("status") != "incomplete", run.results.get("extra_data")

@@ -39,7 +39,8 @@ GaussianDiffusion.q_sample = _q_sample_that_sleeps_once
 
 
 def solution_copy(destination: Path, extra: str = "") -> Path:
-    shutil.copytree(SOLUTION / "diffusion_hw", destination / "diffusion_hw", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(SOLUTION / "diffusion_hw", destination / "diffusion_hw",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     if extra:
         with open(destination / "diffusion_hw" / "gaussian_diffusion.py", "a", encoding="utf-8") as handle:
             handle.write(extra)
@@ -140,5 +141,6 @@ def test_scores_under_heavy_load_equal_the_idle_scores(tmp_path, plans_file, cor
         loaded = {name: grade_submission(path, plans=plans_file) for name, path in submissions.items()}
     for name, report in loaded.items():
         assert not report.incomplete, (name, report.incomplete_line())
-        assert (report.score, report.max_score) == idle[name], (name, [c.message for c in report.checks if not c.passed])
+        failed = [c.message for c in report.checks if not c.passed]
+        assert (report.score, report.max_score) == idle[name], (name, failed)
         assert not [c for c in report.checks if "did not finish in time" in c.message]

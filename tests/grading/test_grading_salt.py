@@ -93,7 +93,8 @@ def test_no_hidden_check_shares_a_call_or_an_input_with_a_public_one(rubric, sal
 
 
 @pytest.mark.slow
-def test_the_handouts_answers_earn_public_points_in_self_checks_and_nothing_in_instructor_grading(tmp_path, starter_root, rubric):
+def test_the_handouts_answers_earn_public_points_in_self_checks_and_nothing_in_instructor_grading(
+        tmp_path, starter_root, rubric):
     """The lookup table is a real attack (it passes every public self-check a table can: all but the
     loop's, which watch it step); the instructor's salted cases leave it nothing. (The end-to-end test
     grades it through the CLI too.)"""
@@ -101,7 +102,8 @@ def test_the_handouts_answers_earn_public_points_in_self_checks_and_nothing_in_i
     root = attack.build(tmp_path / "attack", starter_root)
     self_check = grade_submission(root, public_only=True)
     stepping = sum(c.points for c in rubric.checks(public_only=True) if c.function == "p_sample_loop")
-    assert self_check.score == self_check.max_score - stepping, [(c.check_id, c.message) for c in self_check.checks if not c.passed]
+    failed = [(c.check_id, c.message) for c in self_check.checks if not c.passed]
+    assert self_check.score == self_check.max_score - stepping, failed
     instructor = grade_submission(root, salt="a course's salt")
     assert instructor.score == 0, [c.check_id for c in instructor.checks if c.passed]
 

@@ -84,7 +84,8 @@ def test_safe_text_replaces_lone_surrogates_and_caps_the_length():
 
 def test_reports_are_written_whatever_text_the_student_chose(tmp_path):
     hostile = "Fail\ud800ed: \udcff" + "y" * 100_000
-    check = CheckResult("q_sample.matches_reference", "2.1", "q_sample", "t", 0.0, 5.0, False, hostile, True, ("q_sample",))
+    check = CheckResult("q_sample.matches_reference", "2.1", "q_sample", "t", 0.0, 5.0, False, hostile, True,
+                        ("q_sample",))
     report = GradeReport("name\udcff", [check], 1.0, "none", rejected=hostile, items=[("2.1", "q_sample")],
                          notes=[hostile])
     report.write(tmp_path)
@@ -189,7 +190,8 @@ def test_ddim_eta_zero_judges_empty_trajectories_of_any_length_at_once():
 
 
 def test_a_visited_list_of_a_million_steps_is_judged_at_once():
-    verdict = _judge_real("p_sample_loop.visits_t_from_T_minus_1_down_to_0", {"visited_t": torch.zeros(2**20, dtype=torch.long)})
+    verdict = _judge_real("p_sample_loop.visits_t_from_T_minus_1_down_to_0",
+                          {"visited_t": torch.zeros(2**20, dtype=torch.long)})
     assert not verdict.passed
 
 
@@ -202,7 +204,8 @@ def _zygote():
 
     import grader.sandbox
 
-    spec = importlib.util.spec_from_file_location("zygote_under_test", Path(grader.sandbox.__file__).with_name("zygote.py"))
+    zygote = Path(grader.sandbox.__file__).with_name("zygote.py")
+    spec = importlib.util.spec_from_file_location("zygote_under_test", zygote)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -212,7 +215,8 @@ def _zygote():
 def test_a_deeply_nested_report_line_is_garbage_not_a_crash_of_the_fork_server(depth):
     deep = b"[" * depth + b"]" * depth
     wrapped = b'{"status": ' + b"[" * depth + b"]" * depth + b"}"
-    messages, garbage = _zygote()._parse_reports(b'{"phase": "probe"}\n' + deep + b"\n" + wrapped + b'\n{"status": "ok"}\n')
+    stream = b'{"phase": "probe"}\n' + deep + b"\n" + wrapped + b'\n{"status": "ok"}\n'
+    messages, garbage = _zygote()._parse_reports(stream)
     assert messages == [{"phase": "probe"}, {"status": "ok"}]
     assert garbage == len(deep) + len(wrapped)
 

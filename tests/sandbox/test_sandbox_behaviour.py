@@ -82,7 +82,8 @@ def test_os_exit_at_import_is_a_crash(sandbox):
 def test_syntax_error_at_import_names_the_file_and_line(sandbox):
     result = sandbox.call("double", {"x": torch.ones(1)}, {"at_import": "syntax"})
     assert result.status == "error"
-    assert result.message.startswith("importing diffusion_hw failed: SyntaxError in diffusion_hw/broken_syntax.py line 3")
+    assert result.message.startswith(
+        "importing diffusion_hw failed: SyntaxError in diffusion_hw/broken_syntax.py line 3")
     assert "def q_sample(x_start, t:" in result.message
 
 

@@ -68,7 +68,8 @@ def test_student_cannot_read_the_solution_the_grader_or_other_submissions(confin
     controls = [Path("/submission/diffusion_hw/__init__.py"), Path("/sandbox/probes.py")]
     paths = [str(path) for path in secrets_ + controls]
     # The runtime may live inside the repository (a .venv); that one entry is meant to be visible.
-    runtime = {Path(sys.prefix).resolve().relative_to(REPOSITORY).parts[0]} if Path(sys.prefix).resolve().is_relative_to(REPOSITORY) else set()
+    prefix = Path(sys.prefix).resolve()
+    runtime = {prefix.relative_to(REPOSITORY).parts[0]} if prefix.is_relative_to(REPOSITORY) else set()
     flags = _flags(sb.call("try_reads", {}, {"paths": paths, "ignore": sorted(runtime)}), "read", len(paths))
     readable = [path for path, flag in zip(paths, flags[: len(secrets_)]) if flag]
     assert readable == [], f"student code could read {readable}"
