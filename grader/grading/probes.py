@@ -24,6 +24,11 @@ How items are kept apart, so that one mistake costs points on one TODO only:
     that wrong views (TODO 3.1, 3.2) or guidance (TODO 3.4) never change what it is graded on. The
     stand-in is the true formula, not an arbitrary one, so that a correct loop that writes the
     guidance inline instead of calling the helper still earns its points.
+  * the items only some profiles ask for: every GaussianDiffusion built here answers
+    `model_predictions` with the grader's (`_grader_model_predictions`, the true formula on the given
+    conversions) except in model_predictions' own probes; `interpolate` runs on a stand-in q_sample
+    (the forward process) and a recording p_sample; `sdedit` and `inpaint` on the grader's estimator,
+    a RecordingSampler and a one-view fused step; the U-Net's blocks on the grader's weights.
 """
 
 from __future__ import annotations

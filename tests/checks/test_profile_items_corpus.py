@@ -1,6 +1,7 @@
-"""The items only some profiles ask for (model_predictions, interpolate, slerp, inpaint, sdedit, make_hybrid):
-each known mistake loses points on its own item only, under the profile that lists the item, and every
-correct variant gets full marks there. The default homework, which lists none of them, loses nothing to them.
+"""The items only some profiles ask for (model_predictions, interpolate, slerp, drop_class_labels, inpaint,
+sdedit, make_hybrid, SinusoidalPosEmb, ResnetBlock): each known mistake loses points on its own item only,
+under the profile that lists the item, and every correct variant gets full marks there. The default homework,
+which lists none of them, loses nothing to them.
 """
 
 from __future__ import annotations
@@ -123,3 +124,10 @@ def test_feedback_names_the_problem(reports):
                                                     "interpolate.keeps_the_docstring_contract")
     assert "slerp returned float64 for float32 input" in message("slerp_returns_float64",
                                                                  "slerp.keeps_the_docstring_contract")
+    assert "the sines come first" in message("time_embedding_cosines_first", "SinusoidalPosEmb.matches_reference")
+    assert "does not depend on the embedding" in message("resnet_block_ignores_the_embedding",
+                                                         "ResnetBlock.matches_reference")
+    assert "not >" in message("label_dropout_keeps_with_probability_p",
+                              "drop_class_labels.drops_labels_to_the_null_class_with_probability_p")
+    assert "independent" in message("label_dropout_drops_the_first_samples",
+                                    "drop_class_labels.draws_independently_per_sample_and_per_seed")
