@@ -37,17 +37,17 @@ def check_start(got: dict, expected: dict, case: dict, context: str, public: boo
     """Fail unless the image was noised once, at the t of pair i_start, and the loop's first step is that
     pair, from that noised image."""
     pairs, i_start = case["pairs"], case["i_start"]
-    t = pairs[i_start][0]
+    t_start = pairs[i_start][0]
     noised = got["add_noise_t"].tolist()
-    if noised != [t]:
+    if noised != [t_start]:
         if not noised:
             advice = "noise the image first: x_t = sampler.add_noise(image, noise, t)"
-        elif noised == [i_start] and i_start != t:
-            advice = f"i_start is an index into time_pairs, not a timestep: t = time_pairs[i_start][0] = {t}"
+        elif noised == [i_start] and i_start != t_start:
+            advice = f"i_start is an index into time_pairs, not a timestep: t = time_pairs[i_start][0] = {t_start}"
         elif noised == [pairs[i_start][1]]:
-            advice = f"t is the first entry of the pair, time_pairs[i_start][0] = {t}, not its t_prev"
+            advice = f"t is the first entry of the pair, time_pairs[i_start][0] = {t_start}, not its t_prev"
         else:
-            advice = f"call it once, with t = time_pairs[i_start][0] = {t}"
+            advice = f"call it once, with t = time_pairs[i_start][0] = {t_start}"
         seen = f"with t = {fmt_values(noised, 6)}" if public else f"{len(noised)} times"
         raise Fail(f"sdedit called sampler.add_noise {seen}: {advice}{context}")
     steps = got["step_pairs"].tolist()
