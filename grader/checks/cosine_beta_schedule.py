@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from grader.checks import register
 from grader.checks._cases import draw
-from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, large_and_small_T
+from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, ScheduleSpec, large_and_small_T
 
 
 class _Cosine(ScheduleMatchesReference):
@@ -25,7 +25,7 @@ class CosineMatchesReference(_Cosine):
     name = "matches_reference"
     title = f"cosine_beta_schedule(T) {PUBLIC_TITLE}"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         return large_and_small_T(self.item)
 
 
@@ -34,12 +34,12 @@ class CosineMatchesReferenceForAnyTAndS(_Cosine):
     name = "matches_reference_for_any_T_and_s"
     title = "cosine_beta_schedule(T, s) matches the reference for random T up to 1500 and offsets s"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         strategy = st.tuples(
             st.integers(min_value=2, max_value=1500),
             st.floats(min_value=0.001, max_value=0.05, allow_subnormal=False),
         )
-        return [{"T": T, "kwargs": {"s": s}} for T, s in draw(strategy, 6, "cosine_beta_schedule.any_T_and_s")]
+        return [ScheduleSpec(T, {"s": s}) for T, s in draw(strategy, 6, "cosine_beta_schedule.any_T_and_s")]
 
 
 @register
@@ -47,5 +47,5 @@ class CosineClipsTheTail(_Cosine):
     name = "clips_the_tail_at_0_999"
     title = "cosine_beta_schedule clips its last betas at 0.999 (T = 1, 2, 1000, 4000)"
 
-    def cases(self) -> list[dict]:
-        return [{"T": 1}, {"T": 2}, {"T": 1000}, {"T": 4000}]
+    def specs(self) -> list[ScheduleSpec]:
+        return [ScheduleSpec(T) for T in (1, 2, 1000, 4000)]

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from grader.checks import register
 from grader.checks._cases import draw
-from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, large_and_small_T
+from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, ScheduleSpec, large_and_small_T
 
 
 class _Linear(ScheduleMatchesReference):
@@ -25,7 +25,7 @@ class LinearMatchesReference(_Linear):
     name = "matches_reference"
     title = f"linear_beta_schedule(T) {PUBLIC_TITLE}"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         return large_and_small_T(self.item)
 
 
@@ -34,6 +34,6 @@ class LinearMatchesReferenceForAnyT(_Linear):
     name = "matches_reference_for_any_T"
     title = "linear_beta_schedule(T) matches the reference for T = 1, 2 and random T up to 2000"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         drawn = draw(st.integers(min_value=3, max_value=2000), 6, "linear_beta_schedule.any_T")
-        return [{"T": 1}, {"T": 2}] + [{"T": T} for T in drawn]
+        return [ScheduleSpec(T) for T in [1, 2, *drawn]]

@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from grader.checks import register
 from grader.checks._cases import draw
-from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, large_and_small_T
+from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, ScheduleSpec, large_and_small_T
 
 
 class _Sigmoid(ScheduleMatchesReference):
@@ -19,7 +19,7 @@ class SigmoidMatchesReference(_Sigmoid):
     name = "matches_reference"
     title = f"sigmoid_beta_schedule(T) {PUBLIC_TITLE}"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         return large_and_small_T(self.item)
 
 
@@ -28,7 +28,7 @@ class SigmoidMatchesReferenceForAnyParameters(_Sigmoid):
     name = "matches_reference_for_any_parameters"
     title = "sigmoid_beta_schedule(T, start, end, tau) matches the reference for T = 1 and random parameters"
 
-    def cases(self) -> list[dict]:
+    def specs(self) -> list[ScheduleSpec]:
         strategy = st.tuples(
             st.integers(min_value=2, max_value=1500),
             st.floats(min_value=-6.0, max_value=-1.0, allow_subnormal=False),
@@ -36,6 +36,6 @@ class SigmoidMatchesReferenceForAnyParameters(_Sigmoid):
             st.floats(min_value=0.3, max_value=2.0, allow_subnormal=False),
         )
         drawn = draw(strategy, 5, "sigmoid_beta_schedule.any_parameters")
-        return [{"T": 1}] + [
-            {"T": T, "kwargs": {"start": start, "end": end, "tau": tau}} for T, start, end, tau in drawn
+        return [ScheduleSpec(1)] + [
+            ScheduleSpec(T, {"start": start, "end": end, "tau": tau}) for T, start, end, tau in drawn
         ]
