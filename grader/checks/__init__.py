@@ -26,6 +26,7 @@ import torch
 
 from grader.grading.reference import Reference
 from grader.grading.untrusted import error_text, safe_text
+from grader.sandbox.probe_result import Status
 
 Tensor = torch.Tensor
 Spec = TypeVar("Spec")  # a check module's case spec: a small frozen dataclass naming the fields of one case
@@ -51,9 +52,9 @@ class Call:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the sandbox returned for one call (status ok/error/timeout/crash/bad-output)."""
+    """What the sandbox returned for one call (see Status; INCOMPLETE calls are never judged)."""
 
-    status: str
+    status: Status
     outputs: dict[str, Tensor]
     message: str = ""
     seconds: float = 0.0
@@ -79,10 +80,10 @@ class Fail(Exception):
 
 
 STATUS_WORDS = {
-    "timeout": "did not finish in time (an infinite loop, or far too slow?)",
-    "crash": "crashed the process",
-    "bad-output": "returned something that is not a set of tensors",
-    "error": "raised an error",
+    Status.TIMEOUT: "did not finish in time (an infinite loop, or far too slow?)",
+    Status.CRASH: "crashed the process",
+    Status.BAD_OUTPUT: "returned something that is not a set of tensors",
+    Status.ERROR: "raised an error",
 }
 
 
@@ -98,16 +99,16 @@ class CheckRun:
     def outputs(self, call: int = 0) -> dict[str, Tensor]:
         """The student's outputs of call `call`, or Fail if the call did not complete."""
         outcome = self.outcomes[call]
-        if outcome.status == "ok":
+        if outcome.status == Status.OK:
             _check_output_size(self.calls[call], outcome.outputs)
             return outcome.outputs
         words = STATUS_WORDS.get(outcome.status, outcome.status)
         if not self.public:  # the message and output are the submission's own text: see error_text
-            detail = f" ({error_type(outcome.message)})" if outcome.status == "error" and outcome.message else ""
+            detail = f" ({error_type(outcome.message)})" if outcome.status == Status.ERROR and outcome.message else ""
             raise Fail(f"the code under test {words}{detail}{HIDDEN_NOTE}")
         detail = f": {_one_line(outcome.message)}" if outcome.message else ""
         hint = ""
-        if outcome.stderr and outcome.status in ("crash", "error"):
+        if outcome.stderr and outcome.status in (Status.CRASH, Status.ERROR):
             hint = f" (last output: {_one_line(outcome.stderr[-300:])})"
         raise Fail(f"the code under test {words}{detail}{hint}")
 

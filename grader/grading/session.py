@@ -36,7 +36,7 @@ from grader.grading.plans import CheckPlan
 from grader.grading.untrusted import error_text
 from grader.output.results import NOT_RUN_IMPORT, CheckResult
 from grader.rubric import RubricCheck
-from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, open_sandbox
+from grader.sandbox import Limits, Sandbox, SandboxError, SandboxStartError, Status, open_sandbox
 
 PROBES_FILE = Path(__file__).resolve().parent / "probes.py"
 DEFAULT_LIMITS = Limits(
@@ -92,7 +92,7 @@ def run_session(
                         continue
                     plan = plans[rubric_check.id]
                     run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected, rubric_check.public)
-                    stopped = next((o for o in run.outcomes if o.status == "incomplete"), None)
+                    stopped = next((o for o in run.outcomes if o.status == Status.INCOMPLETE), None)
                     if stopped is not None:
                         result = incomplete_result(rubric_check, stopped.message, share)
                     else:
@@ -120,16 +120,16 @@ def _run_item(sandbox: Sandbox, calls: list[Call], outcomes: dict[str, Outcome])
         inputs.update({f"{k}/{name}": value for name, value in call.inputs.items()})
     result = sandbox.call("many", inputs, {"calls": batch}, retry_incomplete=True)
     for k, key in enumerate(pending):
-        if result.status != "ok":
+        if result.status != Status.OK:
             outcomes[key] = Outcome(result.status, {}, result.message, result.seconds, result.stderr)
             continue
         prefix = f"{k}/"
         outputs = {name[len(prefix):]: v for name, v in result.outputs.items() if name.startswith(prefix)}
         error = outputs.pop("error", None)
         if error is not None:
-            outcomes[key] = Outcome("error", {}, error_text(error), result.seconds, result.stderr)
+            outcomes[key] = Outcome(Status.ERROR, {}, error_text(error), result.seconds, result.stderr)
         else:
-            outcomes[key] = Outcome("ok", outputs, "", result.seconds, result.stderr)
+            outcomes[key] = Outcome(Status.OK, outputs, "", result.seconds, result.stderr)
 
 
 def _import_failure(sandbox: Sandbox, item_outcomes: list[Outcome]) -> str:
@@ -140,10 +140,10 @@ def _import_failure(sandbox: Sandbox, item_outcomes: list[Outcome]) -> str:
     and its message, not the first one, becomes the reason every report shows."""
     package = getattr(sandbox, "package", "diffusion_hw")
     prefix = f"importing {package} failed:"
-    if not any(o.status == "error" and o.message.startswith(prefix) for o in item_outcomes):
+    if not any(o.status == Status.ERROR and o.message.startswith(prefix) for o in item_outcomes):
         return ""
     bare = sandbox.call("many", {}, {"calls": []}, retry_incomplete=True)
-    if bare.status != "error" or not str(bare.message).startswith(prefix):
+    if bare.status != Status.ERROR or not str(bare.message).startswith(prefix):
         return ""
     return import_failure_summary(str(bare.message)[len(prefix):])
 

@@ -5,7 +5,7 @@
     with Sandbox(submission_root, limits=Limits(), probes_module=probes_py, device="cpu") as sb:
         print(sb.confinement.detail)
         result = sb.call("q_sample", {"x_start": x0, "t": t, "noise": eps}, {})
-        if result.status == "ok":
+        if result.ok:  # result.status is a Status: OK, ERROR, TIMEOUT, CRASH, BAD_OUTPUT, INCOMPLETE
             x_t = result.outputs["x_t"]
 
 Layout:
@@ -29,7 +29,7 @@ A Sandbox is not thread-safe, and should be opened by a thread that outlives it 
 from .confinement import Confinement, check_confinement, detect_confinement
 from .errors import SandboxError, SandboxStartError
 from .limits import Limits
-from .probe_result import ProbeResult
+from .probe_result import ProbeResult, Status
 from .sandbox import Sandbox, open_sandbox
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "Sandbox",
     "SandboxError",
     "SandboxStartError",
+    "Status",
     "check_confinement",
     "detect_confinement",
     "open_sandbox",

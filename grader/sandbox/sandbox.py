@@ -45,9 +45,11 @@ from .confinement import (
 )
 from .errors import SandboxError, SandboxStartError
 from .limits import Limits
-from .probe_result import ProbeResult
+from .probe_result import ProbeResult, Status
 from .tensor_io import OutputRejected, read_capture, read_outputs, write_inputs
 
+WORKER_STATUSES = (Status.OK, Status.ERROR, Status.BAD_OUTPUT)  # what a worker's final message may say
+SANDBOX_FAILURE = "sandbox-failure"  # a worker's message that the sandbox itself is broken on this machine
 _PHASES = {"import": "importing {package}", "probe": "running probe {probe!r}", "save": "saving the outputs"}
 _SIGNALS = {
     signal.SIGSEGV: "a segmentation fault (a native crash, e.g. memory corruption in an extension)",
@@ -283,7 +285,8 @@ class Sandbox:
             ready = self._receive(time.monotonic() + limits.startup_timeout_s)
         except (_ZygoteDied, TimeoutError) as exc:
             self._stop_zygote()
-            raise SandboxStartError(f"the sandbox's fork server ({self._kind}) did not start: {exc}\n{self._log_tail()}") from None
+            raise SandboxStartError(f"the sandbox's fork server ({self._kind}) did not start: {exc}\n"
+                                    f"{self._log_tail()}") from None
         if not ready.get("ready"):
             raise SandboxError(f"the sandbox's fork server sent {ready!r} instead of ready")
         leak = ready.get("package_visible_without_submission")
@@ -418,7 +421,7 @@ class Sandbox:
         """Run one probe on the student's code in a fresh worker; never raises for student misbehaviour.
         `retry_incomplete`: when the machine fails the call ("incomplete"), run it once more."""
         result = self._call_once(probe, inputs, params)
-        if retry_incomplete and result.status == "incomplete":
+        if retry_incomplete and result.status == Status.INCOMPLETE:
             result = self._call_once(probe, inputs, params)
         return result
 
@@ -435,8 +438,9 @@ class Sandbox:
             raise SandboxError(f"params for probe {probe!r} must be JSON-serialisable: {exc}") from None
         remaining = self.limits.total_timeout_s - self._spent
         if remaining <= 0:
-            return ProbeResult(probe, "timeout", f"not run: the sandbox's total time budget of "
-                               f"{self.limits.total_timeout_s:g} s was used up by earlier calls")
+            return ProbeResult(probe, Status.TIMEOUT,
+                               f"not run: the sandbox's total time budget of {self.limits.total_timeout_s:g} s was "
+                               "used up by earlier calls")
         timeout = min(self.limits.call_timeout_s, remaining)
         started = time.monotonic()
         call_dir = None
@@ -444,19 +448,21 @@ class Sandbox:
             try:
                 self._ensure_zygote()
             except SandboxStartError as exc:
-                return ProbeResult(probe, "incomplete", f"the sandbox could not be started again: "
-                                   f"{' '.join(str(exc).split())[:600]}")
+                return ProbeResult(probe, Status.INCOMPLETE,
+                                   f"the sandbox could not be started again: {' '.join(str(exc).split())[:600]}")
             response, call_dir = self._run_in_worker({"op": "call", "probe": probe}, timeout, inputs, params)
             result = self._classify(probe, response, call_dir, timeout)
             self._spent += result.student_seconds
             return result
         except _ZygoteDied as exc:
             self._stop_zygote()
-            return ProbeResult(probe, "incomplete", f"the sandbox's fork server stopped during this call ({exc}): "
-                               "it was killed from outside the sandbox", seconds=time.monotonic() - started)
+            return ProbeResult(probe, Status.INCOMPLETE,
+                               f"the sandbox's fork server stopped during this call ({exc}): it was killed from "
+                               "outside the sandbox", seconds=time.monotonic() - started)
         except TimeoutError:
             self._stop_zygote()
-            return ProbeResult(probe, "incomplete", f"the sandbox's fork server did not answer within "
+            return ProbeResult(probe, Status.INCOMPLETE,
+                               f"the sandbox's fork server did not answer within "
                                f"{self.limits.wall_limit(timeout) + _GRACE_S:g} s of wall-clock time and was stopped",
                                seconds=time.monotonic() - started)
         finally:
@@ -496,21 +502,22 @@ class Sandbox:
         seconds = _number(response.get("seconds"))
         student, cpu = _number(response.get("student_seconds")), _number(response.get("cpu_seconds"))
 
-        def result(status: str, message: str = "", outputs: dict | None = None) -> ProbeResult:
-            return ProbeResult(probe, status, message, outputs or {}, stdout, stderr, seconds, student)  # type: ignore[arg-type]
+        def result(status: Status, message: str = "", outputs: dict | None = None) -> ProbeResult:
+            return ProbeResult(probe, status, message, outputs or {}, stdout, stderr, seconds, student)
 
         if response.get("fork_error"):
-            return result("incomplete", f"the sandbox could not start a worker: {str(response['fork_error'])[:600]}")
+            return result(Status.INCOMPLETE,
+                          f"the sandbox could not start a worker: {str(response['fork_error'])[:600]}")
         phase, final, seen_phase = None, None, False
         for message in response.get("messages") or []:
             if type(message) is not dict:
                 continue
             if message.get("phase") in _PHASES:
                 phase, seen_phase = message["phase"], True
-            elif message.get("status") == "sandbox-failure" and not seen_phase and final is None:
+            elif message.get("status") == SANDBOX_FAILURE and not seen_phase and final is None:
                 # Written before any student code ran: the sandbox itself is broken on this machine.
                 raise SandboxError(f"the sandbox could not confine a worker: {str(message.get('message'))[:2000]}")
-            elif message.get("status") in ("ok", "error", "bad-output"):
+            elif message.get("status") in WORKER_STATUSES:  # a tuple: the status may be unhashable
                 final = message
         doing = _PHASES.get(phase, "starting up").format(package=self.package, probe=probe)
         garbage = int(response.get("garbage_bytes") or 0)
@@ -520,48 +527,56 @@ class Sandbox:
 
         if response.get("timed_out"):
             if response.get("limit_hit") == "wall" and not self._idle_at_backstop(response):
-                return result("incomplete", f"the grading machine was too busy: after {seconds:.0f} s of wall-clock "
-                                            f"time the code had used only {student:.1f} s of its {timeout:g} s "
-                                            f"({cpu:.1f} s of CPU) while {doing}; this says nothing about the code")
+                return result(Status.INCOMPLETE,
+                              f"the grading machine was too busy: after {seconds:.0f} s of wall-clock "
+                              f"time the code had used only {student:.1f} s of its {timeout:g} s "
+                              f"({cpu:.1f} s of CPU) while {doing}; this says nothing about the code")
             used = f"{max(student, timeout):.3g} s of your code's time ({cpu:.3g} s of CPU)"
             if timeout < self.limits.call_timeout_s:
-                return result("timeout", f"stopped after {used} while {doing}, when the sandbox's total "
-                                         f"time budget of {self.limits.total_timeout_s:g} s ran out" + garbage_note)
-            return result("timeout", f"stopped after {used} while {doing}: look for an infinite loop, a sleep "
-                                     "or a wait that never ends, or work far slower than needed" + garbage_note)
+                return result(Status.TIMEOUT,
+                              f"stopped after {used} while {doing}, when the sandbox's total "
+                              f"time budget of {self.limits.total_timeout_s:g} s ran out" + garbage_note)
+            return result(Status.TIMEOUT,
+                          f"stopped after {used} while {doing}: look for an infinite loop, a sleep "
+                          "or a wait that never ends, or work far slower than needed" + garbage_note)
         if signal_number == signal.SIGXCPU or (signal_number == signal.SIGKILL and cpu >= timeout):
-            return result("timeout", f"stopped after {cpu:.3g} s of CPU time while {doing}, past the limit of "
-                                     f"{timeout:g} s: look for an infinite loop or work far slower than needed"
-                                     + garbage_note)
+            return result(Status.TIMEOUT,
+                          f"stopped after {cpu:.3g} s of CPU time while {doing}, past the limit of "
+                          f"{timeout:g} s: look for an infinite loop or work far slower than needed"
+                          + garbage_note)
         if signal_number and self._killed_from_outside(response, signal_number):
-            return result("incomplete", f"the process running the code was killed from outside the sandbox "
-                                        f"(signal {signal_number}) while {doing}, not by anything it did")
+            return result(Status.INCOMPLETE,
+                          f"the process running the code was killed from outside the sandbox "
+                          f"(signal {signal_number}) while {doing}, not by anything it did")
         if signal_number:
             try:
                 name = signal.Signals(signal_number).name
             except ValueError:
                 name = f"signal {signal_number}"
             why = _SIGNALS.get(signal_number, name)
-            return result("crash", f"the process running your code was killed by {why} while {doing}" + garbage_note)
+            return result(Status.CRASH,
+                          f"the process running your code was killed by {why} while {doing}" + garbage_note)
         if final is not None and exit_code == 0:
-            status = final["status"]
-            if status == "ok":
+            status = Status(final["status"])
+            if status == Status.OK:
                 try:
                     outputs = read_outputs(call_dir / "outputs.safetensors", self.limits.max_output_bytes)
                 except OutputRejected as exc:
-                    return result("bad-output", f"probe {probe!r}: {exc}")
-                return result("ok", outputs=outputs)
+                    return result(Status.BAD_OUTPUT, f"probe {probe!r}: {exc}")
+                return result(Status.OK, outputs=outputs)
             text = final.get("message")
             text = text[:8000] if type(text) is str else "(no message)"
-            return result(status, text + (garbage_note if status != "ok" else ""))
+            return result(status, text + garbage_note)
         if exit_code == _EXIT_CHANNEL_LOST:
-            return result("crash", f"your code closed or overwrote the sandbox's result channel while {doing} "
-                                   "(a file descriptor it did not open), so the call has no result" + garbage_note)
+            return result(Status.CRASH,
+                          f"your code closed or overwrote the sandbox's result channel while {doing} "
+                          "(a file descriptor it did not open), so the call has no result" + garbage_note)
         if exit_code == 0:
-            return result("crash", f"the process running your code ended without a result while {doing}: "
-                                   "something called os._exit() or replaced the process; remove it" + garbage_note)
-        return result("crash", f"the process running your code exited with status {exit_code} while {doing}"
-                               + garbage_note)
+            return result(Status.CRASH,
+                          f"the process running your code ended without a result while {doing}: "
+                          "something called os._exit() or replaced the process; remove it" + garbage_note)
+        return result(Status.CRASH,
+                      f"the process running your code exited with status {exit_code} while {doing}" + garbage_note)
 
 
 def open_sandbox(*args: Any, **kwargs: Any) -> Sandbox:
