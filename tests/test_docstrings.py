@@ -36,9 +36,7 @@ GRADER_PATTERNS = ("*.py", "*.toml")  # the grader's modules, and the comments o
 
 # Paths whose owners are still cleaning them up (issue 16): each is checked on its own and expected to
 # fail (strict xfail), so the day it passes the test says to drop it from this list.
-PENDING: dict[str, str] = {
-    "grader/sandbox/zygote.py": "the sandbox's owner is cleaning it: a comment quotes the runtime's measured memory",
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

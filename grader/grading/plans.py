@@ -115,7 +115,8 @@ def load_plans(path: Path) -> dict[str, CheckPlan]:
     except FileNotFoundError:
         raise GraderError(f"{path} not found: rebuild it with `python3 -m grader.grading.public_expected`") from None
     except (SafetensorError, OSError, ValueError) as exc:
-        raise GraderError(f"{path} is not a readable plans file ({exc}): rebuild it with `python3 -m grader.grading.public_expected`") from None
+        raise GraderError(f"{path} is not a readable plans file ({exc}): "
+                          "rebuild it with `python3 -m grader.grading.public_expected`") from None
     if metadata.get("format") != FORMAT:
         raise GraderError(f"{path} has format {metadata.get('format')!r}, not {FORMAT!r}: rebuild it")
     layout = json.loads(metadata["plan"])

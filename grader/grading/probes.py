@@ -297,7 +297,8 @@ def probe_q_sample(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str
         model = ScriptedModel(torch.zeros_like(x0))
         diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
         if "noise" in tensors:
-            return {"x_t": _tensor(diffusion.q_sample(x0.clone(), tensors["t"].clone(), tensors["noise"].clone()), "q_sample")}
+            x_t = diffusion.q_sample(x0.clone(), tensors["t"].clone(), tensors["noise"].clone())
+            return {"x_t": _tensor(x_t, "q_sample")}
         # noise=None: q_sample must draw eps with torch.randn_like(x_start), as its docstring says
         torch.manual_seed(case["seed"])
         drawn = _tensor(diffusion.q_sample(x0.clone(), tensors["t"].clone()), "q_sample")
@@ -325,7 +326,8 @@ def probe_p_losses(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str
         q_calls: list[tuple[Tensor, Tensor, Tensor | None]] = []
 
         def recording_q_sample(x_start: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
-            q_calls.append((x_start.detach().clone(), torch.as_tensor(t).clone(), None if noise is None else noise.detach().clone()))
+            noise_seen = None if noise is None else noise.detach().clone()
+            q_calls.append((x_start.detach().clone(), torch.as_tensor(t).clone(), noise_seen))
             return tensors["x_t"].clone().to(x_start.dtype)
 
         diffusion.q_sample = recording_q_sample
@@ -581,7 +583,9 @@ def probe_ddim_chain(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[s
             x, trajectory = start.clone(), [start.clone()]
             for t, t_prev in case["pairs"]:
                 batched_t = torch.full((x.shape[0],), int(t), dtype=torch.long)
-                pred_noise, x0_hat = diffusion.model_predictions(x, batched_t, clip_x_start=True, rederive_pred_noise=True)
+                pred_noise, x0_hat = diffusion.model_predictions(
+                    x, batched_t, clip_x_start=True, rederive_pred_noise=True
+                )
                 noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
                 x = _tensor(
                     diffusion.denoise_backward(x0_hat, int(t), int(t_prev), pred_noise, noise, float(case["eta"])),
@@ -630,7 +634,8 @@ def probe_view(hw: Any, inputs: dict[str, Tensor], params: dict) -> dict[str, Te
             _attempt(out, "round_trip", lambda: _tensor(view.inverse_view(viewed.clone()), f"{name}.inverse_view"))
         _attempt(out, "inverse", lambda: _tensor(view.inverse_view(tensors["noise"].clone()), f"{name}.inverse_view"))
         if "x_viewed" in tensors:
-            _attempt(out, "undone", lambda: _tensor(view.inverse_view(tensors["x_viewed"].clone()), f"{name}.inverse_view"))
+            _attempt(out, "undone",
+                     lambda: _tensor(view.inverse_view(tensors["x_viewed"].clone()), f"{name}.inverse_view"))
         return out
 
     return _per_case(params, run)
@@ -642,7 +647,10 @@ def probe_classifier_free_guidance(hw: Any, inputs: dict[str, Tensor], params: d
     def run(index: int, case: dict) -> dict[str, Tensor]:
         tensors = _case_inputs(inputs, index)
         eps = hw.classifier_free_guidance(
-            tensors["eps_uncond"].clone(), tensors["eps_cond"].clone(), float(case["guidance_scale"]), int(case["image_channels"])
+            tensors["eps_uncond"].clone(),
+            tensors["eps_cond"].clone(),
+            float(case["guidance_scale"]),
+            int(case["image_channels"]),
         )
         return {"eps": _tensor(eps, "classifier_free_guidance")}
 
@@ -663,7 +671,8 @@ class PixelPermutationView:
     @staticmethod
     def _permute(x: Tensor, order: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[-2] * x.shape[-1] != order.numel():
-            raise ValueError(f"a view got a tensor of shape {tuple(x.shape)}; (B, C, H, W) with H * W = {order.numel()} was expected")
+            raise ValueError(f"a view got a tensor of shape {tuple(x.shape)}; "
+                             f"(B, C, H, W) with H * W = {order.numel()} was expected")
         return x.flatten(-2)[..., order].reshape(x.shape)
 
     def view(self, x: Tensor) -> Tensor:
@@ -702,11 +711,14 @@ def _stand_in_guidance(estimator: AffineEstimator, record: dict[str, int]) -> Ca
     conditional variance channels as they are); counts calls whose two estimates came swapped."""
 
     def from_prompt(eps: Tensor, null: bool) -> bool:
-        return any((key == "null") == null and out.shape == eps.shape and torch.equal(out, eps) for key, _, _, out in estimator.calls)
+        return any((key == "null") == null and out.shape == eps.shape and torch.equal(out, eps)
+                   for key, _, _, out in estimator.calls)
 
-    def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float, image_channels: int) -> Tensor:
+    def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float,
+                                 image_channels: int) -> Tensor:
         record["guidance_calls"] += 1
-        if from_prompt(eps_uncond, null=False) and from_prompt(eps_cond, null=True) and not torch.equal(eps_uncond, eps_cond):
+        swapped = from_prompt(eps_uncond, null=False) and from_prompt(eps_cond, null=True)
+        if swapped and not torch.equal(eps_uncond, eps_cond):
             record["swapped"] += 1
         c = int(image_channels)
         guided = torch.lerp(eps_uncond[:, :c], eps_cond[:, :c], float(guidance_scale))
@@ -1137,8 +1149,8 @@ def _returned(function: str, value: Any, like: Tensor, like_name: str, what: str
                         f".to({like_name}.dtype))")
     if value.device != like.device:
         problems.append(f"{function} returned {named}a tensor on {value.device.type} for {like_name} on "
-                        f"{like.device.type} (as on a GPU): keep it on {like_name}'s device (device={like_name}.device, "
-                        "torch.zeros_like, ...)")
+                        f"{like.device.type} (as on a GPU): keep it on {like_name}'s device "
+                        f"(device={like_name}.device, torch.zeros_like, ...)")
     return problems
 
 
@@ -1150,16 +1162,18 @@ def _seen_by_model(function: str, model: ScriptedModel, x: Tensor, labelled: boo
     for x_seen, t_seen, labels_seen in model.calls:
         batch = int(x_seen.shape[0]) if x_seen.dim() else -1
         if tuple(x_seen.shape[1:]) != tuple(x.shape[1:]) or x_seen.dtype != x.dtype or x_seen.device != x.device:
-            problems.append(f"{function} handed the model x_t of shape {tuple(x_seen.shape)}, {_dtype_name(x_seen.dtype)} on "
-                            f"{x_seen.device.type} for x of shape {tuple(x.shape)}, {_dtype_name(x.dtype)} on {x.device.type}: "
-                            "pass x_t as it is")
+            problems.append(f"{function} handed the model x_t of shape {tuple(x_seen.shape)}, "
+                            f"{_dtype_name(x_seen.dtype)} on {x_seen.device.type} for x of shape {tuple(x.shape)}, "
+                            f"{_dtype_name(x.dtype)} on {x.device.type}: pass x_t as it is")
         if tuple(t_seen.shape) != (batch,) or t_seen.dtype != torch.long or t_seen.device != x.device:
-            problems.append(f"{function} handed the model t of shape {tuple(t_seen.shape)}, {_dtype_name(t_seen.dtype)} on "
-                            f"{t_seen.device.type} with x_t of batch {batch} on {x.device.type}: t must be ({batch},) int64 "
+            problems.append(f"{function} handed the model t of shape {tuple(t_seen.shape)}, "
+                            f"{_dtype_name(t_seen.dtype)} on {t_seen.device.type} with x_t of batch {batch} "
+                            f"on {x.device.type}: t must be ({batch},) int64 "
                             f"on x's device, one timestep per sample ({t_hint})")
         if labelled and (labels_seen is None or tuple(labels_seen.shape) != (batch,) or labels_seen.dtype != torch.long
                          or labels_seen.device != x.device):
-            got = "None" if labels_seen is None else f"of shape {tuple(labels_seen.shape)}, {_dtype_name(labels_seen.dtype)}"
+            got = ("None" if labels_seen is None
+                   else f"of shape {tuple(labels_seen.shape)}, {_dtype_name(labels_seen.dtype)}")
             problems.append(f"{function} handed the model class_labels {got} with x_t of batch {batch}: pass the (B,) "
                             "int64 class_labels through")
     return problems
@@ -1211,7 +1225,8 @@ def _contract_q_sample(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple
 
 
 def _contract_p_losses(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
-    originals = {name: _as_case(tensors[name], case) for name in ("x0", "t", "noise", "class_labels") if name in tensors}
+    originals = {name: _as_case(tensors[name], case)
+                 for name in ("x0", "t", "noise", "class_labels") if name in tensors}
     model = ScriptedModel(tensors["model_out"].clone(), num_classes=case.get("num_classes"))
     diffusion = build_diffusion(hw, model, _buffers(tensors), **_model_kwargs(case))
     _convert_module(diffusion, model, case)
@@ -1273,12 +1288,13 @@ def _contract_p_sample_loop(hw: Any, tensors: dict[str, Tensor], case: dict) -> 
         return _device_failure("p_sample_loop", exc, case), {}
     problems: list[str] = []
     if seen and (seen[0].device != device or tuple(seen[0].shape) != shape or seen[0].dtype != torch.float32):
-        problems.append(f"p_sample_loop drew its starting noise as {tuple(seen[0].shape)}, {_dtype_name(seen[0].dtype)} on "
-                        f"{seen[0].device.type} while the model lives on {device.type}: draw it with "
+        problems.append(f"p_sample_loop drew its starting noise as {tuple(seen[0].shape)}, "
+                        f"{_dtype_name(seen[0].dtype)} on {seen[0].device.type} "
+                        f"while the model lives on {device.type}: draw it with "
                         "torch.randn(shape, device=self.device), as a GPU needs")
     if isinstance(result, torch.Tensor) and result.device != device:
-        problems.append(f"p_sample_loop returned images on {result.device.type} while the model lives on {device.type}: "
-                        "keep them on self.device")
+        problems.append(f"p_sample_loop returned images on {result.device.type} "
+                        f"while the model lives on {device.type}: keep them on self.device")
     return problems, {"p_sample_calls": torch.tensor(len(seen))}
 
 
@@ -1321,7 +1337,8 @@ def _contract_view(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[lis
     return problems, values
 
 
-def _contract_classifier_free_guidance(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+def _contract_classifier_free_guidance(hw: Any, tensors: dict[str, Tensor],
+                                       case: dict) -> tuple[list[str], dict[str, Tensor]]:
     originals = {name: _as_case(tensors[name], case) for name in ("eps_uncond", "eps_cond")}
     given = {name: value.clone() for name, value in originals.items()}
     try:
@@ -1340,7 +1357,8 @@ def _plain_guidance(eps_uncond: Tensor, eps_cond: Tensor, guidance_scale: float,
     return torch.cat((torch.lerp(eps_uncond[:, :c], eps_cond[:, :c], float(guidance_scale)), eps_cond[:, c:]), dim=1)
 
 
-def _contract_fused_noise_estimate(hw: Any, tensors: dict[str, Tensor], case: dict) -> tuple[list[str], dict[str, Tensor]]:
+def _contract_fused_noise_estimate(hw: Any, tensors: dict[str, Tensor],
+                                   case: dict) -> tuple[list[str], dict[str, Tensor]]:
     module = sys.modules.get(getattr(hw.fused_noise_estimate, "__module__", ""))
     x_t = _as_case(tensors["x_t"], case)
     views = [PixelPermutationView(_as_case(tensors[f"perm.{i}"], case)) for i in range(len(case["prompts"]))]

@@ -28,7 +28,8 @@ def build_public_expected(path: Path = PUBLIC_EXPECTED, solution: Path | None = 
 
     rubric = load_rubric()
     plans = build_plans(rubric.checks(public_only=True), LiveReference(solution or DEFAULT_SOLUTION))
-    save_plans(plans, Path(path), note="public checks of grader/rubric.toml; rebuild with `python3 -m grader.grading.public_expected`")
+    note = "public checks of grader/rubric.toml; rebuild with `python3 -m grader.grading.public_expected`"
+    save_plans(plans, Path(path), note=note)
     Path(path).chmod(0o644)  # package data: readable by whoever runs the grader
     return Path(path)
 

@@ -72,7 +72,8 @@ class LiveReference:
         cloned = {name: value.clone() for name, value in inputs.items()}
         with torch.random.fork_rng(devices=[]):
             outputs = function(self.package, cloned, params)
-        errors = {name: bytes(value.tolist()).decode("utf-8", "replace") for name, value in outputs.items() if name.endswith(".error")}
+        errors = {name: bytes(value.tolist()).decode("utf-8", "replace")
+                  for name, value in outputs.items() if name.endswith(".error")}
         if errors:
             name, message = next(iter(errors.items()))
             raise GraderError(f"the reference solution fails probe {probe!r} ({name}): {message}")

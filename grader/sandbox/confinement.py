@@ -217,7 +217,8 @@ def describe(kind: str, isolation: dict, reasons: list[str] | None = None) -> st
                 "time, memory and process limits apply, and each call is still a fresh process. "
                 f"Why: {why}. To confine it, install bubblewrap (apt-get install -y bubblewrap)"
                 + (" or util-linux's unshare." if os.geteuid() == 0 else ", or run the grader as root."))
-    tool = "bubblewrap (bwrap)" if kind == "bubblewrap" else "unshare (util-linux) and the fork server's own bind mounts"
+    tool = ("bubblewrap (bwrap)" if kind == "bubblewrap"
+            else "unshare (util-linux) and the fork server's own bind mounts")
     text = (f"confined by {tool}: student code runs {who}, with no network (own network namespace), seeing "
             "only the submission (read-only), the Python runtime and system libraries (read-only), the "
             "probes file and its own call directory; the grader, the solution and other submissions are "
@@ -277,7 +278,8 @@ def run_self_test(kind: str, timeout_s: float = 60.0) -> tuple[bool, str, dict]:
     if kind == "none":
         return True, "", isolation
     if not isolation.get("mount_ns"):
-        return False, f"{kind} works but workers cannot get their own mount namespace: " + "; ".join(isolation.get("notes", [])), isolation
+        notes = "; ".join(isolation.get("notes", []))
+        return False, f"{kind} works but workers cannot get their own mount namespace: " + notes, isolation
     if isolation.get("escapes"):
         return False, f"{kind} does not hold here: student code " + "; ".join(isolation["escapes"]), isolation
     if [name for name in isolation.get("network_interfaces", []) if name != "lo"]:

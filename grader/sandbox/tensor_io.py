@@ -103,7 +103,8 @@ def _span(name: str, shape: object, limit: int) -> int:
         span *= max(size, 1)
         if span > limit:
             raise OutputRejected(f"output {name!r} has shape {tuple(shape)}, which spans more than {limit} elements "
-                                 "(empty tensors count their non-zero dimensions): return tensors of the shapes asked for")
+                                 "(empty tensors count their non-zero dimensions): "
+                                 "return tensors of the shapes asked for")
     return span
 
 
@@ -139,7 +140,8 @@ def read_outputs(path: Path, max_bytes: int) -> dict[str, torch.Tensor]:
     for name, entry in header.items():
         if type(entry) is not dict or entry.get("dtype") not in ALLOWED_DTYPES:
             dtype = entry.get("dtype") if type(entry) is dict else entry
-            raise OutputRejected(f"output {name!r} has dtype {dtype!r}; only real, integer and bool tensors are accepted")
+            raise OutputRejected(f"output {name!r} has dtype {dtype!r}; "
+                                 "only real, integer and bool tensors are accepted")
         offsets = entry.get("data_offsets")
         if not (type(offsets) is list and len(offsets) == 2 and all(type(x) is int and x >= 0 for x in offsets)):
             raise OutputRejected("the outputs file has a malformed header")

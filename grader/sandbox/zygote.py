@@ -224,7 +224,8 @@ def _runtime_trees_under_tmp() -> list[str]:
     candidates.update(path for path in sys.path if path)
     trees: list[str] = []
     for path in sorted({os.path.realpath(c) for c in candidates} | candidates, key=len):
-        if path.startswith("/tmp/") and os.path.isdir(path) and not any(path.startswith(t + "/") or path == t for t in trees):
+        inside_known = any(path.startswith(t + "/") or path == t for t in trees)
+        if path.startswith("/tmp/") and os.path.isdir(path) and not inside_known:
             trees.append(path)
     return trees
 
@@ -269,7 +270,9 @@ def prepare_call_directory(cfg: dict, iso: dict, call_id: str) -> None:
     the host. Whatever the code leaves there (a deep tree, a huge file) vanishes with one unmount."""
     host, target = os.path.join(cfg["io_dir"], call_id), cfg["call_mount"]
     owner = iso["uid"]
-    options = f"mode=0700,size={cfg['call_bytes']},nr_inodes=256" + (f",uid={owner},gid={owner}" if owner is not None else "")
+    options = f"mode=0700,size={cfg['call_bytes']},nr_inodes=256"
+    if owner is not None:
+        options += f",uid={owner},gid={owner}"
     mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
     for name in _CALL_INPUTS:
         source, inside = os.path.join(host, name), os.path.join(target, name)
@@ -335,7 +338,8 @@ def apply_limits_and_drop_privileges(cfg: dict, iso: dict, cpu_seconds: float | 
             if sys.platform.startswith("linux"):
                 raise
 
-    # Memory is limited relative to what the preloaded runtime already uses (~1 GB with torch).
+    # Memory is limited relative to what the preloaded runtime already uses: torch is large and is
+    # mapped before student code runs, so an absolute cap would leave the student an unknown share.
     # tmpfs pages (/tmp, /dev/shm, the call's directory) are memory that rlimits do not see: their
     # sizes come out of the same budget, so that every kind of allocation together stays within it.
     # Shared anonymous mappings are not data but are address space: RLIMIT_AS bounds them, with
@@ -761,7 +765,8 @@ def plain_outputs(torch, result: object, probe: str) -> dict:
             raise BadOutput(f"probe {probe!r} returned an output named {name!r}; names must be short strings")
         if not issubclass(type(value), torch.Tensor):  # type(), not isinstance: __class__ can be faked
             hint = " (convert it with torch.from_numpy)" if _type_name(value) == "numpy.ndarray" else ""
-            raise BadOutput(f"output {name!r} of probe {probe!r} is a {_type_name(value)}, expected a torch.Tensor{hint}")
+            raise BadOutput(f"output {name!r} of probe {probe!r} is a {_type_name(value)}, "
+                            f"expected a torch.Tensor{hint}")
         try:
             with torch._C.DisableTorchFunction():
                 tensor = torch.Tensor.as_subclass(value, torch.Tensor)
@@ -770,12 +775,14 @@ def plain_outputs(torch, result: object, probe: str) -> dict:
                 if tensor.device.type == "meta":
                     raise BadOutput(f"output {name!r} is a meta tensor and holds no data")
                 if tensor.dtype not in _ALLOWED_DTYPES:
-                    raise BadOutput(f"output {name!r} has dtype {tensor.dtype}; only real, integer and bool dtypes are accepted")
+                    raise BadOutput(f"output {name!r} has dtype {tensor.dtype}; "
+                                    "only real, integer and bool dtypes are accepted")
                 tensor = tensor.detach().to("cpu").contiguous().clone()
         except BadOutput:
             raise
         except BaseException as exc:  # noqa: BLE001 - a hostile subclass may raise anything
-            raise BadOutput(f"output {name!r} of probe {probe!r} could not be read as a plain tensor: {_safe_str(exc)}") from None
+            raise BadOutput(f"output {name!r} of probe {probe!r} could not be read as a plain tensor: "
+                            f"{_safe_str(exc)}") from None
         converted[name] = tensor
     return converted
 
@@ -956,7 +963,8 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
     except BadOutput as exc:
         finish({"status": "bad-output", "message": str(exc)})
     except BaseException as exc:  # noqa: BLE001
-        finish({"status": "bad-output", "message": f"the outputs of probe {probe_name!r} could not be saved: {_safe_str(exc)}"})
+        message = f"the outputs of probe {probe_name!r} could not be saved: {_safe_str(exc)}"
+        finish({"status": "bad-output", "message": message})
     finish({"status": "ok"})
 
 
@@ -1305,7 +1313,8 @@ def main() -> None:
     import safetensors.torch  # noqa: F401
     import torch  # no torch op runs here: OpenMP must start after fork, in the worker
 
-    print(f"zygote: torch {torch.__version__} imported in {time.monotonic() - began:.2f} s", file=sys.stderr, flush=True)
+    print(f"zygote: torch {torch.__version__} imported in {time.monotonic() - began:.2f} s",
+          file=sys.stderr, flush=True)
     began = time.monotonic()
     for name in cfg.get("preload", ()):
         try:
