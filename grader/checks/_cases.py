@@ -146,7 +146,9 @@ def randn(shape: tuple[int, ...], seed_value: int, dtype: torch.dtype = torch.fl
     return torch.randn(shape, generator=generator(seed_value), dtype=dtype)
 
 
-def uniform(shape: tuple[int, ...], seed_value: int, low: float, high: float, dtype: torch.dtype = torch.float32) -> Tensor:
+def uniform(
+    shape: tuple[int, ...], seed_value: int, low: float, high: float, dtype: torch.dtype = torch.float32
+) -> Tensor:
     return low + (high - low) * torch.rand(shape, generator=generator(seed_value), dtype=dtype)
 
 

@@ -35,7 +35,8 @@ class Tolerance:
 
 SCHEDULE = Tolerance(rtol=1e-5, atol=1e-7)  # float64 schedules (float32 ones pass too)
 BUFFERS = Tolerance(rtol=1e-5, atol=1e-7)
-FLOAT32 = Tolerance(rtol=1e-4, atol=1e-4)  # outputs computed with float32 buffers (diffusers-style formulas lose ~1e-4 at small t)
+# outputs computed with float32 buffers (diffusers-style formulas lose ~1e-4 at small t)
+FLOAT32 = Tolerance(rtol=1e-4, atol=1e-4)
 SCALAR_LOSS = Tolerance(rtol=1e-4, atol=1e-6)
 PROPERTY = Tolerance(rtol=0.0, atol=2e-4)  # oracle chains: a few float32 steps of rounding
 CHAIN = Tolerance(rtol=1e-4, atol=1e-4)  # a whole sampling chain against the reference's
@@ -122,13 +123,19 @@ def check_tensor(
     if got.is_complex():
         raise Fail(f"{what} has complex dtype {got.dtype}; a real floating-point tensor was expected")
     g, e = got.detach().to(torch.float64).flatten(), expected.detach().to(torch.float64).flatten()
-    located = (lambda i: where(_index(i, expected.shape))) if where else (lambda i: f"at index {_fmt_index(_index(i, expected.shape))}")
+    located = (
+        (lambda i: where(_index(i, expected.shape)))
+        if where
+        else (lambda i: f"at index {_fmt_index(_index(i, expected.shape))}")
+    )
     suffix = f": {hint}" if hint else ""
     for bad, word in ((torch.isnan(g) & ~torch.isnan(e), "NaN"), (torch.isinf(g) & ~torch.isinf(e), "infinite")):
         if bool(bad.any()):
             first = int(torch.nonzero(bad)[0])
             count = int(bad.sum())
-            raise _failed_values(f"{what} is {word} {located(first)} ({count} of {g.numel()} values){suffix}", got, expected)
+            raise _failed_values(
+                f"{what} is {word} {located(first)} ({count} of {g.numel()} values){suffix}", got, expected
+            )
     both_equal = (g == e) | (torch.isnan(g) & torch.isnan(e))
     error = torch.where(both_equal, torch.zeros_like(g), (g - e).abs())
     bound = tol.atol + tol.rtol * e.abs()

@@ -29,9 +29,10 @@ def describe(case: dict) -> str:
 
 class ContractCheck(Check):
     """Subclasses set `name`, `item` and `call(reference)` (the name stays with them: a hidden check's
-    name must not ship in the handout, which keeps this shared module); the check passes when no case reports a violation
-    and every value the probe returns (x_t, the loss, how often p_sample ran) matches the reference's,
-    so that a stub returning zeros of the right dtype, or a patched torch.equal, earns nothing."""
+    name must not ship in the handout, which keeps this shared module); the check passes when no case
+    reports a violation and every value the probe returns (x_t, the loss, how often p_sample ran)
+    matches the reference's, so that a stub returning zeros of the right dtype, or a patched
+    torch.equal, earns nothing."""
 
     uses_reference = True  # the call's values must match the reference's: a stub that computes nothing earns nothing
 

@@ -48,7 +48,12 @@ def view_call(reference: Reference, item: str, shapes: list[tuple[int, int, int,
 @st.composite
 def view_shapes(draw_, max_side: int = 7) -> tuple[int, int, int, int]:
     """(B, C, H, W), H and W independent (views must handle non-square images)."""
-    return (draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, max_side)), draw_(st.integers(1, max_side)))
+    return (
+        draw_(st.integers(1, 3)),
+        draw_(st.sampled_from([1, 3])),
+        draw_(st.integers(1, max_side)),
+        draw_(st.integers(1, max_side)),
+    )
 
 
 def hidden_view_call(reference: Reference, item: str) -> Call:
@@ -127,7 +132,8 @@ class ViewMatchesReference(_ViewCheck):
         viewed = output(run, got, "viewed", f"{self.item}().view(x) ({shape_text(case)})")
         mistake = describe_view(x, viewed) if viewed.shape == x.shape else ""
         hint = f"view(x) returned {mistake}; {self.hint}" if mistake else self.hint
-        check_tensor(f"{self.item}().view(x) ({shape_text(case)})", viewed, run.expected_case(0, index)["viewed"], EXACT,
+        expected = run.expected_case(0, index)["viewed"]
+        check_tensor(f"{self.item}().view(x) ({shape_text(case)})", viewed, expected, EXACT,
                      show_values=run.public, hint=hint)
 
 
@@ -140,15 +146,17 @@ class InverseViewUndoesView(_ViewCheck):
         round_trip = output(run, got, "round_trip", f"{self.item}().inverse_view(view(x)) ({shape_text(case)})")
         mistake = describe_view(x, round_trip) if round_trip.shape == x.shape else ""
         came_back = f"inverse_view(view(x)) came back as {mistake}, not x: " if mistake else ""
-        check_tensor(f"{self.item}().inverse_view(view(x)) ({shape_text(case)})", round_trip, x, EXACT, show_values=run.public,
+        check_tensor(f"{self.item}().inverse_view(view(x)) ({shape_text(case)})", round_trip, x, EXACT,
+                     show_values=run.public,
                      hint=f"{came_back}inverse_view must undo view exactly and give x back; {self.hint}")
         # the gate: any map is undone by itself when view does nothing, so inverse_view must also undo
         # the view the homework asks for
-        undone = output(run, got, "undone", f"{self.item}().inverse_view on the expected view of x ({shape_text(case)})")
+        undone = output(run, got, "undone",
+                        f"{self.item}().inverse_view on the expected view of x ({shape_text(case)})")
         check_tensor(f"{self.item}().inverse_view(A x), A x being the view the homework asks for ({shape_text(case)})",
                      undone, x, EXACT, show_values=run.public,
-                     hint=f"inverse_view(view(x)) == x holds for your view, but inverse_view does not undo the expected "
-                          f"view; {self.hint}")
+                     hint=f"inverse_view(view(x)) == x holds for your view, but inverse_view does not undo the "
+                          f"expected view; {self.hint}")
 
 
 class ViewPermutesTheEntries(_ViewCheck):
@@ -159,16 +167,17 @@ class ViewPermutesTheEntries(_ViewCheck):
     def judge_case(self, run, index, case, got, x, noise):
         what = f"{self.item}().view(x) ({shape_text(case)})"
         viewed = output(run, got, "viewed", what)
-        check_shape(what, viewed, tuple(x.shape), "a view only moves pixels: it keeps the batch, channel and image sizes")
+        check_shape(what, viewed, tuple(x.shape),
+                    "a view only moves pixels: it keeps the batch, channel and image sizes")
         if _equal(viewed, x) and not _equal(self.x_viewed(run, index), x):  # the gate: the identity permutes too
             raise Fail(f"{what} returned x unchanged, but this view moves pixels; {self.hint}")
         b, c = x.shape[:2]
         for i in range(b):
             for j in range(c):
                 if not _equal(viewed[i, j].flatten().sort().values, x[i, j].flatten().sort().values):
-                    raise Fail(f"{what}: sample {i}, channel {j} holds values that are not those of x in that channel; a view "
-                               "must only move pixels within each channel (a permutation), never change, scale, negate, "
-                               "interpolate or mix them")
+                    raise Fail(f"{what}: sample {i}, channel {j} holds values that are not those of x in that "
+                               "channel; a view must only move pixels within each channel (a permutation), "
+                               "never change, scale, negate, interpolate or mix them")
 
 
 class InverseViewKeepsVarianceChannels(_ViewCheck):
@@ -177,7 +186,8 @@ class InverseViewKeepsVarianceChannels(_ViewCheck):
 
     def judge_case(self, run, index, case, got, x, noise):
         c = x.shape[1]
-        what = f"{self.item}().inverse_view(noise) on a ({noise.shape[0]}, {2 * c}, H, W) estimate with {c} noise channels"
+        what = (f"{self.item}().inverse_view(noise) on a ({noise.shape[0]}, {2 * c}, H, W) estimate "
+                f"with {c} noise channels")
         inverse = output(run, got, "inverse", what)
         expected = run.expected_case(0, index)["inverse"]
         if inverse.dim() == 4 and inverse.shape[1] == c and inverse.shape[0] == noise.shape[0]:

@@ -1,4 +1,5 @@
-"""TODO 3.4 classifier_free_guidance: eps_u + g (eps_c - eps_u) on the C noise channels, eps_c's variance channels as they are."""
+"""TODO 3.4 classifier_free_guidance: eps_u + g (eps_c - eps_u) on the C noise channels,
+eps_c's variance channels as they are."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ def diagnose(got: Tensor, u: Tensor, c_: Tensor, case: dict) -> str:
     if got.dim() != 4 or got.shape[0] != u.shape[0]:
         return ""
     if case["variance_channels"] and got.shape[1] == c:
-        return "the variance channels were dropped: return all C' channels, eps_cond's variance channels after the guided noise"
+        return ("the variance channels were dropped: return all C' channels, eps_cond's variance channels "
+                "after the guided noise")
     if got.shape != u.shape:
         return ""
     if not close(got[:, :c], torch.lerp(u[:, :c], c_[:, :c], g), FLOAT32):
@@ -68,7 +70,8 @@ def diagnose(got: Tensor, u: Tensor, c_: Tensor, case: dict) -> str:
         if close(got[:, c:], -v, FLOAT32):
             return "the variance channels were negated: keep eps_cond[:, C:] exactly as it is"
         if close(got[:, c:], u[:, c:], FLOAT32):
-            return "the variance channels come from the unconditional estimate: keep the conditional one's, eps_cond[:, C:]"
+            return ("the variance channels come from the unconditional estimate: keep the conditional one's, "
+                    "eps_cond[:, C:]")
         if close(got[:, c:], torch.lerp(u[:, c:], v, g), FLOAT32):
             return "guidance was applied to the variance channels too: it applies to the C noise channels only"
         return "the variance channels (C:) must be eps_cond[:, C:], unchanged"
@@ -121,7 +124,8 @@ class GuidanceMatchesReference(_GuidanceMatches):
 @register
 class GuidanceKeepsConditionalVariance(_GuidanceMatches):
     name = "keeps_the_conditional_variance_channels"
-    title = "classifier_free_guidance keeps eps_cond's variance channels (C:) unchanged: not guided, negated, dropped or unconditional"
+    title = ("classifier_free_guidance keeps eps_cond's variance channels (C:) unchanged: not guided, negated, "
+             "dropped or unconditional")
 
     def specs(self) -> list[GuidanceSpec]:
         return [
@@ -136,8 +140,8 @@ class GuidanceKeepsConditionalVariance(_GuidanceMatches):
         hint = diagnose(got, u, c, case) if isinstance(got, Tensor) else ""
         if isinstance(got, Tensor) and got.dim() == 4 and got.shape[1] == ch:
             raise Fail(f"{what} returned {ch} channels: {hint}")
-        check_tensor(f"the variance channels of {what}", got[:, ch:] if isinstance(got, Tensor) and got.dim() == 4 else got,
-                     c[:, ch:], FLOAT32, show_values=False, hint=hint)
+        variance = got[:, ch:] if isinstance(got, Tensor) and got.dim() == 4 else got
+        check_tensor(f"the variance channels of {what}", variance, c[:, ch:], FLOAT32, show_values=False, hint=hint)
         super().judge_case(run, index, case, got, u, c)
 
 
@@ -169,7 +173,8 @@ class GuidanceScaleZeroAndOne(_GuidanceMatches):
     def judge_other_g(self, run, index, case, got, hint) -> None:
         """Case `index` (g not 0 or 1) must be result(0) + g (result(1) - result(0)), those two being the
         student's own results for the same inputs (cases index - 2 and index - 1)."""
-        at_0, at_1 = (run.case(0, k, ITEM, f" ({describe(run.calls[0].params['cases'][k])})").get("eps") for k in (index - 2, index - 1))
+        cases = run.calls[0].params["cases"]
+        at_0, at_1 = (run.case(0, k, ITEM, f" ({describe(cases[k])})").get("eps") for k in (index - 2, index - 1))
         g = case["guidance_scale"]
         if not (isinstance(at_0, Tensor) and isinstance(at_1, Tensor) and at_0.shape == at_1.shape):
             raise Fail(f"classifier_free_guidance(...) ({describe(case)}) cannot be compared with g = 0 and 1, "
@@ -182,7 +187,9 @@ class GuidanceScaleZeroAndOne(_GuidanceMatches):
 
 @st.composite
 def guidance_specs(draw_) -> GuidanceSpec:
-    shape = (draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, 6)), draw_(st.integers(1, 6)))
+    shape = (
+        draw_(st.integers(1, 3)), draw_(st.sampled_from([1, 3])), draw_(st.integers(1, 6)), draw_(st.integers(1, 6))
+    )
     g = draw_(st.one_of(st.sampled_from([7.5, 2.0, 0.0, 1.0, -1.0]), st.floats(-2.0, 20.0, allow_subnormal=False)))
     return GuidanceSpec(shape, variance_channels=draw_(st.booleans()), guidance_scale=g, seed=draw_(seeds) % 100_000)
 

@@ -53,7 +53,9 @@ class _Buffers(Check):
     keys: ClassVar[tuple[str, ...]]
 
     def plan(self, reference: Reference) -> list[Call]:
-        specs = [BetasSpec("linear", 1000), BetasSpec("cosine", 1000), BetasSpec("sigmoid", 100), BetasSpec("cosine", 10)]
+        specs = [
+            BetasSpec("linear", 1000), BetasSpec("cosine", 1000), BetasSpec("sigmoid", 100), BetasSpec("cosine", 10)
+        ]
         return [_cases(reference, "compute_diffusion_buffers", specs, 3)]
 
     def hint(self, key: str, got: torch.Tensor | None, expected: dict[str, torch.Tensor]) -> str:
@@ -139,4 +141,5 @@ class SingleStep(_Buffers):
     )
 
     def plan(self, reference: Reference) -> list[Call]:
-        return [_cases(reference, "compute_diffusion_buffers.T_1", [BetasSpec("cosine", 1), BetasSpec("sigmoid", 1)], 0)]
+        specs = [BetasSpec("cosine", 1), BetasSpec("sigmoid", 1)]
+        return [_cases(reference, "compute_diffusion_buffers.T_1", specs, 0)]

@@ -161,7 +161,8 @@ def chain_call(reference: Reference, specs: list[ChainSpec]) -> Call:
 
 
 def chain_context(case: dict) -> str:
-    return f" (DDIM with S = {case['S']} of T = {case['T']} steps, eta = {case['eta']:g}, objective={case['objective']!r})"
+    return (f" (DDIM with S = {case['S']} of T = {case['T']} steps, eta = {case['eta']:g}, "
+            f"objective={case['objective']!r})")
 
 
 def check_follows_reference(run: CheckRun, index: int, case: dict, got: dict) -> None:

@@ -113,7 +113,8 @@ def describe(case: dict) -> str:
     b, c, h, w = case["shape"]
     channels = f"{2 * c} channels ({c} noise + {c} variance)" if case["extra"] else f"{c} channels"
     reduce = f", reduce = a weighted sum {case['weights']}" if "weights" in case else ""
-    return f"{len(case['views'])} views ({views}), g = {case['guidance_scale']:g}, t = {case['t']}, estimates of {channels}{reduce}"
+    return (f"{len(case['views'])} views ({views}), g = {case['guidance_scale']:g}, t = {case['t']}, "
+            f"estimates of {channels}{reduce}")
 
 
 def diagnose(got: dict[str, Tensor], case: dict) -> str:
@@ -129,7 +130,8 @@ def diagnose(got: dict[str, Tensor], case: dict) -> str:
                     "views are combined")
         unseen = [i for i in range(k) if int(view_calls[i]) == 0]
         if unseen:
-            return f"views[{unseen[0]}].view was never called: the estimator must see each view of x_t, views[i].view(x_t)"
+            return (f"views[{unseen[0]}].view was never called: the estimator must see each view of x_t, "
+                    "views[i].view(x_t)")
     if int(got.get("estimator_inputs_not_a_view", 0)) > 0:
         return "the estimator must be asked about each view of x_t, views[i].view(x_t), not x_t itself or anything else"
     if int(got.get("swapped_guidance_calls", 0)) > 0:
@@ -145,7 +147,8 @@ def diagnose(got: dict[str, Tensor], case: dict) -> str:
         return "every view needs the conditional estimate with its own prompt: estimator(x_i, t, prompts[i])"
     if "weights" in case:
         if int(got.get("reduce_calls", 1)) == 0:
-            return "the reduce argument was ignored: combine the k estimates with reduce(estimates, C) (mean_over_views when None)"
+            return ("the reduce argument was ignored: combine the k estimates with reduce(estimates, C) "
+                    "(mean_over_views when None)")
         if int(got.get("reduce_channels", c)) != c:
             return f"reduce was given another C than the image's channel count x_t.shape[1] = {c}, which it needs"
     eps = got.get("eps")
@@ -196,13 +199,15 @@ class _FusedMatches(Check):
 @register
 class FusedMatchesReference(_FusedMatches):
     name = "matches_reference"
-    title = "fused_noise_estimate matches the reference for 2 and 3 views, with and without variance channels and a given reduce"
+    title = ("fused_noise_estimate matches the reference for 2 and 3 views, with and without variance channels "
+             "and a given reduce")
 
     def specs(self) -> list[FusedSpec]:
         return [
             FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=7.5, t=500, seed=301,
                       variance_channels=True),
-            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 5, 5), guidance_scale=2.0, t=10, seed=302),
+            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 5, 5), guidance_scale=2.0, t=10,
+                      seed=302),
             FusedSpec(["identity", "rotate_180"], [3, 1], (2, 3, 4, 6), guidance_scale=3.0, t=999, seed=303,
                       variance_channels=True, weights=[0.7, 0.3]),
         ]
@@ -211,7 +216,8 @@ class FusedMatchesReference(_FusedMatches):
 @register
 class FusedMapsEachEstimateBack(_FusedMatches):
     name = "maps_each_estimate_back_with_inverse_view"
-    title = "fused_noise_estimate asks the estimator about views[i].view(x_t) and maps each guided estimate back with inverse_view"
+    title = ("fused_noise_estimate asks the estimator about views[i].view(x_t) and maps each guided estimate back "
+             "with inverse_view")
 
     def specs(self) -> list[FusedSpec]:
         return [
@@ -243,18 +249,20 @@ class FusedGuidanceZeroAndOne(_FusedMatches):
         cases = run.calls[0].params["cases"]
         at_0, at_1 = (run.case(0, k, ITEM, f" ({describe(cases[k])})").get("eps") for k in (index - 2, index - 1))
         if not (isinstance(at_0, Tensor) and isinstance(at_1, Tensor) and at_0.shape == at_1.shape):
-            raise Fail(f"fused_noise_estimate(...) ({describe(case)}) cannot be compared with g = 0 and 1, whose results are missing")
+            raise Fail(f"fused_noise_estimate(...) ({describe(case)}) cannot be compared with g = 0 and 1, "
+                       "whose results are missing")
         g = case["guidance_scale"]
         line = at_0.to(torch.float64) + g * (at_1.to(torch.float64) - at_0.to(torch.float64))
         compare(f"fused_noise_estimate(...) ({describe(case)})", got.get("eps"), line, FLOAT32, show_values=False,
-                hint=diagnose(got, case) or f"the guided estimate is linear in g, so the fused one for g = {g:g} lies on the "
-                     "line through those for g = 0 and g = 1")
+                hint=diagnose(got, case) or f"the guided estimate is linear in g, so the fused one for g = {g:g} "
+                                            "lies on the line through those for g = 0 and g = 1")
 
 
 @register
 class FusedAveragesVarianceChannels(_FusedMatches):
     name = "variance_channels_are_averaged_over_views"
-    title = "fused_noise_estimate keeps the variance channels, each moved back with its view and averaged, never negated or dropped"
+    title = ("fused_noise_estimate keeps the variance channels, each moved back with its view and averaged, "
+             "never negated or dropped")
 
     def specs(self) -> list[FusedSpec]:
         return [
@@ -291,8 +299,8 @@ class FusedOracleClosedForm(Check):
         return [fused_call([
             FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=1.0, t=600, seed=341,
                       variance_channels=True, oracle_alpha_bar=0.3),
-            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 6, 6), guidance_scale=7.0, t=50, seed=342,
-                      oracle_alpha_bar=0.9),
+            FusedSpec(["identity", "shuffle", "vertical_flip"], [0, 1, 2], (1, 1, 6, 6), guidance_scale=7.0, t=50,
+                      seed=342, oracle_alpha_bar=0.9),
         ])]
 
     def judge(self, run: CheckRun) -> Verdict:
@@ -333,7 +341,8 @@ class FusedIdenticalViewsAndViewOrder(Check):
 
     def plan(self, reference: Reference) -> list[Call]:
         specs = [
-            FusedSpec(**views_and_prompts, shape=(2, 3, 4, 4), guidance_scale=4.0, t=77, seed=351, variance_channels=True)
+            FusedSpec(**views_and_prompts, shape=(2, 3, 4, 4), guidance_scale=4.0, t=77, seed=351,
+                      variance_channels=True)
             for first, second, _ in self.PAIRS for views_and_prompts in (first, second)
         ]
         return [fused_call(specs)]
@@ -347,8 +356,8 @@ class FusedIdenticalViewsAndViewOrder(Check):
             got_b = run.case(0, b, ITEM, f" ({describe(cases[b])})")
             words = self.PAIRS[pair][2]
             # the gate: a constant, or anything that ignores the views, has both properties
-            compare(f"fused_noise_estimate(...) ({describe(cases[a])})", got_a.get("eps"), run.expected_case(0, a)["eps"],
-                    FLOAT32, show_values=False, hint=diagnose(got_a, cases[a]))
+            compare(f"fused_noise_estimate(...) ({describe(cases[a])})", got_a.get("eps"),
+                    run.expected_case(0, a)["eps"], FLOAT32, show_values=False, hint=diagnose(got_a, cases[a]))
             check_tensor(f"fused_noise_estimate(...) ({describe(cases[b])}) against ({describe(cases[a])})",
                          got_b.get("eps"), got_a.get("eps"), PROPERTY, show_values=False,
                          hint=diagnose(got_b, cases[b]) or diagnose(got_a, cases[a]) or words)
@@ -361,7 +370,8 @@ class FusedKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
     title = ("fused_noise_estimate hands the estimator views of x_t in x_t's shape, dtype and device, leaves x_t "
-             "untouched, and returns x_t's dtype (float32, float64, bfloat16) on its device (the meta device too, as on a GPU)")
+             "untouched, and returns x_t's dtype (float32, float64, bfloat16) on its device (the meta device too, "
+             "as on a GPU)")
 
     def call(self, reference: Reference) -> Call:
         common = FusedSpec(["identity", "rotate_180"], [0, 1], (2, 3, 4, 4), guidance_scale=3.0, t=250, seed=361,

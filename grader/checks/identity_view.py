@@ -40,5 +40,5 @@ class IdentityInverseKeepsVarianceChannels(_views.InverseViewKeepsVarianceChanne
 class IdentityViewKeepsTheContract(_views.ViewContract):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("IdentityView().view and inverse_view return their input's dtype (float32, float64, bfloat16) on its device "
-             "(the meta device too, as on a GPU) and leave it untouched")
+    title = ("IdentityView().view and inverse_view return their input's dtype (float32, float64, bfloat16) "
+             "on its device (the meta device too, as on a GPU) and leave it untouched")

@@ -97,7 +97,8 @@ class _LossMatches(CaseTableCheck[LossSpec]):
                 f"p_losses returned a tensor of shape {tuple(loss.shape)}; a scalar (0-dim) loss was "
                 f"expected: average over every element{context}"
             )
-        check_tensor(f"the loss{context}", loss, run.expected_case(0, index)["loss"], SCALAR_LOSS, show_values=run.public)
+        expected = run.expected_case(0, index)["loss"]
+        check_tensor(f"the loss{context}", loss, expected, SCALAR_LOSS, show_values=run.public)
 
 
 @register
@@ -169,11 +170,14 @@ class FeedsTheModelQSample(Check):
             if int(got["model_calls"]) == 0:
                 raise Fail(f"p_losses never called the model{context}")
             if int(got["q_sample_calls"]) > 0:
-                check_tensor("the x_start p_losses passed to q_sample", got.get("q_sample_x_start"), given["x0"], FLOAT32, show_values=False)
+                check_tensor("the x_start p_losses passed to q_sample", got.get("q_sample_x_start"), given["x0"],
+                             FLOAT32, show_values=False)
                 _check_t("the t p_losses passed to q_sample", got.get("q_sample_t"), given["t"], run.public)
                 if "q_sample_noise" not in got:
-                    raise Fail(f"p_losses called q_sample without its noise: pass noise=noise so that the target uses the same eps{context}")
-                check_tensor("the noise p_losses passed to q_sample", got["q_sample_noise"], given["noise"], FLOAT32, show_values=False)
+                    raise Fail("p_losses called q_sample without its noise: pass noise=noise so that the target "
+                               f"uses the same eps{context}")
+                check_tensor("the noise p_losses passed to q_sample", got["q_sample_noise"], given["noise"],
+                             FLOAT32, show_values=False)
             check_tensor(
                 "the x_t the model received", got.get("model_x"), given["x_t"], FLOAT32, show_values=False,
                 hint="the model must see q_sample(x_start, t, noise)",
@@ -215,9 +219,11 @@ class ReturnsDifferentiableScalar(Check):
         got = run.case(0, 0, ITEM)
         loss = got.get("loss")
         if loss is None or loss.dim() != 0:
-            raise Fail(f"p_losses returned shape {None if loss is None else tuple(loss.shape)}; a 0-dim loss was expected")
+            shape = None if loss is None else tuple(loss.shape)
+            raise Fail(f"p_losses returned shape {shape}; a 0-dim loss was expected")
         if not bool(got["loss_requires_grad"]):
-            raise Fail("the loss does not require grad: keep it a tensor computed from the model's output (no .item(), no torch.no_grad)")
+            raise Fail("the loss does not require grad: keep it a tensor computed from the model's output "
+                       "(no .item(), no torch.no_grad)")
         check_tensor("the loss", loss, run.expected_case(0, 0)["loss"], SCALAR_LOSS, show_values=False)
         return passed()
 
@@ -226,8 +232,8 @@ class ReturnsDifferentiableScalar(Check):
 class PLossesKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("p_losses hands the model x_t in x_start's dtype (float32, and bfloat16 in a bfloat16 module), the (B,) int64 t "
-             "and the (B,) labels as given, and leaves its inputs untouched")
+    title = ("p_losses hands the model x_t in x_start's dtype (float32, and bfloat16 in a bfloat16 module), "
+             "the (B,) int64 t and the (B,) labels as given, and leaves its inputs untouched")
 
     def call(self, reference: Reference) -> Call:
         specs = [
@@ -236,5 +242,6 @@ class PLossesKeepsTheContract(ContractCheck):
             LossSpec("linear", 100, (2, 3, 4, 4), seed=53, objective="pred_x0", loss_type="huber", conditional=True),
         ]
         call = p_losses_call(reference, specs)
-        cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], ("float32", "float32", "bfloat16"))]
+        dtypes = ("float32", "float32", "bfloat16")
+        cases = [dict(case, dtype=dtype) for case, dtype in zip(call.params["cases"], dtypes)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)

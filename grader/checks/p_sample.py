@@ -107,12 +107,14 @@ class _PSampleMatches(CaseTableCheck[PSampleSpec]):
         expected = run.expected_case(0, index)
         x0_hat = got.get("x0_hat")
         hint = ""
-        if x0_hat is not None and x0_hat.is_floating_point() and x0_hat.numel() and float(x0_hat.abs().max()) > 1 + 1e-6:
+        if (x0_hat is not None and x0_hat.is_floating_point() and x0_hat.numel()
+                and float(x0_hat.abs().max()) > 1 + 1e-6):
             hint = "x0_hat is outside [-1, 1]: clip it (model_predictions(..., clip_x_start=True))"
         check_tensor(f"x0_hat{context}", x0_hat, expected["x0_hat"], FLOAT32,
                      where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
         if case["t"] == 0 and got.get("x_prev") is not None and not close(got["x_prev"], expected["x_prev"], FLOAT32):
-            hint = "at t = 0 the last step adds no noise (the noise argument is ignored): return the posterior mean itself"
+            hint = ("at t = 0 the last step adds no noise (the noise argument is ignored): "
+                    "return the posterior mean itself")
         check_tensor(f"x_prev{context}", got.get("x_prev"), expected["x_prev"], FLOAT32,
                      where=lambda i: f"in sample {i[0]}", show_values=run.public, hint=hint)
 
@@ -178,7 +180,8 @@ class PSampleMatchesReferenceOnRandomInputs(_PSampleMatches):
 class PSampleOracleChainReturnsX0(Check):
     item = ITEM
     name = "oracle_chain_returns_x0"
-    title = "with a perfect denoiser, p_sample for t = T-1, ..., 0 ends exactly at the clean image (on the reference's path)"
+    title = ("with a perfect denoiser, p_sample for t = T-1, ..., 0 ends exactly at the clean image "
+             "(on the reference's path)")
 
     def plan(self, reference: Reference) -> list[Call]:
         specs = [
@@ -191,14 +194,15 @@ class PSampleOracleChainReturnsX0(Check):
         for index, spec in enumerate(specs):
             inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, spec.T)))
             inputs[f"{index}.x0"] = uniform(spec.shape, spec.seed, -1.0, 1.0)
-            cases.append({"schedule": spec.schedule, "T": spec.T, "image_size": spec.shape[-1], "objective": spec.objective,
-                          "seed": case_seed(spec.seed + 1)})
+            cases.append({"schedule": spec.schedule, "T": spec.T, "image_size": spec.shape[-1],
+                          "objective": spec.objective, "seed": case_seed(spec.seed + 1)})
         return [Call("p_sample_chain", {"cases": cases}, inputs)]
 
     def judge(self, run: CheckRun) -> Verdict:
         call = run.calls[0]
         def judge_case(index: int, case: dict) -> None:
-            context = f" (objective={case['objective']!r}, {case['schedule']} schedule, T = {case['T']}, seed {case['seed']})"
+            context = (f" (objective={case['objective']!r}, {case['schedule']} schedule, T = {case['T']}, "
+                       f"seed {case['seed']})")
             got = run.case(0, index, ITEM, context)
             check_tensor(
                 f"the final x of the chain{context}", got.get("x_final"), call.inputs[f"{index}.x0"], PROPERTY,
@@ -230,7 +234,8 @@ class PSampleDrawsNoiseWhenNone(Check):
             got = run.case(0, index, ITEM, f" (t = {case['t']}, noise=None)")
             a, b = got.get("x_prev_seed_a"), got.get("x_prev_seed_b")
             if case["t"] > 0 and close(a, b, FLOAT32):
-                raise Fail(f"p_sample(x, t = {case['t']}) gave the same x_prev under two seeds: with noise=None it must draw z ~ N(0, I)")
+                raise Fail(f"p_sample(x, t = {case['t']}) gave the same x_prev under two seeds: "
+                           "with noise=None it must draw z ~ N(0, I)")
             if case["t"] == 0 and not close(a, b, FLOAT32):
                 raise Fail("p_sample(x, t = 0) with noise=None differs between seeds: the last step adds no noise")
             hint = "draw z with torch.randn_like(x) when noise is not given"
@@ -246,9 +251,9 @@ class PSampleDrawsNoiseWhenNone(Check):
 class PSampleKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("p_sample returns x's dtype (float32, float64, and bfloat16 in a bfloat16 module), hands the model x_t, a (B,) "
-             "int64 t and the (B,) labels on x's device, leaves its inputs untouched, and runs with everything on a device "
-             "other than the CPU")
+    title = ("p_sample returns x's dtype (float32, float64, and bfloat16 in a bfloat16 module), hands the model "
+             "x_t, a (B,) int64 t and the (B,) labels on x's device, leaves its inputs untouched, and runs with "
+             "everything on a device other than the CPU")
 
     def call(self, reference: Reference) -> Call:
         specs = [

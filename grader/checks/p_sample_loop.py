@@ -60,7 +60,8 @@ def scripted_call(reference: Reference, specs: list[LoopSpec]) -> Call:
         T, shape, seed = spec.T, tuple(spec.shape), spec.seed
         inputs.update(buffer_inputs(index, reference_buffers(reference, spec.schedule, T)))
         inputs[f"{index}.offsets"] = uniform((T, *shape), seed, -0.5, 0.5)
-        case = {"schedule": spec.schedule, "T": T, "shape": list(shape), "image_size": shape[-1], "seed": case_seed(seed)}
+        case = {"schedule": spec.schedule, "T": T, "shape": list(shape), "image_size": shape[-1],
+                "seed": case_seed(seed)}
         if spec.return_all_timesteps:
             case["return_all_timesteps"] = True
         if spec.guidance_scale is not None:
@@ -114,7 +115,10 @@ def check_visits(got: dict, T: int, context: str, public: bool) -> None:
     visited = got["visited_t"].tolist()
     want = list(reversed(range(T)))
     if visited != want:
-        seen = f"t = {fmt_values(visited, 6)} ({len(visited)} calls)" if public else f"{len(visited)} times, not for each t in turn"
+        if public:
+            seen = f"t = {fmt_values(visited, 6)} ({len(visited)} calls)"
+        else:
+            seen = f"{len(visited)} times, not for each t in turn"
         raise Fail(f"p_sample_loop called p_sample with {seen}, but it should visit t = {fmt_values(want, 6)}: "
                    f"reversed(range(T)){context}")
 
@@ -129,7 +133,8 @@ def check_feeds(got: dict, T: int, context: str) -> None:
                    f"shape {tuple(outputs.shape)}): p_sample_loop must call self.p_sample, at most 4 T times{context}")
     for k in range(1, inputs.shape[0]):
         if not torch.allclose(inputs[k].double(), outputs[k - 1].double(), rtol=1e-6, atol=1e-6):
-            raise Fail(f"call {k + 1} of p_sample did not receive the x returned by call {k}: feed each step's x_prev into the next step{context}")
+            raise Fail(f"call {k + 1} of p_sample did not receive the x returned by call {k}: "
+                       f"feed each step's x_prev into the next step{context}")
 
 
 @register
@@ -170,7 +175,8 @@ class StartsFromStandardNormalNoise(_Scripted):
 @register
 class ReturnAllTimesteps(_Scripted):
     name = "return_all_timesteps_stacks_every_step"
-    title = "p_sample_loop(return_all_timesteps=True) returns (B, T + 1, C, H, W): the start, then every step, unnormalized"
+    title = ("p_sample_loop(return_all_timesteps=True) returns (B, T + 1, C, H, W): the start, then every step, "
+             "unnormalized")
     specs = [
         LoopSpec("linear", 60, (2, 3, 4, 4), seed=85, return_all_timesteps=True),
         LoopSpec("cosine", 1, (3, 1, 2, 2), seed=86, return_all_timesteps=True),
@@ -186,9 +192,11 @@ class ReturnAllTimesteps(_Scripted):
                     hint="stack the start and the T steps along dim=1")
         frames = torch.cat([got["step_inputs"][:1], got["step_outputs"]]).transpose(0, 1)  # (B, K + 1, C, H, W)
         if frames.shape != result.shape:
-            raise Fail(f"p_sample_loop returned {T + 1} frames but called p_sample {frames.shape[1] - 1} times{context}")
-        check_tensor(f"the frames of p_sample_loop(..., return_all_timesteps=True){context}", result, unnormalize(frames),
-                     FLOAT32, where=lambda i: f"in frame {i[1]} of sample {i[0]}", show_values=False,
+            raise Fail(f"p_sample_loop returned {T + 1} frames but called p_sample {frames.shape[1] - 1} "
+                       f"times{context}")
+        check_tensor(f"the frames of p_sample_loop(..., return_all_timesteps=True){context}", result,
+                     unnormalize(frames), FLOAT32, where=lambda i: f"in frame {i[1]} of sample {i[0]}",
+                     show_values=False,
                      hint="frame 0 is the starting noise, frame k the x after k steps, all unnormalized")
 
 
@@ -210,16 +218,16 @@ class PassesClassLabelsAndGuidance(_Scripted):
         guidance = got["guidance"]
         if not bool(torch.all(guidance == case["guidance_scale"])):
             received = f" {fmt_values(guidance, 4)}" if run.public else " values"
-            raise Fail(f"p_sample received guidance_scale{received} other than {case['guidance_scale']}, the one given to "
-                       f"p_sample_loop{context}")
+            raise Fail(f"p_sample received guidance_scale{received} other than {case['guidance_scale']}, "
+                       f"the one given to p_sample_loop{context}")
 
 
 @register
 class OracleLoopReturnsX0(Check):
     item = ITEM
     name = "oracle_loop_returns_x0_for_any_seed"
-    title = ("with a perfect denoiser and steps that land on its x_0 estimate at t = 0, p_sample_loop steps from T-1 down "
-             "to 0 and returns unnormalize(x0), for any seed")
+    title = ("with a perfect denoiser and steps that land on its x_0 estimate at t = 0, p_sample_loop steps from "
+             "T-1 down to 0 and returns unnormalize(x0), for any seed")
     uses_reference = False
 
     def plan(self, reference: Reference) -> list[Call]:

@@ -82,7 +82,8 @@ class _QSampleMatches(CaseTableCheck[QSampleSpec]):
 @register
 class QSampleMatchesReference(_QSampleMatches):
     name = "matches_reference"
-    title = "q_sample(x0, t, noise) matches the reference (linear, cosine and sigmoid schedules; t = 0 and T-1 included)"
+    title = ("q_sample(x0, t, noise) matches the reference (linear, cosine and sigmoid schedules; "
+             "t = 0 and T-1 included)")
 
     def specs(self) -> list[QSampleSpec]:
         return [
@@ -131,8 +132,8 @@ class QSampleDrawsNoiseWhenNone(Check):
 class QSampleKeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("q_sample returns x_start's dtype (float32, float64, and bfloat16 in a bfloat16 module) and leaves x_start, "
-             "t and noise untouched")
+    title = ("q_sample returns x_start's dtype (float32, float64, and bfloat16 in a bfloat16 module) and leaves "
+             "x_start, t and noise untouched")
 
     def call(self, reference: Reference) -> Call:
         dtypes = ("float32", "float64", "bfloat16")

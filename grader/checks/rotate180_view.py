@@ -33,8 +33,8 @@ class Rotate180ViewPermutesTheEntries(_views.ViewPermutesTheEntries):
 @register
 class Rotate180InverseKeepsVarianceChannels(_views.InverseViewKeepsVarianceChannels):
     item = ITEM
-    title = ("Rotate180View().inverse_view rotates the variance channels of a (B, 2C, H, W) estimate with their pixels, "
-             "never negating or dropping them")
+    title = ("Rotate180View().inverse_view rotates the variance channels of a (B, 2C, H, W) estimate with "
+             "their pixels, never negating or dropping them")
     hint = HINT
 
 
@@ -42,5 +42,5 @@ class Rotate180InverseKeepsVarianceChannels(_views.InverseViewKeepsVarianceChann
 class Rotate180ViewKeepsTheContract(_views.ViewContract):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("Rotate180View().view and inverse_view return their input's dtype (float32, float64, bfloat16) on its device "
-             "(the meta device too, as on a GPU) and leave it untouched")
+    title = ("Rotate180View().view and inverse_view return their input's dtype (float32, float64, bfloat16) "
+             "on its device (the meta device too, as on a GPU) and leave it untouched")
