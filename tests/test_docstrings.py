@@ -34,11 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 STUDENT_ROOTS = ("solution", "starter")
 GRADER_PATTERNS = ("*.py", "*.toml")  # the grader's modules, and the comments of its rubric files
 
-# Paths whose owners are still cleaning them up (issue 16): each is checked on its own and expected to
-# fail (strict xfail), so the day it passes the test says to drop it from this list.
-PENDING: dict[str, str] = {}
-
-
 @dataclass(frozen=True)
 class Rule:
     name: str
@@ -187,11 +182,6 @@ def texts_of(paths: list[Path]) -> list[Text]:
     return [text for path in paths for text in (toml_comments(path) if path.suffix == ".toml" else python_texts(path))]
 
 
-def _is_pending(path: Path) -> bool:
-    relative = path.relative_to(ROOT).as_posix()
-    return any(relative == pending or relative.startswith(pending + "/") for pending in PENDING)
-
-
 def _report(found: list[str]) -> str:
     return f"{len(found)} docstring or comment line(s) to fix:\n" + "\n".join(found)
 
@@ -207,18 +197,9 @@ def test_student_docstrings_and_comments_name_no_course_or_seed_and_hold_no_meas
 
 
 def test_grader_docstrings_and_comments_hold_no_date_measurement_or_provenance():
-    files = [path for path in _files("grader", GRADER_PATTERNS) if not _is_pending(path)]
+    files = list(_files("grader", GRADER_PATTERNS))
     assert len(files) >= 30, f"expected the grader's modules and rubric.toml, found {len(files)}"
     found = violations(texts_of(files), GRADER_RULES)
-    assert not found, _report(found)
-
-
-@pytest.mark.parametrize("pending", sorted(PENDING) or [pytest.param(None, marks=pytest.mark.skip("none pending"))])
-def test_pending_grader_paths_still_need_cleaning(pending, request):
-    if pending is None:
-        return
-    request.applymarker(pytest.mark.xfail(strict=True, reason=f"{pending} pending: {PENDING[pending]}"))
-    found = violations(texts_of(_files(pending, GRADER_PATTERNS)), GRADER_RULES)
     assert not found, _report(found)
 
 
