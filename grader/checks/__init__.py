@@ -166,7 +166,9 @@ def _check_output_size(call: Call, outputs: dict[str, Tensor]) -> None:
 
 
 HIDDEN_NOTE = " (hidden checks show no error messages)"
-_BUILTIN_ERRORS = {name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)}
+_BUILTIN_ERRORS = {
+    name for name, value in vars(builtins).items() if isinstance(value, type) and issubclass(value, BaseException)
+}
 
 
 def error_type(message: str) -> str:
@@ -209,8 +211,10 @@ class Check:
             return self.judge(run)
         except Fail as failure:
             return Verdict(False, str(failure))
-        except Exception as exc:  # noqa: BLE001 - odd outputs (shapes, int(inf), ...) fail the check, never the grader
-            detail = f"{type(exc).__name__}: {_one_line(safe_text(exc, 400), 200)}" if run.public else type(exc).__name__
+        except Exception as exc:  # odd outputs (shapes, int(inf), ...) fail the check, never the grader
+            detail = type(exc).__name__
+            if run.public:
+                detail += f": {_one_line(safe_text(exc, 400), 200)}"
             return Verdict(False, f"the result could not be checked ({detail}); the outputs are missing something "
                                   "or have an unexpected form")
 

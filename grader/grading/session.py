@@ -91,7 +91,8 @@ def run_session(
                             progress(results[-1])
                         continue
                     plan = plans[rubric_check.id]
-                    run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected, rubric_check.public)
+                    run = CheckRun(plan.calls, [outcomes[c.digest()] for c in plan.calls], plan.expected,
+                                   rubric_check.public)
                     stopped = next((o for o in run.outcomes if o.status == Status.INCOMPLETE), None)
                     if stopped is not None:
                         result = incomplete_result(rubric_check, stopped.message, share)
@@ -244,6 +245,6 @@ def _judge(rubric_check: RubricCheck, run: CheckRun, deadline_s: float = JUDGE_D
     except DeadlinePassed:
         return Verdict(False, f"the result could not be checked within {deadline_s:g} s: the outputs are far larger "
                               "or stranger than the ones asked for; return tensors of the shapes the docstring gives")
-    except Exception as exc:  # noqa: BLE001 - see the docstring (Check.verdict names the message where it may)
+    except Exception as exc:  # see the docstring (Check.verdict names the message where it may)
         return Verdict(False, f"the result could not be checked ({type(exc).__name__}); "
                               "the outputs are missing something or have an unexpected form")

@@ -38,7 +38,7 @@ def safe_text(value: object, limit: int = MAX_TEXT_CHARS) -> str:
 def _plain_str(value: object) -> str:
     try:
         text = str(value)
-    except Exception:  # noqa: BLE001 - a hostile __str__
+    except Exception:  # a hostile __str__
         return f"<a {type(value).__name__} that cannot be shown>"
     return text if type(text) is str else f"<a {type(value).__name__} that cannot be shown>"
 

@@ -584,7 +584,7 @@ def escape_attempts(cfg: dict) -> list[str]:
     def attempt(what: str, action) -> None:
         try:
             action()
-        except BaseException:  # noqa: BLE001 - failing is the expected outcome
+        except BaseException:  # failing is the expected outcome
             return
         worked.append(what)
 
@@ -639,7 +639,7 @@ def run_escape_test(cfg: dict, iso: dict, own_pidns: int | None) -> list[str]:
             enter_worker_jail(cfg, iso, None)
             apply_limits_and_drop_privileges(cfg, iso)
             found = escape_attempts(cfg)
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             found = [f"the escape test failed to confine itself: {type(exc).__name__}: {exc}"]
         return json.dumps(found).encode()
 
@@ -699,7 +699,7 @@ def run_in_throwaway_worker(iso: dict, own_pidns: int | None, body) -> bytes:
         os.close(read_end)
         try:
             data = body()
-        except BaseException as exc:  # noqa: BLE001 - reported to the zygote
+        except BaseException as exc:  # reported to the zygote
             data = f"{type(exc).__name__}: {exc}".encode()
         os.write(write_end, data[:60000])
         os._exit(0)
@@ -780,7 +780,7 @@ def plain_outputs(torch, result: object, probe: str) -> dict:
                 tensor = tensor.detach().to("cpu").contiguous().clone()
         except BadOutput:
             raise
-        except BaseException as exc:  # noqa: BLE001 - a hostile subclass may raise anything
+        except BaseException as exc:  # a hostile subclass may raise anything
             raise BadOutput(f"output {name!r} of probe {probe!r} could not be read as a plain tensor: "
                             f"{_safe_str(exc)}") from None
         converted[name] = tensor
@@ -790,7 +790,7 @@ def plain_outputs(torch, result: object, probe: str) -> dict:
 def _safe_str(exc: BaseException, limit: int = 2000) -> str:
     try:
         text = str(exc)
-    except BaseException:  # noqa: BLE001 - a student's __str__ may raise
+    except BaseException:  # a student's __str__ may raise
         text = "<the exception's message could not be printed>"
     return text if len(text) <= limit else text[:limit] + " [...]"
 
@@ -814,7 +814,7 @@ def describe_exception(exc: BaseException, cfg: dict) -> str:
     lines = [f"{_type_name(exc)}: {_safe_str(exc)}"]
     try:
         frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if shown(frame.filename)]
-    except BaseException:  # noqa: BLE001
+    except BaseException:
         frames = []
     if frames:
         lines.append("Traceback (your code, most recent call last):")
@@ -872,7 +872,7 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         for stream in streams:
             try:
                 stream.flush()
-            except BaseException:  # noqa: BLE001
+            except BaseException:
                 pass
         exit_now(0)
 
@@ -889,7 +889,7 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         os.closerange(report_fd + 1, 1 << 16)
         apply_limits_and_drop_privileges(cfg, iso, float(request.get("cpu_limit") or request["timeout"]))
         os.chdir(call_dir)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         report({"status": "sandbox-failure", "message": f"{type(exc).__name__}: {exc}"})
         exit_now(EXIT_SANDBOX_FAILURE)
 
@@ -928,7 +928,7 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         device = cfg["device"]
         if device != "cpu":
             inputs = {name: tensor.to(device) for name, tensor in inputs.items()}
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         finish({"status": "error", "message": f"the grader's probe {probe_name!r} could not be prepared "
                 "(a grader problem, not yours): " + describe_exception(exc, cfg)})
 
@@ -944,13 +944,13 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         origin = getattr(getattr(module, "__spec__", None), "origin", None) or ""
         if not str(origin).startswith(cfg["submission"].rstrip("/") + "/"):
             raise ImportError(f"{package} was imported from {origin!r}, not from the submission")
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and KeyboardInterrupt too
+    except BaseException as exc:  # SystemExit and KeyboardInterrupt too
         finish({"status": "error", "message": describe_import_error(exc, cfg)})
 
     report({"phase": "probe"})
     try:
         result = probe(module, inputs, params)
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         message = describe_exception(exc, cfg)
         if isinstance(exc, SystemExit):
             message += "\n(your code called sys.exit() or exit(); remove that call)"
@@ -962,7 +962,7 @@ def run_worker(cfg: dict, iso: dict, request: dict, report_fd: int) -> None:
         save_file(outputs, os.path.join(call_dir, "outputs.safetensors"))
     except BadOutput as exc:
         finish({"status": "bad-output", "message": str(exc)})
-    except BaseException as exc:  # noqa: BLE001
+    except BaseException as exc:
         message = f"the outputs of probe {probe_name!r} could not be saved: {_safe_str(exc)}"
         finish({"status": "bad-output", "message": message})
     finish({"status": "ok"})
@@ -1319,7 +1319,7 @@ def main() -> None:
     for name in cfg.get("preload", ()):
         try:
             importlib.import_module(name)
-        except BaseException as exc:  # noqa: BLE001 - a missing optional module: workers import it themselves
+        except BaseException as exc:  # a missing optional module: workers import it themselves
             print(f"zygote: preloading {name} failed ({type(exc).__name__}: {exc})", file=sys.stderr, flush=True)
     print(f"zygote: preloaded {len(cfg.get('preload', ()))} modules in {time.monotonic() - began:.2f} s",
           file=sys.stderr, flush=True)
