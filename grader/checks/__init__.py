@@ -145,8 +145,8 @@ def span(tensor: Tensor) -> int:
     return total
 
 
-MAX_OUTPUT_SPAN = 1 << 20  # values one call may return whatever its inputs (correct code: at most ~30,000)
-OUTPUT_SPAN_PER_INPUT = 64  # ... or this many per input value (correct code: at most ~12)
+MAX_OUTPUT_SPAN = 1 << 20  # values one call may return whatever its inputs (far beyond any check's correct outputs)
+OUTPUT_SPAN_PER_INPUT = 64  # ... or this many per input value (far beyond what correct code returns per input)
 
 
 def _check_output_size(call: Call, outputs: dict[str, Tensor]) -> None:

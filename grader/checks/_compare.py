@@ -35,7 +35,8 @@ class Tolerance:
 
 SCHEDULE = Tolerance(rtol=1e-5, atol=1e-7)  # float64 schedules (float32 ones pass too)
 BUFFERS = Tolerance(rtol=1e-5, atol=1e-7)
-# outputs computed with float32 buffers (diffusers-style formulas lose ~1e-4 at small t)
+# outputs computed with float32 buffers: diffusers-style formulas, also correct, differ from the reference's by up to
+# this much at small t
 FLOAT32 = Tolerance(rtol=1e-4, atol=1e-4)
 SCALAR_LOSS = Tolerance(rtol=1e-4, atol=1e-6)
 PROPERTY = Tolerance(rtol=0.0, atol=2e-4)  # oracle chains: a few float32 steps of rounding
