@@ -37,7 +37,7 @@ MAX_FILES = 2000
 MAX_LOOSE_FILE_BYTES = 4 << 20  # one source file handed in loose
 # The handout's clean copy of the starter, beside this module (grader/instructor/handout.py writes it);
 # the repository has none and uses starter/ instead.
-PRISTINE_STARTER = Path(__file__).resolve().parent / "pristine_starter"
+PRISTINE_STARTER = Path(__file__).resolve().parents[1] / "pristine_starter"  # grader/pristine_starter
 SKIPPED_DIRS = {"__pycache__", ".git", ".ipynb_checkpoints", "__MACOSX", ".hypothesis", ".pytest_cache"}
 SEARCH_DEPTH = 4
 MAX_DEPTH = 32  # folders nested in a hand-in (the package and a samples folder need 3 or 4)
