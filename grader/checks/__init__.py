@@ -3,7 +3,7 @@
 A check has two halves that never meet student code in the same process:
 
     plan(reference)  -> the probe calls to make: probe name, JSON params, input tensors. Inputs are
-                        drawn (derandomized) with hypothesis; downstream items get the *reference*
+                        drawn from seeded strategies (_strategies.py); downstream items get the *reference*
                         buffers as inputs, so they are graded independently of upstream TODOs.
     judge(run)       -> a Verdict from what the sandboxed student call returned, and (for
                         differential checks) what the reference returned for the very same call.

@@ -1,8 +1,8 @@
-"""Grader-chosen inputs: drawn with hypothesis under a seed, so every run with the same salt grades the same cases.
+"""Grader-chosen inputs: drawn under a seed, so every run with the same salt grades the same cases.
 
-`draw(strategy, n, label)` collects n examples from a hypothesis strategy under a seed derived from
-`label` (no example database, no shrinking), and tensors are made from seeds with a private
-torch.Generator (`randn`, `uniform`, `generator`). Both also depend on the *salt* of the plan being
+`draw(strategy, n, label)` takes n examples of a strategy (grader/checks/_strategies.py) from a stream
+seeded by `label`, and tensors are made from seeds with a private torch.Generator (`randn`, `uniform`,
+`generator`). Both also depend on the *salt* of the plan being
 built, a secret string set with `salted(salt)`:
 
   * no salt: the handout's fixed cases. grader/grading/public_expected.safetensors is planned so, and students
@@ -22,14 +22,12 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
-import zlib
 from functools import lru_cache
 from typing import Any, Iterator, TypeVar
 
 import torch
-from hypothesis import HealthCheck, Phase, given, seed, settings
-from hypothesis import strategies as st
 
+from grader.checks import _strategies as st
 from grader.grading.reference import Reference
 
 T = TypeVar("T")
@@ -77,30 +75,12 @@ def case_seed(seed_value: int) -> int:
 
 
 def draw(strategy: st.SearchStrategy[T], n: int, label: str) -> list[T]:
-    """n examples of `strategy`, identical on every run for the same `label` and salt.
+    """n examples of `strategy`, identical on every run, machine and install for the same `label` and salt.
 
-    Hypothesis tries the simplest example first whatever the seed (the smallest T, a 1 x 1 image, seed
-    0), so under a salt that one is left out: every example drawn then depends on the salt."""
-    examples: list[T] = []
-    if n <= 0:
-        return examples
-    skip = 1 if is_salted() else 0
-
-    @seed(_salted_number("draw", label, 32) if is_salted() else zlib.crc32(label.encode()))
-    @settings(
-        database=None, max_examples=n, phases=[Phase.generate], derandomize=False, deadline=None,
-        suppress_health_check=list(HealthCheck), report_multiple_bugs=False,
-    )
-    @given(strategy)
-    def collect(example: T) -> None:
-        if len(examples) < n + skip:
-            examples.append(example)
-
-    collect()
-    examples = examples[skip:] or examples
-    if len(examples) < n:  # hypothesis stops early when the strategy has few distinct examples
-        examples += [examples[i % len(examples)] for i in range(n - len(examples))]
-    return examples
+    Without a salt the stream is seeded by `label` alone (the handout's cases); with one, by a hash of
+    the salt and `label`, so every example then depends on the salt."""
+    source = st.Source(f"salted:{_salted_number('draw', label, 64)}" if is_salted() else f"label:{label}")
+    return [strategy.example_from(source) for _ in range(max(n, 0))]
 
 
 def fixed_or_salted(fixed: int, low: int, high: int, label: str) -> int:

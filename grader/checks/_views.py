@@ -13,9 +13,9 @@ inverse undoes only itself), and a view that moves pixels must not leave x as it
 from __future__ import annotations
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case
+from grader.checks import _strategies as st
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import Tolerance, check_shape, check_tensor
 from grader.checks._contract import ContractCheck

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks import _strategies as st
 from grader.checks._cases import draw, randn, seeds, uniform
 from grader.checks._compare import FLOAT32, check_shape, check_tensor, close
 from grader.checks._contract import ContractCheck

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks import _strategies as st
 from grader.checks._cases import draw, fixed_or_salted, reference_buffers, uniform
 from grader.checks._compare import BUFFERS, check_tensor, close
 from grader.grading.reference import Reference

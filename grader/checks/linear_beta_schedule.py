@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import strategies as st
-
+from grader.checks import _strategies as st
 from grader.checks import register
 from grader.checks._cases import draw
 from grader.checks._schedule import PUBLIC_TITLE, ScheduleMatchesReference, ScheduleSpec, large_and_small_T

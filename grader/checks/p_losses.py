@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, passed, register
+from grader.checks import _strategies as st
 from grader.checks._cases import (
     LOSS_TYPES,
     buffer_inputs,

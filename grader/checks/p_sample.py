@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, CaseTableCheck, Check, CheckRun, Fail, Verdict, each_case, register
+from grader.checks import _strategies as st
 from grader.checks._cases import (
     OBJECTIVES,
     buffer_inputs,

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from hypothesis import strategies as st
 
 from grader.checks import Call, CaseTableCheck, CheckRun, register
+from grader.checks import _strategies as st
 from grader.checks._cases import draw, generator, seeds
 from grader.checks._compare import FLOAT32, check_tensor, close
 from grader.checks._contract import ContractCheck

@@ -79,7 +79,7 @@ chmod -R go-rwx "$SOURCE"
 # requirements.txt lines the autograder needs (same ranges), not the instructors' tools.
 GRADER_REQUIREMENTS = (
     "torch", "torchvision", "numpy", "scipy", "pillow", "matplotlib", "tqdm", "scikit-learn", "safetensors",
-    "rich", "hypothesis", "clean-fid",
+    "rich", "clean-fid",
 )
 
 

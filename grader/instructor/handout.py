@@ -42,7 +42,7 @@ PUBLIC_CHECK_COMMAND = "python -m grader diffusion_hw --public-only"
 # The student's Python needs these of requirements.txt (same version ranges), not the instructors' tools.
 STUDENT_REQUIREMENTS = (
     "torch", "torchvision", "numpy", "scipy", "pillow", "matplotlib", "tqdm", "scikit-learn", "safetensors",
-    "rich", "hypothesis",
+    "rich",
 )
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so that the same tree gives the same zip
 
