@@ -8,13 +8,16 @@
     errors.py        DatasetError: a dataset that cannot be found or read, with what to do about it
 
 All images come out as float32 tensors (C, S, S) with values in [0, 1].
+
+The folder is data/; the package is `diffusion_hw_data` (`from diffusion_hw_data import load_dataset`):
+pyproject.toml installs the folder under that name, and the handout carries it as diffusion_hw_data/.
 """
 
-from data.digits import DigitsDataset, digits_tensor
-from data.errors import DatasetError
-from data.image_folder import DEFAULT_IMAGE_EXTENSIONS, ImageFolderDataset, load_images_tensor
-from data.registry import BUILTIN_DATASETS, dataset_fingerprint, load_dataset
-from data.root import DATA_ROOT_ENV, DataRoot, is_dataset_name, locate_dataset, resolve_data_root
+from diffusion_hw_data.digits import DigitsDataset, digits_tensor
+from diffusion_hw_data.errors import DatasetError
+from diffusion_hw_data.image_folder import DEFAULT_IMAGE_EXTENSIONS, ImageFolderDataset, load_images_tensor
+from diffusion_hw_data.registry import BUILTIN_DATASETS, dataset_fingerprint, load_dataset
+from diffusion_hw_data.root import DATA_ROOT_ENV, DataRoot, is_dataset_name, locate_dataset, resolve_data_root
 
 __all__ = [
     "BUILTIN_DATASETS",

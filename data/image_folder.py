@@ -20,7 +20,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from data.errors import DatasetError
+from diffusion_hw_data.errors import DatasetError
 
 DEFAULT_IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp")
 

@@ -17,10 +17,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from data.digits import DigitsDataset
-from data.errors import DatasetError
-from data.image_folder import ImageFolderDataset
-from data.root import DataRoot, is_dataset_name, locate_dataset, resolve_data_root
+from diffusion_hw_data.digits import DigitsDataset
+from diffusion_hw_data.errors import DatasetError
+from diffusion_hw_data.image_folder import ImageFolderDataset
+from diffusion_hw_data.root import DataRoot, is_dataset_name, locate_dataset, resolve_data_root
 
 BUILTIN_DATASETS = {"digits": DigitsDataset}
 

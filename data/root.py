@@ -21,9 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from data.catalogue import CATALOGUE
-from data.errors import DatasetError
-from data.image_folder import DEFAULT_IMAGE_EXTENSIONS
+from diffusion_hw_data.catalogue import CATALOGUE
+from diffusion_hw_data.errors import DatasetError
+from diffusion_hw_data.image_folder import DEFAULT_IMAGE_EXTENSIONS
 
 DATA_ROOT_ENV = "DIFFUSION_HW_DATA"
 DEFAULT_DATA_ROOT = Path("~/.cache/diffusion-hw/data")

@@ -84,16 +84,16 @@ class DatasetMetrics:
     accuracy_bands: tuple[Band, ...] = ()  # strictest first
 
     def resolved_data_root(self, flag: str | Path | None = None):
-        """The data.root.DataRoot a named reference is looked up in: `flag` (--data-root) > $DIFFUSION_HW_DATA
-        > the rubric's data_root (relative to the repository root) > the default (data/root.py)."""
-        from data.root import resolve_data_root  # the data package imports torch: not on every rubric load
+        """The diffusion_hw_data.root.DataRoot a named reference is looked up in: `flag` (--data-root) >
+        $DIFFUSION_HW_DATA > the rubric's data_root (relative to the repository root) > the default (data/root.py)."""
+        from diffusion_hw_data.root import resolve_data_root  # the data package imports torch: not on every rubric load
 
         return resolve_data_root(flag, self.data_root, RUBRIC_DATA_ROOT, base=REPO_ROOT)
 
     @property
     def named(self) -> bool:
         """Whether `reference` is a dataset name (no "/"), looked up under the data root."""
-        from data.root import is_dataset_name
+        from diffusion_hw_data.root import is_dataset_name
 
         return self.reference not in BUILTIN_REFERENCES and is_dataset_name(self.reference)
 
@@ -110,8 +110,8 @@ class DatasetMetrics:
     def reference_folder(self, data_root: str | Path | None = None) -> Path | None:
         """reference_path, checked: GraderError saying what to put where when a named reference is missing
         (data/root.py's message: the dataset, the data root and where it came from, the layout and count)."""
-        from data.errors import DatasetError
-        from data.root import locate_dataset
+        from diffusion_hw_data.errors import DatasetError
+        from diffusion_hw_data.root import locate_dataset
 
         if not self.named:
             return self.reference_path(data_root)
@@ -178,7 +178,7 @@ class MetricsRubric:
 
     def resolved_data_root(self, flag: str | Path | None = None):
         """The data root for a dataset named outside the [[metrics.dataset]] entries (`grade calibrate NAME`)."""
-        from data.root import resolve_data_root
+        from diffusion_hw_data.root import resolve_data_root
 
         return resolve_data_root(flag, self.data_root, RUBRIC_DATA_ROOT, base=REPO_ROOT)
 

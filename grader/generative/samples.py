@@ -62,7 +62,7 @@ def load_reference(dataset: DatasetMetrics, reference_data: Path | None = None, 
     from grader.metrics.images import load_images
 
     if reference_data is None and dataset.reference == "digits":
-        from data import digits_tensor
+        from diffusion_hw_data import digits_tensor
 
         images, _ = digits_tensor(dataset.image_size, channels=3)
         images = load_images(images)

@@ -159,8 +159,8 @@ def training_folder(profile: SmokeProfile, data_root: str | Path | None = None) 
     where when it is missing. `data_root` is --data-root (the order is in the module docstring)."""
     if profile.dataset == "digits":
         return None
-    from data.errors import DatasetError
-    from data.root import is_dataset_name, locate_dataset, resolve_data_root
+    from diffusion_hw_data.errors import DatasetError
+    from diffusion_hw_data.root import is_dataset_name, locate_dataset, resolve_data_root
 
     if is_dataset_name(profile.dataset):
         root = resolve_data_root(data_root, profile.data_root, f"the smoke profile {profile.name}'s data_root",
@@ -180,11 +180,11 @@ def training_images(profile: SmokeProfile, data_root: str | Path | None = None) 
     """(N, C, S, S) float32 in [0, 1]: the data both runs train on (`data_root`: see training_folder)."""
     folder = training_folder(profile, data_root)
     if folder is None:
-        from data import digits_tensor
+        from diffusion_hw_data import digits_tensor
 
         images, _ = digits_tensor(profile.image_size, profile.channels)
     else:
-        from data import load_images_tensor
+        from diffusion_hw_data import load_images_tensor
 
         images = load_images_tensor(folder, profile.image_size)
     return images[: profile.reference_limit] if profile.reference_limit else images

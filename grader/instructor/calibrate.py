@@ -45,8 +45,8 @@ from grader.generative.bands import DatasetMetrics
 def _dataset(argument: str, rubric, data_root: Path | None = None) -> tuple[DatasetMetrics | None, Path | None]:
     """The rubric's entry for `argument` (by name, or by its reference folder) and the folder to read
     (None for the built-in digits); a missing named dataset says what to put where."""
-    from data.errors import DatasetError
-    from data.root import is_dataset_name, locate_dataset, resolve_data_root
+    from diffusion_hw_data.errors import DatasetError
+    from diffusion_hw_data.root import is_dataset_name, locate_dataset, resolve_data_root
 
     metrics = rubric.metrics
     known = metrics.datasets if metrics is not None else {}
@@ -100,7 +100,7 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
         name, threshold, margin = entry.name, entry.memorisation_threshold, entry.copied_margin
         afd = entry.afd if afd is None else afd
     elif folder is None:  # digits, not in the rubric
-        from data import digits_tensor
+        from diffusion_hw_data import digits_tensor
 
         images, name, threshold, margin = load_images(digits_tensor(16, 3)[0]), "digits", 0.05, 0.01
     else:

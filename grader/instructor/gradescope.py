@@ -210,14 +210,14 @@ def profile_rubric_text(rubric) -> str:
 
 def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT, assignment: str | None = None) -> Path:
     """dist/gradescope.zip: setup.sh and run_autograder at the top, the full grader, the reference
-    solution (hidden checks need it), the starter (notebook submissions need it), data/ and requirements,
-    for the assignment profile `assignment` (None: the default).
+    solution (hidden checks need it), the starter (notebook submissions need it), data/ (as
+    diffusion_hw_data/) and requirements, for the assignment profile `assignment` (None: the default).
 
     The grading salt of this machine (grader/grading/salt.py) goes in as grader/grading-salt: every container
     Gradescope starts then draws the same cases, so a regrade gives the same score, and they are not
     the handout's. Rebuild the zip after rotating the salt."""
     from grader.grading.salt import SALT_FILE, grading_salt
-    from grader.instructor.handout import write_zip
+    from grader.instructor.handout import DATA_PACKAGE, write_zip
     from grader.instructor.starter import generate_starter
     from grader.rubric import ASSIGNMENTS_DIR, load_profile
 
@@ -231,7 +231,7 @@ def build_gradescope_zip(archive: Path = GRADESCOPE_ZIP, root: Path = REPO_ROOT,
         (staged / "grader" / "rubric.toml").write_text(profile_rubric_text(rubric), encoding="utf-8")
         salt = grading_salt(root / "grader" / "rubric.toml")
         (staged / "grader" / SALT_FILE).write_text(salt + "\n", encoding="utf-8")
-        shutil.copytree(root / "data", staged / "data", ignore=ignore)
+        shutil.copytree(root / "data", staged / DATA_PACKAGE, ignore=ignore)
         shutil.copytree(root / "solution", staged / "solution", ignore=ignore)
         generate_starter(root / "solution", staged / "starter", rubric)
         keep = []

@@ -10,7 +10,8 @@ the notebooks' CONFIG. Without one it is the default profile's, grader/rubric.to
     grader/pristine_starter/diffusion_hw/
                            a clean copy of the starter, never edited: grading a notebook or loose TODO files
                            fills the files they lack from it (grader/intake/submission.py: clean_starter)
-    data/                  the datasets (built-in digits, image folders) and prepare_data.py
+    diffusion_hw_data/     the datasets (built-in digits, image folders), the repository's data/ under its import
+                           name, and prepare_data.py
     notebooks/             run_in_colab.ipynb, run_in_kaggle.ipynb (grader/instructor/notebooks.py)
     README.md              how to fill the TODOs, run the public checks, train, and what to submit
     requirements.txt       what the student's Python needs
@@ -44,6 +45,9 @@ STUDENT_REQUIREMENTS = (
     "torch", "torchvision", "numpy", "scipy", "pillow", "matplotlib", "tqdm", "scikit-learn", "safetensors",
     "rich",
 )
+# The repository's data/ folder is installed as this package (pyproject.toml); where nothing is installed
+# (the handout, the Gradescope image) the folder goes in under this name so that it imports from the cwd.
+DATA_PACKAGE = "diffusion_hw_data"
 ZIP_DATE = (2026, 1, 1, 0, 0, 0)  # fixed, so that the same tree gives the same zip
 
 PREPARE_DATA = '''"""Check a training set before you train on it: `python prepare_data.py DATASET [--image-size S]`.
@@ -59,7 +63,7 @@ from pathlib import Path
 
 from torchvision.utils import save_image
 
-from data import load_dataset
+from diffusion_hw_data import load_dataset
 
 
 def main() -> None:
@@ -101,7 +105,7 @@ the public checks, train it on a GPU (Colab or Kaggle), and hand in your code an
 | `diffusion_hw/` | the package you complete: every TODO is a function that raises `NotImplementedError` |
 | `grader/` | the public checks (`{command}`); the course's grader also runs hidden checks; \
 `grader/pristine_starter/` is a clean copy of the starter that it grades notebooks in (do not edit it) |
-| `data/`, `prepare_data.py` | the training data: the built-in digits, or any folder of images |
+| `diffusion_hw_data/`, `prepare_data.py` | the training data: the built-in digits, or any folder of images |
 | `notebooks/run_in_colab.ipynb`, `notebooks/run_in_kaggle.ipynb` | train, plot, sample, illusions, submission |
 | `requirements.txt` | what Python needs (`pip install -r requirements.txt`; Python 3.11+) |
 
@@ -228,7 +232,7 @@ def stage_handout(target: Path, root: Path = REPO_ROOT, assignment: str | None =
     pristine = target / "grader" / PRISTINE_STARTER.name
     shutil.copytree(target / PACKAGE, pristine / PACKAGE)
     (pristine / "README.md").write_text(PRISTINE_README, encoding="utf-8")
-    shutil.copytree(root / "data", target / "data", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(root / "data", target / DATA_PACKAGE, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     (target / "prepare_data.py").write_text(PREPARE_DATA, encoding="utf-8")
     write_notebooks(target / "notebooks")
     _set_notebook_config(target / "notebooks", notebook_settings(rubric))

@@ -135,7 +135,7 @@ CONFIG
 
 _TRAIN = '''for module in [name for name in sys.modules if name == "diffusion_hw" or name.startswith("diffusion_hw.")]:
     del sys.modules[module]  # so that the import below reads your latest edits, without restarting the runtime
-from data import load_dataset
+from diffusion_hw_data import load_dataset
 from diffusion_hw import GaussianDiffusion, Trainer, Unet
 
 torch.manual_seed(CONFIG["seed"])

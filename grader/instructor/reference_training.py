@@ -61,7 +61,7 @@ def _mean(values: list[float]) -> float:
 def run(args: argparse.Namespace) -> dict:
     """Train, sample and plot; return the summary that is also written to out/summary.json."""
     hw = _import_solution()
-    from data import DigitsDataset, load_dataset
+    from diffusion_hw_data import DigitsDataset, load_dataset
 
     if args.steps < 1:
         raise SystemExit(f"train: --steps must be at least 1, got {args.steps}")

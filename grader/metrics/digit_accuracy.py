@@ -125,7 +125,7 @@ def held_out_mask(labels: torch.Tensor) -> torch.Tensor:
 
 def real_digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The built-in digits at `image_size`, as samples arrive: ((N, 3, S, S) uint8, (N,) int64 labels)."""
-    from data import digits_tensor
+    from diffusion_hw_data import digits_tensor
 
     images, labels = digits_tensor(image_size, channels=3)
     return to_uint8(images, name="digits"), labels

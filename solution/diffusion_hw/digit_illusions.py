@@ -85,7 +85,7 @@ class DigitClassifier(nn.Module):
 
 
 def _digits(image_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    from data.digits import digits_tensor  # the harness's built-in dataset (sklearn's digits)
+    from diffusion_hw_data.digits import digits_tensor  # the harness's built-in dataset (sklearn's digits)
 
     return digits_tensor(image_size, channels=1)
 

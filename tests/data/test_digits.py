@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from data import DigitsDataset, dataset_fingerprint, digits_tensor, load_dataset
+from diffusion_hw_data import DigitsDataset, dataset_fingerprint, digits_tensor, load_dataset
 
 NUM_DIGITS = 1797
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from data import DatasetError, ImageFolderDataset, load_dataset, load_images_tensor
+from diffusion_hw_data import DatasetError, ImageFolderDataset, load_dataset, load_images_tensor
 
 
 def save_random_image(path, width, height, seed=0, mode="RGB"):

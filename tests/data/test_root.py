@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from data import DatasetError, DigitsDataset, ImageFolderDataset, load_dataset
-from data.catalogue import CATALOGUE
-from data.root import (
+from diffusion_hw_data import DatasetError, DigitsDataset, ImageFolderDataset, load_dataset
+from diffusion_hw_data.catalogue import CATALOGUE
+from diffusion_hw_data.root import (
     DATA_ROOT_ENV,
     DEFAULT_DATA_ROOT,
     DataRoot,

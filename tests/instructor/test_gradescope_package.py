@@ -115,7 +115,7 @@ def run_autograder(root: Path) -> tuple[subprocess.CompletedProcess, dict]:
 def test_the_zip_holds_setup_run_autograder_grader_solution_and_starter(autograder_source):
     for path in ("setup.sh", "run_autograder", "requirements.txt", "grader/rubric.toml",
                  "grader/instructor/gradescope.py", "solution/diffusion_hw/schedules.py",
-                 "starter/diffusion_hw/schedules.py", "data/__init__.py"):
+                 "starter/diffusion_hw/schedules.py", "diffusion_hw_data/__init__.py"):
         assert (autograder_source / path).is_file(), path
     assert "BEGIN SOLUTION" in (autograder_source / "solution/diffusion_hw/schedules.py").read_text()
     assert "BEGIN SOLUTION" not in (autograder_source / "starter/diffusion_hw/schedules.py").read_text()

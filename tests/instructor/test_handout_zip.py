@@ -97,8 +97,8 @@ def test_handout_holds_the_starter_grader_data_notebooks_and_readme(profile_hand
     names = set(zipfile.ZipFile(handout_zip).namelist())
     for required in ("README.md", "requirements.txt", "prepare_data.py", "diffusion_hw/__init__.py",
                      "diffusion_hw/schedules.py", "grader/__main__.py", "grader/grading/probes.py",
-                     "grader/grading/public_expected.safetensors", "grader/rubric.toml", "data/__init__.py",
-                     "notebooks/run_in_colab.ipynb", "notebooks/run_in_kaggle.ipynb"):
+                     "grader/grading/public_expected.safetensors", "grader/rubric.toml",
+                     "diffusion_hw_data/__init__.py", "notebooks/run_in_colab.ipynb", "notebooks/run_in_kaggle.ipynb"):
         assert required in names, f"{required} is missing from the handout"
     assert not any(n.startswith(("solution/", "grader/instructor/", "grader/assignments/", "tests/")) for n in names)
     readme = zipfile.ZipFile(handout_zip).read("README.md").decode()

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from data.digits import digits_tensor
 from diffusion_hw.gaussian_diffusion import GaussianDiffusion
 from diffusion_hw.trainer import EMA, Trainer
 from diffusion_hw.unet import Unet
+from diffusion_hw_data.digits import digits_tensor
 
 
 class LinearLossDiffusion(nn.Module):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from data.errors import DatasetError
-from data.root import DATA_ROOT_ENV, DataRoot, locate_dataset, resolve_data_root
+from diffusion_hw_data.errors import DatasetError
+from diffusion_hw_data.root import DATA_ROOT_ENV, DataRoot, locate_dataset, resolve_data_root
 
 ROOT = Path(__file__).resolve().parents[2]
 BESIDE_THE_CHECKOUT = ROOT.parent / "shared" / "data"  # where .ci/run points DIFFUSION_HW_DATA when it is unset

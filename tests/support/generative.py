@@ -29,7 +29,7 @@ def tiny_faces_dataset(**changes) -> DatasetMetrics:
 
 def digits_reference(tmp_path: Path) -> tuple[Path, DatasetMetrics]:
     """(a folder of 16 real 16 x 16 digits, a digits dataset whose bands any 8 samples reach)."""
-    from data import digits_tensor
+    from diffusion_hw_data import digits_tensor
 
     reference = tmp_path / "digits"
     reference.mkdir()
@@ -42,7 +42,7 @@ def digits_reference(tmp_path: Path) -> tuple[Path, DatasetMetrics]:
 
 def train_tiny_checkpoint(folder: Path) -> Path:
     """A Trainer checkpoint of a 16 x 16 grey model, trained for 2 steps by the reference package."""
-    from data import DigitsDataset
+    from diffusion_hw_data import DigitsDataset
     from grader.grading.reference import import_reference
 
     hw = import_reference()
