@@ -68,6 +68,7 @@ class PreparedGenerative:
     options: GenerativeOptions
     dataset: object = None  # bands.DatasetMetrics
     reference: object = None  # samples.ReferenceData
+    smoke_profile: object = None  # smoke.SmokeProfile: this machine's, set up for the rubric's [assignment]
 
     def run(self, submission_root: Path, solution: Path, source: Path | None = None,
             pictures: Path | None = None) -> list[CheckResult]:
@@ -87,7 +88,8 @@ class PreparedGenerative:
         if options.smoke:
             from grader.generative.smoke import smoke_results
 
-            results += smoke_results(submission_root, solution, pictures=pictures, data_root=options.data_root)
+            results += smoke_results(submission_root, solution, self.smoke_profile, pictures=pictures,
+                                     data_root=options.data_root)
         if options.samples is not None:
             results += self._score(Path(options.samples), pictures)
         if options.checkpoint is not None:
@@ -190,15 +192,17 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
         if path.stat().st_size > MAX_CHECKPOINT_BYTES:
             raise GraderError(f"checkpoint {path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GB")
     prepared = PreparedGenerative(options)
+    if options.smoke:
+        from grader.generative.smoke import default_profile, training_folder
+
+        prepared.smoke_profile = default_profile(getattr(rubric, "assignment", None))
     if options.smoke and options.smoke_reference is not None:
         from grader.generative.smoke import load_reference_run
         from grader.grading.reference import DEFAULT_SOLUTION
 
-        load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION)
+        load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION, prepared.smoke_profile)
     if options.smoke:
-        from grader.generative.smoke import default_profile, training_folder
-
-        training_folder(default_profile(), options.data_root)  # a missing data set stops the grader here
+        training_folder(prepared.smoke_profile, options.data_root)  # a missing data set stops the grader here
     if options.scores_samples:
         from grader.generative.samples import load_reference
 

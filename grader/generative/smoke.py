@@ -37,6 +37,10 @@ Profiles (chosen automatically: GPU when torch.cuda.is_available()); the same co
                          T = 500, 1,500 steps of 64, 256 samples (DDIM 50 steps), FID; `grade calibrate` on a
                          GPU machine prints its time and numbers
 
+An assignment profile (grader/assignments/) sets the run's noise schedule, objective and loss type (its
+[assignment] beta_schedule, objective, loss_type), and on a GPU its [assignment.smoke] dataset and image
+size; the CPU profile always trains on the built-in digits (default_profile).
+
 A profile's dataset is "digits", a dataset name looked up under the data root (--data-root, else
 $DIFFUSION_HW_DATA, else the profile's data_root, else ~/.cache/diffusion-hw/data: data/root.py), or a
 path with a "/" (relative to the repository root).
@@ -47,8 +51,9 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -57,6 +62,9 @@ from grader.errors import GraderError
 from grader.generative import smoke_probes
 from grader.output.results import CheckResult
 from grader.sandbox import Limits, ProbeResult, SandboxError, SandboxStartError, open_sandbox
+
+if TYPE_CHECKING:
+    from grader.rubric import Assignment
 
 ITEM_NUMBER = "S"
 ITEM_FUNCTION = "training smoke run"
@@ -89,13 +97,17 @@ class SmokeProfile:
     memory_bytes: int = 4 << 30  # the sandboxed run's RLIMIT_DATA; CUDA's libraries map far more than a CPU run
     reference_limit: int | None = None  # at most this many training images (None: all)
     data_root: str | None = None  # where a named dataset lives, after --data-root and $DIFFUSION_HW_DATA
+    beta_schedule: str = "linear"  # the GaussianDiffusion settings both runs train with
+    objective: str = "pred_noise"
+    loss_type: str = "l2"
 
     def probe_params(self) -> dict:
         return {
             "unet": self.unet, "seed": self.seed, "sample_seed": self.sample_seed, "lr": self.lr,
             "steps": self.steps, "batch_size": self.batch_size, "num_samples": self.num_samples, "device": self.device,
             "diffusion": {"image_size": self.image_size, "timesteps": self.timesteps,
-                          "sampling_timesteps": self.sampling_timesteps, "beta_schedule": "linear"},
+                          "sampling_timesteps": self.sampling_timesteps, "beta_schedule": self.beta_schedule,
+                          "objective": self.objective, "loss_type": self.loss_type},
         }
 
 
@@ -120,8 +132,26 @@ def _reference_key(profile: SmokeProfile, solution: Path) -> tuple[str, str]:
     return repr(profile), str(Path(solution).resolve())
 
 
-def default_profile() -> SmokeProfile:
-    return GPU_PROFILE if torch.cuda.is_available() else CPU_PROFILE
+def default_profile(assignment: Assignment | None = None, cuda: bool | None = None) -> SmokeProfile:
+    """The smoke run for this machine (GPU_PROFILE when `cuda`, default torch.cuda.is_available()), set up
+    for `assignment`: its schedule, objective and loss type always; on the GPU also its [assignment.smoke]
+    dataset and image size, with its channel count. The CPU profile keeps the built-in digits, whatever the
+    assignment trains on, so that CPU grading never needs a dataset."""
+    cuda = torch.cuda.is_available() if cuda is None else cuda
+    base = GPU_PROFILE if cuda else CPU_PROFILE
+    if assignment is None:
+        return base
+    changes: dict = {"beta_schedule": assignment.beta_schedule, "objective": assignment.objective,
+                     "loss_type": assignment.loss_type}
+    if cuda and assignment.smoke is not None:
+        changes.update(dataset=assignment.smoke.dataset, image_size=assignment.smoke.image_size,
+                       channels=assignment.channels, unet={**base.unet, "channels": assignment.channels})
+    profile = replace(base, **changes)
+    if profile == base:
+        return base
+    settings = f"{profile.beta_schedule}, {profile.objective}, {profile.loss_type}"
+    where = f"{profile.dataset} {profile.image_size}x{profile.image_size}"
+    return replace(profile, name=f"{base.name} for {assignment.name or 'the assignment'} ({where}; {settings})")
 
 
 @dataclass

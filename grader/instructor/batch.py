@@ -456,7 +456,7 @@ def _prepare_generative_once(options: GenerativeOptions, prepared, private: Path
 
         started = time.monotonic()
         smoke_file = private / SMOKE_REFERENCE
-        profile = save_reference_run(smoke_file, solution, data_root=options.data_root)
+        profile = save_reference_run(smoke_file, solution, prepared.smoke_profile, data_root=options.data_root)
         log(f"reference smoke run ({profile.name}) ready ({time.monotonic() - started:.0f} s)")
         args += ["--smoke", "--smoke-reference", str(smoke_file), "--solution", str(Path(solution).resolve())]
     return tuple(args)

@@ -147,8 +147,9 @@ def calibrate(argument: str, *, rubric=None, limit: int | None = None, afd: bool
     }
 
     if run_smoke:
-        from grader.generative.smoke import reference_smoke_numbers
+        from grader.generative.smoke import default_profile, reference_smoke_numbers
 
+        smoke_profile = smoke_profile or default_profile(rubric.assignment)
         out["smoke"] = reference_smoke_numbers(solution or DEFAULT_SOLUTION, smoke_profile, data_root)
     return out
 

@@ -195,7 +195,7 @@ def notebook_settings(rubric: Rubric) -> dict:
     notebook reads ({} for the default profile, whose notebooks are the ones notebooks.py writes)."""
     if rubric.assignment is None or rubric.name == DEFAULT_PROFILE:
         return {}
-    keys = ("dataset", "image_size", "channels", "timesteps", "beta_schedule")
+    keys = ("dataset", "image_size", "channels", "timesteps", "beta_schedule", "objective", "loss_type")
     return {key: rubric.assignment.training_defaults()[key] for key in keys}
 
 

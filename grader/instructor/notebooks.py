@@ -124,6 +124,7 @@ _CONFIG = '''# 3. Training. "digits" is built in (no download); for AFHQ cats or
 CONFIG = dict(
     dataset="digits", image_size=32, channels=3,
     timesteps=1000, sampling_timesteps=None, beta_schedule="linear",  # sampling_timesteps=100: DDIM sampling
+    objective="pred_noise", loss_type="l2",
     dim=64, dim_mults=(1, 2, 4), batch_size=64, lr=2e-4,
     train_steps=10_000, save_and_sample_every=1000, num_samples={n}, seed=0,
 )
@@ -145,6 +146,7 @@ unet = Unet(CONFIG["dim"], CONFIG["dim_mults"], channels=CONFIG["channels"])
 diffusion = GaussianDiffusion(
     unet, image_size=CONFIG["image_size"], timesteps=CONFIG["timesteps"],
     sampling_timesteps=CONFIG["sampling_timesteps"], beta_schedule=CONFIG["beta_schedule"],
+    objective=CONFIG["objective"], loss_type=CONFIG["loss_type"],
 )
 trainer = Trainer(
     diffusion, dataset, batch_size=CONFIG["batch_size"], train_num_steps=CONFIG["train_steps"],

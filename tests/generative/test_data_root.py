@@ -172,7 +172,7 @@ def test_the_gpu_smoke_profile_trains_on_a_named_dataset_under_the_root(tmp_path
 
 
 def test_a_missing_smoke_dataset_stops_the_grader_before_grading(tmp_path, monkeypatch):
-    monkeypatch.setattr(smoke, "default_profile", lambda: smoke.GPU_PROFILE)  # as on a GPU machine
+    monkeypatch.setattr(smoke, "default_profile", lambda *args, **kwargs: smoke.GPU_PROFILE)  # as on a GPU machine
     with pytest.raises(GraderError) as caught:
         prepare(load_rubric(), GenerativeOptions(smoke=True, data_root=tmp_path / "data"))
     message = str(caught.value)

@@ -219,7 +219,7 @@ def test_a_smoke_batch_computes_the_reference_once_and_hands_it_to_every_grading
     for name in ("ada", "bo"):
         shutil.copytree(SOLUTION / "diffusion_hw", submissions / name / "diffusion_hw")
     monkeypatch.setattr(smoke, "_REFERENCE_RUNS", {})
-    monkeypatch.setattr(smoke, "default_profile", lambda: TINY_SMOKE)
+    monkeypatch.setattr(smoke, "default_profile", lambda *args, **kwargs: TINY_SMOKE)
     commands: list[list[str]] = []
 
     def fake_grading_process(command, **kwargs):  # what `python -m grader` would receive and write
