@@ -254,6 +254,14 @@ def afd_bar(dataset, rate: float, real_rate: float | None = None, note: str = ""
                      f"real data {real_rate:.1%}" if real_rate is not None else "", note)
 
 
+def accuracy_bar(dataset, accuracy: float, real_accuracy: float | None = None, note: str = "") -> MetricBar:
+    """The class-conditional accuracy on the rubric's accuracy bands, on [0, 1], with the classifier's
+    accuracy on held-out real digits (what correct samples can reach); chance is 10%."""
+    return MetricBar(f"class-conditional accuracy on {dataset.name} (chance 10%): higher is better",
+                     band_segments(dataset.accuracy_bands, False, 0.0, 1.0), accuracy, f"{accuracy:.1%}",
+                     real_accuracy, f"real digits {real_accuracy:.1%}" if real_accuracy is not None else "", note)
+
+
 def copies_bar(fraction: float, allowed: float, real: float | None = None) -> MetricBar:
     """The fraction of samples that copy training images: above `allowed`, no FID or AFD points. `real`:
     the real data's own near-copy fraction (each real image against the others)."""
@@ -418,7 +426,8 @@ def metric_pictures(folder: Path, dataset, reference_images: torch.Tensor, recor
 
 def metric_bars(dataset, record: dict) -> list[MetricBar]:
     """The bars of the bands picture from score_samples' `record`: FID (with KID), AFD (with the real
-    data's rate), and the near-copy fraction (with the real data's own) against the fraction allowed."""
+    data's rate), the class-conditional accuracy (with the classifier's on real digits), and the near-copy
+    fraction (with the real data's own) against the fraction allowed."""
     images, copies = record.get("images"), record.get("copies")
     fid, afd, real = record.get("fid"), record.get("afd"), record.get("real_afd")
     allowed = record.get("copies_allowed", getattr(dataset, "max_copied_fraction", None))
@@ -439,6 +448,11 @@ def metric_bars(dataset, record: dict) -> list[MetricBar]:
             shown = "not counted" if counted_rate is None else f"counted as {counted_rate:.1%}"  # None: FID's gate
             note = f"{shown}: see the AFD check" if why else ""
         bars.append(afd_bar(dataset, rate, real_rate, note))
+    accuracy = record.get("accuracy")
+    if accuracy is not None:
+        real_accuracy = record.get("accuracy_real")
+        bars.append(accuracy_bar(dataset, float(accuracy.accuracy),
+                                 float(real_accuracy) if real_accuracy is not None else None, note))
     if copies is not None and allowed is not None:
         bars.append(copies_bar(float(copies.fraction), float(allowed), baseline))
     return bars

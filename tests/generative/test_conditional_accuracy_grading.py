@@ -197,3 +197,21 @@ def test_grade_calibrate_digits_reports_real_digits_high_and_shuffled_labels_nea
     assert accuracy["image_size"] == SIZE and accuracy["held_out_digits"] > 300  # all of them, whatever --limit
     assert accuracy["held_out"]["accuracy"] > 0.9 and accuracy["shuffled_labels"]["accuracy"] < 0.2, accuracy
     assert "held-out real digits (the ceiling)" in run.stdout and "set the [[metrics.accuracy]] bands" in run.stdout
+
+
+def test_the_bands_picture_has_an_accuracy_bar_with_the_real_digits_accuracy(digit_folders, monkeypatch, tmp_path):
+    from grader.generative import pictures
+
+    monkeypatch.setattr(student_images, "decode_images", decode_in_process)
+    images, _ = held_out_digits()
+    dataset = tiny(load_profile(PROFILE).metrics.dataset())
+    record: dict = {}
+    results = by_id(score_samples(digit_folders[0], dataset, reference_with(images), record=record))
+    bars = pictures.metric_bars(dataset, record)
+    accuracy = next(bar for bar in bars if bar.label.startswith("class-conditional accuracy"))
+    assert accuracy.value == pytest.approx(record["accuracy"].accuracy)
+    assert f"accuracy {accuracy.value:.2%}" in results["metrics.accuracy"].message
+    assert accuracy.real == record["accuracy_real"] and accuracy.real_text.startswith("real digits ")
+    assert [s.text for s in accuracy.segments][-1] == "strong: 10 pts"  # the bands, highest on the right
+    marks = pictures.bands_picture(tmp_path / "bands.png", bars)
+    assert [m.segment for m in marks if m.label == accuracy.label] == ["strong: 10 pts"]
