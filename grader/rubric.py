@@ -11,6 +11,10 @@ them (`grade assignments`). The TODO items a profile's students write are exactl
 starter of that profile (grader/instructor/starter.py) stubs those functions and ships every other
 solution block as given code, numbered as the profile numbers them.
 
+Reuse. An [[item]] may write `checks_as = "PROFILE"` instead of its [[item.check]]s: it then has exactly
+the checks, points and visibilities of the same function's item in that profile (which must list them
+itself). `resolved_rubric_text(path)` writes such a file out whole, for a zip that holds no other profile.
+
 Validation. Every check of a function the rubric lists must be listed (points = 0 keeps one as
 feedback only), so a check added to grader/checks/ cannot be forgotten by a rubric that grades its
 function; a function the rubric does not list is given code and none of its checks run.
@@ -184,9 +188,14 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
     seen_checks: set[str] = set()
     for position, item in enumerate(data["item"], start=1):
         where = f"[[item]] #{position}"
-        _keys(path, where, item, {"number", "function", "check"})
+        _keys(path, where, item, {"number", "function"}, {"check", "checks_as"})
         number, function = str(item["number"]), item["function"]
         where = f"item {number} ({function})"
+        if ("check" in item) == ("checks_as" in item):
+            raise _fail(path, where, "give the item its [[item.check]]s, or checks_as = \"PROFILE\" to reuse "
+                                     "another profile's checks of this function: one of the two")
+        if "checks_as" in item:
+            item = {**item, "check": reused_checks(path, where, function, item["checks_as"])}
         if not ITEM_NUMBER.match(number):
             raise _fail(path, where, "write item numbers as 1, 2.1 or 3.2.1 (the starter's TODO comments show them)")
         if number in seen_numbers:
@@ -235,6 +244,48 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
 
     return Rubric(float(total), hidden_visibility, tuple(items), path, parse_metrics(path, data.get("metrics")),
                   assignment)
+
+
+def reused_checks(path: Path, where: str, function: str, profile: Any) -> list:
+    """The [[item.check]] tables of `function`'s item in the profile `profile` (an item's checks_as)."""
+    if not isinstance(profile, str) or profile not in profile_names():
+        raise _fail(path, f"{where} checks_as",
+                    f"must name a profile ({', '.join(profile_names())}), got {profile!r}")
+    source = profile_path(profile)
+    if source.resolve() == Path(path).resolve():
+        raise _fail(path, f"{where} checks_as", f"{profile!r} is this profile: list the checks here")
+    try:
+        data = tomllib.loads(source.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise _fail(path, f"{where} checks_as", f"the profile {profile!r} cannot be read ({exc})") from None
+    for other in data.get("item", []) if isinstance(data.get("item"), list) else []:
+        if isinstance(other, dict) and other.get("function") == function:
+            if not isinstance(other.get("check"), list):
+                raise _fail(path, f"{where} checks_as", f"the profile {profile!r} does not list {function}'s "
+                                                        "checks itself: name the profile that does")
+            return other["check"]
+    raise _fail(path, f"{where} checks_as", f"the profile {profile!r} has no item for {function}")
+
+
+def resolved_rubric_text(path: Path) -> str:
+    """The rubric file at `path` with every `checks_as = "PROFILE"` line replaced by the [[item.check]]
+    tables it stands for: a file that loads on its own, where no other profile exists."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    items = tomllib.loads(text).get("item", [])
+    reusing = iter([item for item in items if isinstance(item, dict) and "checks_as" in item])
+
+    def inline(match: re.Match) -> str:
+        item = next(reusing)
+        indent = match.group(1)
+        where = f"item {item.get('number')} ({item.get('function')})"
+        lines = []
+        for entry in reused_checks(path, where, item["function"], item["checks_as"]):
+            lines += [f"{indent}[[item.check]]", f'{indent}check = "{entry["check"]}"',
+                      f"{indent}points = {entry['points']}", f'{indent}visibility = "{entry["visibility"]}"']
+        return "\n".join(lines)
+
+    return re.sub(r'^([ \t]*)checks_as[ \t]*=[ \t]*"[^"\n]*"[ \t]*(?:#[^\n]*)?$', inline, text, flags=re.M)
 
 
 def _parse_assignment(path: Path, table: Any) -> Assignment | None:

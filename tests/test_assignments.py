@@ -147,6 +147,13 @@ def copy_profile(tmp_path: Path, name: str = "cosine-cats") -> tuple[Path, str]:
         (lambda t: t.replace("[assignment]\n", '[assignment]\nname = "dogs"\n'),
          r"\[assignment\] name: is 'dogs' but the file is cosine-cats.toml"),
         (lambda t: t.replace('number = "2.1"', 'number = "B"'), r"write item numbers as"),
+        (lambda t: reuse(t, "q_sample", "dogs"), r"item 1.3 \(q_sample\) checks_as: must name a profile \(illusions, "),
+        (lambda t: reuse(t, "q_sample", "image-fusion"),
+         r"checks_as: the profile 'image-fusion' does not list q_sample's checks itself: name the profile that does"),
+        (lambda t: reuse(t, "cosine_beta_schedule", "image-fusion"),
+         r"checks_as: the profile 'image-fusion' has no item for cosine_beta_schedule"),
+        (lambda t: t.replace('function = "q_sample"\n', 'function = "q_sample"\nchecks_as = "illusions"\n'),
+         r"item 1.3 \(q_sample\): give the item its \[\[item.check\]\]s, or checks_as = .* one of the two"),
         (lambda t: re.sub(r'  \[\[item.check\]\]\n  check = "single_step_T_1"\n  points = 1\n  visibility = "hidden"\n',
                           "", t).replace("total = 60", "total = 59"),
          r"compute_diffusion_buffers.single_step_T_1 are implemented but not in the rubric"),
@@ -160,6 +167,41 @@ def test_profile_mistakes_are_reported_in_one_line(tmp_path, edit, message):
     with pytest.raises(GraderError, match=message) as caught:
         load_rubric(path)
     assert "\n" not in str(caught.value) and str(caught.value).startswith(str(path))
+
+
+def reuse(text: str, function: str, profile: str) -> str:
+    """`text` with the [[item.check]]s of `function`'s item replaced by checks_as = "profile"."""
+    return re.sub(rf'(function = "{function}"\n)(?:  .*\n)+', rf'\1checks_as = "{profile}"\n', text, count=1)
+
+
+@pytest.mark.parametrize("name", [n for n in PROFILES if n != DEFAULT_PROFILE])
+def test_an_item_reusing_checks_has_exactly_the_named_profiles_and_the_written_out_file_loads_alone(name, tmp_path):
+    """checks_as = "illusions" gives the item the default's checks, points and visibilities of that function,
+    and resolved_rubric_text (what the Gradescope zip holds) spells them out in a file that needs no other
+    profile."""
+    from grader.rubric import resolved_rubric_text
+
+    raw_items = tomllib.loads(profile_path(name).read_text(encoding="utf-8"))["item"]
+    default = {item.function: item for item in load_profile(None).items}
+    rubric = load_profile(name)
+    for raw, item in zip(raw_items, rubric.items):
+        if raw.get("checks_as") == DEFAULT_PROFILE:
+            got = [(c.id, c.points, c.public) for c in item.checks]
+            assert got == [(c.id, c.points, c.public) for c in default[item.function].checks], item.function
+    text = resolved_rubric_text(profile_path(name))
+    assert "checks_as" not in text
+    alone = tmp_path / "rubric.toml"
+    alone.write_text(text, encoding="utf-8")
+    signature = [(c.id, c.points, c.public, c.item_number) for c in rubric.checks()]
+    assert [(c.id, c.points, c.public, c.item_number) for c in load_rubric(alone).checks()] == signature
+
+
+def test_the_modelled_profiles_reuse_the_defaults_checks_where_they_grade_a_function_alike():
+    reusing = {name: [i["function"] for i in tomllib.loads(profile_path(name).read_text(encoding="utf-8"))["item"]
+                      if "checks_as" in i] for name in MODELLED}
+    assert reusing["image-editing"] == ["q_sample", "p_sample", "denoise_backward", "IdentityView", "Rotate180View",
+                                        "fused_noise_estimate"]
+    assert reusing["cosine-cats"] == []  # every item of the cats' homework has points of its own
 
 
 def test_a_profile_may_leave_a_function_out_and_then_none_of_its_checks_run(tmp_path):

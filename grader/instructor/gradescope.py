@@ -199,10 +199,13 @@ def run_autograder(root: Path) -> dict:
 
 def profile_rubric_text(rubric) -> str:
     """The profile's rubric file as the zip's grader/rubric.toml: unchanged, but naming itself in
-    [assignment] (outside grader/assignments/ its file name no longer does)."""
+    [assignment] (outside grader/assignments/ its file name no longer does), and with the checks its
+    items reuse from other profiles (checks_as) written out, since the zip holds no other profile."""
     import tomllib
 
-    text = Path(rubric.path).read_text(encoding="utf-8")
+    from grader.rubric import resolved_rubric_text
+
+    text = resolved_rubric_text(Path(rubric.path))
     if rubric.name is None or "name" in tomllib.loads(text).get("assignment", {}):
         return text
     return re.sub(r"^\[assignment\][ \t]*\n", f'[assignment]\nname = "{rubric.name}"\n', text, count=1, flags=re.M)
