@@ -5,6 +5,12 @@ The draws are random, so these checks judge properties of many draws rather than
 every label is kept or becomes the null class, the dropped fraction is p within six standard errors, for
 every class alike, independently from sample to sample (pairs of neighbours are dropped at the rate p^2),
 and another torch seed drops other labels.
+
+The contract earns its point only on code that drops labels: besides its own cases it holds one case at
+p = 0.5 that must pass the property of drops_labels_to_the_null_class_with_probability_p. Keeping one
+label and nulling another is not enough: a stub that returns random labels in 0 .. num_classes for
+0 < p < 1 (and the labels at p = 0, the null class at p = 1) keeps the contract's promises without
+computing the dropout.
 """
 
 from __future__ import annotations
@@ -132,10 +138,29 @@ class DrawsIndependentlyPerSample(_Drops):
 class KeepsTheContract(ContractCheck):
     item = ITEM
     name = "keeps_the_docstring_contract"
-    title = ("drop_class_labels returns (B,) int64 labels on their device and leaves class_labels untouched")
+    title = ("drop_class_labels returns (B,) int64 labels on their device and leaves class_labels untouched (and "
+             "drops labels to the null class at the rate p_uncond = 0.5)")
+    gate = DropSpec(0.5, 20000, 1033)  # the ordinary case: the labels must be dropped as the item says
 
     def call(self, reference: Reference) -> Call:
         call = drop_call(reference, [DropSpec(0.5, 64, 1031), DropSpec(0.5, 64, 1032)])
         settings = ({}, {"device": "meta"})
         cases = [dict(case, **extra) for case, extra in zip(call.params["cases"], settings)]
         return Call("contract", {"item": ITEM, "cases": cases}, call.inputs)
+
+    def plan(self, reference: Reference) -> list[Call]:
+        return [self.call(reference), drop_call(reference, [self.gate])]
+
+    def judge(self, run: CheckRun) -> Verdict:
+        verdict = super().judge(run)
+        if not verdict.passed:
+            return verdict
+        call = run.calls[1]
+        case = call.params["cases"][0]
+        context = f" (p_uncond = {case['p']:g}, {case['n']} labels of {case['num_classes']} classes)"
+        try:
+            judge_drops(run.case(1, 0, ITEM, context), call.inputs["0.labels"], case, context, independence=False)
+        except Fail as failure:
+            raise Fail(f"{failure} [its contract is only graded on code that computes the item: see its other checks "
+                       "first]") from None
+        return verdict

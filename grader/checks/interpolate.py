@@ -4,6 +4,12 @@ run the p_sample steps t, t-1, ..., 0 from the mix.
 q_sample and p_sample are the grader's (the forward process of q_sample's docstring, and a recording
 step x_prev = 0.5 x + offsets[t]), so interpolate is graded whatever the submission's q_sample and
 p_sample do; the recorded steps show where the loop started and how it went on.
+
+The recording step halves x, so after a few steps the result has all but forgotten where the loop
+started. Every property check (the loop's steps, lam = 0 and 1) therefore also holds one ordinary case
+whose start must match the reference, and the contract compares values at a small t: a stub that
+denoises x1 alone (x2 at lam = 1) runs the right steps and gets both endpoints right, and earns nothing
+for them.
 """
 
 from __future__ import annotations
@@ -139,12 +145,21 @@ class StartsFromTheMixOfBothNoisedImages(_Interpolate):
 @register
 class RunsEveryStepFromTDownTo0(_Interpolate):
     name = "runs_p_sample_from_t_down_to_0"
-    title = "interpolate runs p_sample for t, t-1, ..., 0, each step on the previous x (t = None: from T - 1)"
+    title = ("interpolate runs p_sample for t, t-1, ..., 0, each step on the previous x (t = None: from T - 1), and "
+             "matches the reference on an ordinary case")
 
     def specs(self) -> list[InterpolateSpec]:
         return [InterpolateSpec("linear", 60, (2, 2, 3, 3), 421, lam=0.5, t=None),
                 InterpolateSpec("cosine", 15, (1, 3, 4, 4), 422, lam=0.3, t=4),
-                InterpolateSpec("cosine", 1, (2, 1, 4, 4), 423, lam=0.6, t=None)]
+                InterpolateSpec("cosine", 1, (2, 1, 4, 4), 423, lam=0.6, t=None),
+                InterpolateSpec("sigmoid", 40, (2, 3, 4, 4), 424, lam=0.4, t=6)]  # the ordinary case: judged whole
+
+    def judge_case(self, run: CheckRun, call: Call, index: int, case: dict) -> None:
+        if index == len(call.params["cases"]) - 1:  # the ordinary case must match the reference, start included
+            context = f" ({describe(case)})"
+            check_result(run, run.case(0, index, ITEM, context), run.expected_case(0, index), context)
+        else:
+            super().judge_case(run, call, index, case)
 
     def judge_got(self, run: CheckRun, got: dict, expected: dict, case: dict, context: str) -> None:
         if "step_inputs" not in got:
@@ -158,11 +173,12 @@ class RunsEveryStepFromTDownTo0(_Interpolate):
 @register
 class EndpointsFollowOneImage(_Interpolate):
     name = "lam_0_and_1_follow_one_image"
-    title = "lam = 0 denoises x1 alone and lam = 1 x2 alone"
+    title = "lam = 0 denoises x1 alone and lam = 1 x2 alone (and lam = 0.4 matches the reference)"
 
     def specs(self) -> list[InterpolateSpec]:
         return [InterpolateSpec("linear", 80, (2, 3, 4, 4), 431, lam=0.0, t=40),
-                InterpolateSpec("linear", 80, (2, 3, 4, 4), 432, lam=1.0, t=40)]
+                InterpolateSpec("linear", 80, (2, 3, 4, 4), 432, lam=1.0, t=40),
+                InterpolateSpec("linear", 80, (2, 3, 4, 4), 433, lam=0.4, t=40)]
 
 
 @register
@@ -182,8 +198,9 @@ class KeepsTheContract(ContractCheck):
              "q_sample a (B,) int64 t on that device, and leaves x1, x2 and noise untouched")
 
     def call(self, reference: Reference) -> Call:
-        specs = [InterpolateSpec("linear", 50, (2, 3, 4, 4), 451, lam=0.5, t=20),
-                 InterpolateSpec("cosine", 20, (2, 2, 4, 4), 452, lam=0.3, t=10),
+        # the cases whose values are compared (float32, float64) stop at a small t: the result still shows the start
+        specs = [InterpolateSpec("linear", 50, (2, 3, 4, 4), 451, lam=0.5, t=3),
+                 InterpolateSpec("cosine", 20, (2, 2, 4, 4), 452, lam=0.3, t=2),
                  InterpolateSpec("sigmoid", 20, (2, 3, 4, 4), 453, lam=0.5, t=5),
                  InterpolateSpec("linear", 50, (2, 3, 4, 4), 454, lam=0.5, t=20, default_noise=True)]
         call = interpolate_call(reference, specs)
