@@ -1,7 +1,8 @@
 """The items only some profiles ask for (model_predictions, interpolate, slerp, drop_class_labels, inpaint,
 sdedit, make_hybrid, SinusoidalPosEmb, ResnetBlock): each known mistake loses points on its own item only,
-under the profile that lists the item, and every correct variant gets full marks there. The default homework,
-which lists none of them, loses nothing to them.
+under the profile that lists the item, each degenerate stub scores 0 on its item and costs nothing else there,
+and every correct variant gets full marks there. The default homework, which lists none of them, loses nothing
+to them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from grader.grading.plans import save_plans
 from grader.rubric import DEFAULT_RUBRIC, load_rubric, profile_path
 from tests.support.corpus import (
     NEW_ITEMS_BROKEN,
+    PROFILE_DEGENERATE_STUBS,
     PROFILE_MISTAKES,
     PROFILE_OF_ITEM,
     PROFILE_VARIANTS,
@@ -58,6 +60,15 @@ def test_every_new_item_is_listed_by_the_profile_its_mistakes_are_graded_with():
     assert {next(iter(m.loses)) for m in PROFILE_MISTAKES} == set(PROFILE_OF_ITEM), "every new item has mistakes"
 
 
+def test_every_new_item_has_degenerate_stubs_graded_with_its_profile():
+    assert {next(iter(m.loses)) for m in PROFILE_DEGENERATE_STUBS} == set(PROFILE_OF_ITEM)
+    assert all(len(m.loses) == 1 and not m.fails for m in PROFILE_DEGENERATE_STUBS)
+    for stub in PROFILE_DEGENERATE_STUBS:
+        assert stub in CORPUS[PROFILE_OF_ITEM[next(iter(stub.loses))]], stub.name
+    names = [(profile, mutation.name) for profile, mutation in GRADED]
+    assert len(names) == len(set(names)), "each submission of a profile has a name of its own"
+
+
 @pytest.mark.parametrize("profile, mutation", [(p, m) for p, m in GRADED if m.loses],
                          ids=lambda value: value if isinstance(value, str) else value.name)
 def test_each_known_mistake_loses_points_on_its_own_item_only(reports, profile, mutation):
@@ -82,6 +93,15 @@ def test_every_correct_variant_gets_full_marks(reports, profile, mutation):
     report = reports[profile, mutation.name]
     failed = {c.check_id: c.message for c in report.checks if not c.passed}
     assert report.score == report.max_score == load_rubric(profile_path(profile)).total, failed
+
+
+@pytest.mark.parametrize("stub", PROFILE_DEGENERATE_STUBS, ids=lambda m: m.name)
+def test_a_degenerate_stub_scores_0_on_its_item_and_costs_nothing_else(reports, stub):
+    report = reports[PROFILE_OF_ITEM[next(iter(stub.loses))], stub.name]
+    earned = {c.check_id: c.message for c in report.checks if c.function in stub.loses and c.passed}
+    assert not earned, f"{stub.name} earned points with no implementation: {sorted(earned)}"
+    lost = {c.check_id: c.message for c in report.checks if c.function not in stub.loses and not c.passed}
+    assert not lost, lost
 
 
 def test_the_default_homework_loses_nothing_to_mistakes_in_items_it_does_not_list(reports):

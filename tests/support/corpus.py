@@ -1081,11 +1081,11 @@ DEFAULT_MISTAKES_IN_PROFILES = {
 
 
 def profile_corpus() -> dict[str, list[Mutation]]:
-    """profile name -> the submissions graded with it: the new items' mistakes and variants, and the default
-    homework's mistakes of DEFAULT_MISTAKES_IN_PROFILES."""
+    """profile name -> the submissions graded with it: the new items' mistakes, variants and degenerate stubs
+    (PROFILE_DEGENERATE_STUBS, below), and the default homework's mistakes of DEFAULT_MISTAKES_IN_PROFILES."""
     named = {m.name: m for m in MISTAKES}
     corpus: dict[str, list[Mutation]] = {}
-    for mutation in PROFILE_MISTAKES + PROFILE_VARIANTS:
+    for mutation in PROFILE_MISTAKES + PROFILE_VARIANTS + PROFILE_DEGENERATE_STUBS:
         item = next(iter(mutation.loses)) if mutation.loses else PROFILE_VARIANT_ITEMS[mutation.name]
         corpus.setdefault(PROFILE_OF_ITEM[item], []).append(mutation)
     for profile, names in DEFAULT_MISTAKES_IN_PROFILES.items():
@@ -1178,3 +1178,153 @@ DEGENERATE_STUBS = [
 ]
 
 CORPUS += DEGENERATE_STUBS
+
+# ---------------------------------------------------------------------------- degenerate stubs of the profile items
+# The same for the items of the assignment profiles: each stub keeps the item's signature and docstring
+# contract (dtype, device, inputs left as they are) and gets one property right (the endpoints, the kept
+# pixels, p = 0 and 1, the right shape) without computing the item. Graded with the profile that lists its
+# item (profile_corpus), each must score 0 on that item and cost nothing else
+# (tests/checks/test_profile_items_corpus.py).
+
+MP_SOLUTION = (
+    "        maybe_clip = (lambda z: z.clamp(-1.0, 1.0)) if clip_x_start else identity\n"
+    "        if self.objective == \"pred_noise\":\n"
+    "            pred_noise = out\n"
+    "            x_start = maybe_clip(self.predict_start_from_noise(x, t, pred_noise))\n"
+    + MP_REDERIVE
+    + "        elif self.objective == \"pred_x0\":\n" + MP_X0_BRANCH
+    + "        else:  # pred_v\n"
+    "            " + MP_X0_FROM_V + "\n"
+    "            pred_noise = self.predict_noise_from_start(x, t, x_start)\n"
+    + MP_RETURN
+)
+INTERP_SOLUTION = (
+    "        " + INTERP_NOISE + INTERP_Q + "        " + INTERP_MIX + "\n" + INTERP_LOOP
+    + "        return self.unnormalize(img)\n"
+)
+DROP_SOLUTION = "        " + DROP + "\n        " + DROP_RETURN + "\n"
+INPAINT_LOOP = (
+    "    for t, t_prev in sampler.time_pairs:\n"
+    "        x = fused_denoise_step(estimator, sampler, [IdentityView()], [prompt], x, t, t_prev, guidance_scale)\n"
+    "        " + INPAINT_KNOWN + "\n"
+    "        " + INPAINT_BLEND + "\n"
+    "    return x\n"
+)
+SDEDIT_LOOP = (
+    "    " + SDEDIT_ADD + "\n"
+    "    return fused_denoise_loop(\n"
+    "        estimator, sampler, [IdentityView()], [prompt], x_t, " + SDEDIT_PAIRS + "\n"
+    "    )\n"
+)
+HYBRID_SOLUTION = "        noise = (\n" + HYBRID_NOISE + "        )\n        " + HYBRID_VARIANCE + "\n"
+EMB_SOLUTION = (
+    "        half = self.dim // 2\n        " + EMB_SCALE + " = " + EMB_FREQS.split(" = ", 1)[1] + "\n"
+    "        args = t.float()[:, None] * freqs[None, :]  # (B, half)\n"
+    "        " + EMB_CAT + "\n"
+)
+BLOCK_SOLUTION = (
+    "        scale_shift = None\n        if exists(self.mlp) and exists(emb):\n"
+    "            " + BLOCK_FILM + "\n" + BLOCK_STEPS
+)
+
+PROFILE_DEGENERATE_STUBS = [
+    mutation(  # both predictions the network's output, whatever the objective and the flags
+        "model_predictions_returns_the_output_as_both",
+        (DIFFUSION, MP_SOLUTION, "        return ModelPrediction(out, out.clone())\n        # END SOLUTION"),
+        loses=("model_predictions",),
+    ),
+    mutation(  # x0_hat = 0 is always inside [-1, 1], and eps_hat is re-derived from it: the network is never read
+        "model_predictions_x0_is_zero_and_eps_follows_it",
+        (DIFFUSION, MP_SOLUTION,
+         "        x_start = torch.zeros_like(x)\n"
+         "        return ModelPrediction(self.predict_noise_from_start(x, t, x_start), x_start)\n"
+         "        # END SOLUTION"),
+        loses=("model_predictions",),
+    ),
+    mutation(
+        "interpolate_returns_x1_or_x2_at_lam_1",
+        (DIFFUSION, INTERP_SOLUTION, "        return (x2 if lam == 1 else x1).clone()\n"),
+        loses=("interpolate",),
+    ),
+    mutation(  # the endpoints exactly, every step from t down to 0, and no mix at all
+        "interpolate_denoises_x1_alone_or_x2_at_lam_1",
+        (DIFFUSION, INTERP_SOLUTION,
+         "        " + INTERP_NOISE
+         + "        img = self.q_sample(self.normalize(x2 if lam == 1 else x1), batched_t, noise)\n"
+         + INTERP_LOOP + "        return self.unnormalize(img)\n"),
+        loses=("interpolate",),
+    ),
+    mutation(  # the endpoints right, nothing else
+        "slerp_knows_only_its_endpoints",
+        (HELPERS, SLERP_BODY, "    return (z2 if alpha == 1 else z1).clone()\n"),
+        loses=("slerp",),
+    ),
+    mutation(  # p = 0 and p = 1 right; otherwise any label in 0 .. num_classes, the null class included
+        "label_dropout_knows_only_p_0_and_1",
+        (DIFFUSION, DROP_SOLUTION,
+         "        if self.cond_drop_prob == 0:\n            return class_labels.clone()\n"
+         "        if self.cond_drop_prob == 1:\n            return torch.full_like(class_labels, self.num_classes)\n"
+         "        return torch.randint_like(class_labels, self.num_classes + 1)\n"),
+        loses=("drop_class_labels",),
+    ),
+    mutation(
+        "label_dropout_keeps_every_label",
+        (DIFFUSION, DROP_SOLUTION, "        return class_labels.clone()\n"),
+        loses=("drop_class_labels",),
+    ),
+    mutation(
+        "inpaint_returns_the_image",
+        (ILLUSIONS, INPAINT_START + INPAINT_LOOP,
+         "    # BEGIN SOLUTION (TODO 3.5 inpaint)\n    return image.clone()\n"),
+        loses=("inpaint",),
+    ),
+    mutation(  # the kept pixels exactly the image's, the start noise everywhere else, no step taken
+        "inpaint_pastes_the_image_onto_the_noise",
+        (ILLUSIONS, INPAINT_LOOP, "    return mask * x + (1 - mask) * image\n"),
+        loses=("inpaint",),
+    ),
+    mutation(
+        "sdedit_returns_the_image",
+        (ILLUSIONS, SDEDIT_T + "    noise = default(noise, lambda: _randn_like(image, generator))\n" + SDEDIT_LOOP,
+         "    # BEGIN SOLUTION (TODO 3.6 sdedit)\n    return image.clone()\n"),
+        loses=("sdedit",),
+    ),
+    mutation(  # noised once, at the right t, and never denoised
+        "sdedit_returns_the_noised_image",
+        (ILLUSIONS, SDEDIT_LOOP, "    return " + SDEDIT_ADD.split(" = ", 1)[1] + "\n"),
+        loses=("sdedit",),
+    ),
+    mutation(
+        "hybrid_returns_the_far_estimate",
+        (ILLUSIONS, HYBRID_SOLUTION, "        return far.clone()\n"),
+        loses=("make_hybrid",),
+    ),
+    mutation(  # the variance channels right (averaged), the noise channels averaged too, never filtered
+        "hybrid_averages_the_two_estimates",
+        (ILLUSIONS, HYBRID_SOLUTION, "        return (far + near) / 2\n"),
+        loses=("make_hybrid",),
+    ),
+    mutation(
+        "time_embedding_is_zeros",
+        (UNET, EMB_SOLUTION, "        return torch.zeros(t.shape[0], self.dim, device=t.device)\n"),
+        loses=("SinusoidalPosEmb",),
+    ),
+    mutation(  # the embedding of t = 0 (sin 0 = 0, cos 0 = 1) for every t: the right shape, dtype and first row
+        "time_embedding_of_t_0_for_every_t",
+        (UNET, EMB_SOLUTION,
+         "        half = self.dim // 2\n"
+         "        zeros = torch.zeros(t.shape[0], half, device=t.device)\n"
+         "        return torch.cat((zeros, torch.ones_like(zeros)), dim=-1)\n"),
+        loses=("SinusoidalPosEmb",),
+    ),
+    mutation(  # the blocks and the residual, the time embedding never read
+        "resnet_block_ignores_the_time_embedding",
+        (UNET, BLOCK_SOLUTION, "        return self.block2(self.block1(x)) + self.res_conv(x)\n"),
+        loses=("ResnetBlock",),
+    ),
+    mutation(
+        "resnet_block_is_its_residual_path",
+        (UNET, BLOCK_SOLUTION, "        return self.res_conv(x).clone()\n"),
+        loses=("ResnetBlock",),
+    ),
+]
