@@ -186,6 +186,7 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
     seen_numbers: set[str] = set()
     seen_functions: set[str] = set()
     seen_checks: set[str] = set()
+    reused_from: dict = {}  # the profiles items reuse checks from, each read once
     for position, item in enumerate(data["item"], start=1):
         where = f"[[item]] #{position}"
         _keys(path, where, item, {"number", "function"}, {"check", "checks_as"})
@@ -195,7 +196,7 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
             raise _fail(path, where, "give the item its [[item.check]]s, or checks_as = \"PROFILE\" to reuse "
                                      "another profile's checks of this function: one of the two")
         if "checks_as" in item:
-            item = {**item, "check": reused_checks(path, where, function, item["checks_as"])}
+            item = {**item, "check": reused_checks(path, where, function, item["checks_as"], reused_from)}
         if not ITEM_NUMBER.match(number):
             raise _fail(path, where, "write item numbers as 1, 2.1 or 3.2.1 (the starter's TODO comments show them)")
         if number in seen_numbers:
@@ -246,18 +247,22 @@ def load_rubric(path: Path = DEFAULT_RUBRIC) -> Rubric:
                   assignment)
 
 
-def reused_checks(path: Path, where: str, function: str, profile: Any) -> list:
-    """The [[item.check]] tables of `function`'s item in the profile `profile` (an item's checks_as)."""
+def reused_checks(path: Path, where: str, function: str, profile: Any, parsed: dict | None = None) -> list:
+    """The [[item.check]] tables of `function`'s item in the profile `profile` (an item's checks_as).
+    `parsed` ({profile file: its TOML}) keeps each profile read once while one rubric is loaded."""
     if not isinstance(profile, str) or profile not in profile_names():
         raise _fail(path, f"{where} checks_as",
                     f"must name a profile ({', '.join(profile_names())}), got {profile!r}")
     source = profile_path(profile)
     if source.resolve() == Path(path).resolve():
         raise _fail(path, f"{where} checks_as", f"{profile!r} is this profile: list the checks here")
-    try:
-        data = tomllib.loads(source.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise _fail(path, f"{where} checks_as", f"the profile {profile!r} cannot be read ({exc})") from None
+    parsed = {} if parsed is None else parsed
+    if source not in parsed:
+        try:
+            parsed[source] = tomllib.loads(source.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise _fail(path, f"{where} checks_as", f"the profile {profile!r} cannot be read ({exc})") from None
+    data = parsed[source]
     for other in data.get("item", []) if isinstance(data.get("item"), list) else []:
         if isinstance(other, dict) and other.get("function") == function:
             if not isinstance(other.get("check"), list):
@@ -274,13 +279,14 @@ def resolved_rubric_text(path: Path) -> str:
     text = path.read_text(encoding="utf-8")
     items = tomllib.loads(text).get("item", [])
     reusing = iter([item for item in items if isinstance(item, dict) and "checks_as" in item])
+    reused_from: dict = {}
 
     def inline(match: re.Match) -> str:
         item = next(reusing)
         indent = match.group(1)
         where = f"item {item.get('number')} ({item.get('function')})"
         lines = []
-        for entry in reused_checks(path, where, item["function"], item["checks_as"]):
+        for entry in reused_checks(path, where, item["function"], item["checks_as"], reused_from):
             lines += [f"{indent}[[item.check]]", f'{indent}check = "{entry["check"]}"',
                       f"{indent}points = {entry['points']}", f'{indent}visibility = "{entry["visibility"]}"']
         return "\n".join(lines)

@@ -2,8 +2,8 @@
 
 `draw(strategy, n, label)` takes n examples of a strategy (grader/checks/_strategies.py) from a stream
 seeded by `label`, and tensors are made from seeds with a private torch.Generator (`randn`, `uniform`,
-`generator`). Both also depend on the *salt* of the plan being
-built, a secret string set with `salted(salt)`:
+`generator`). Both also depend on the *salt* of the plan being built, a secret string set with
+`salted(salt)`:
 
   * no salt: the handout's fixed cases. grader/grading/public_expected.safetensors is planned so, and students
     replay it with `grade --public-only`; its inputs and the reference's outputs are public.

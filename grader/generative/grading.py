@@ -193,15 +193,12 @@ def prepare(rubric, options: GenerativeOptions, solution: Path | None = None) ->
             raise GraderError(f"checkpoint {path} is larger than {MAX_CHECKPOINT_BYTES >> 30} GB")
     prepared = PreparedGenerative(options)
     if options.smoke:
-        from grader.generative.smoke import default_profile, training_folder
-
-        prepared.smoke_profile = default_profile(getattr(rubric, "assignment", None))
-    if options.smoke and options.smoke_reference is not None:
-        from grader.generative.smoke import load_reference_run
+        from grader.generative.smoke import default_profile, load_reference_run, training_folder
         from grader.grading.reference import DEFAULT_SOLUTION
 
-        load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION, prepared.smoke_profile)
-    if options.smoke:
+        prepared.smoke_profile = default_profile(rubric.assignment)
+        if options.smoke_reference is not None:
+            load_reference_run(Path(options.smoke_reference), solution or DEFAULT_SOLUTION, prepared.smoke_profile)
         training_folder(prepared.smoke_profile, options.data_root)  # a missing data set stops the grader here
     if options.scores_samples:
         from grader.generative.samples import load_reference

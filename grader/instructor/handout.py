@@ -191,12 +191,11 @@ def _todo_table(todos) -> str:
 
 
 def notebook_settings(rubric: Rubric) -> dict:
-    """What the notebooks' CONFIG cell sets for the profile: its [assignment] training defaults the
-    notebook reads ({} for the default profile, whose notebooks are the ones notebooks.py writes)."""
+    """What the notebooks' CONFIG cell sets for the profile: its [assignment] training defaults, every one
+    a CONFIG key ({} for the default profile, whose notebooks are the ones notebooks.py writes)."""
     if rubric.assignment is None or rubric.name == DEFAULT_PROFILE:
         return {}
-    keys = ("dataset", "image_size", "channels", "timesteps", "beta_schedule", "objective", "loss_type")
-    return {key: rubric.assignment.training_defaults()[key] for key in keys}
+    return rubric.assignment.training_defaults()
 
 
 def _set_notebook_config(folder: Path, settings: dict) -> None:

@@ -1179,6 +1179,14 @@ DEGENERATE_STUBS = [
 
 CORPUS += DEGENERATE_STUBS
 
+
+def stub_outcome(report, stub: Mutation) -> tuple[dict[str, str], dict[str, str]]:
+    """A degenerate stub's graded report, as {check id: message}: the checks of its own item it passed
+    (it must earn none), and the checks of every other item it failed (it must cost none)."""
+    earned = {c.check_id: c.message for c in report.checks if c.function in stub.loses and c.passed}
+    lost = {c.check_id: c.message for c in report.checks if c.function not in stub.loses and not c.passed}
+    return earned, lost
+
 # ---------------------------------------------------------------------------- degenerate stubs of the profile items
 # The same for the items of the assignment profiles: each stub keeps the item's signature and docstring
 # contract (dtype, device, inputs left as they are) and gets one property right (the endpoints, the kept
