@@ -41,6 +41,25 @@ def shared_home():
     shutil.rmtree(home, ignore_errors=True)
 
 
+@pytest.fixture
+def checkout_enterable():
+    """The checkout as a non-root instructor's own: other users may pass through the folders above it.
+
+    A clone in a folder only root may enter (`mktemp -d` makes it 0700) would stop OTHER_UID from
+    reading the grader at all, which is the test machine's set-up, not one the grader supports for a
+    non-root user (who owns their checkout). Those folders get o+x (enter, not list) for the test and
+    their modes back after it."""
+    opened = []
+    for folder in [*reversed(REPOSITORY.resolve().parents), REPOSITORY.resolve()] if AS_ROOT else []:
+        mode = folder.stat().st_mode
+        if not mode & 0o001:
+            folder.chmod((mode & 0o7777) | 0o001)
+            opened.append((folder, mode & 0o7777))
+    yield
+    for folder, mode in reversed(opened):
+        folder.chmod(mode)
+
+
 def _chown_tree(root: Path, uid: int) -> None:
     for path in [root, *root.rglob("*")]:
         os.lchown(path, uid, uid)
@@ -53,7 +72,7 @@ def _users() -> list[int | None]:
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("uid", _users(), ids=lambda uid: "this-user" if uid is None else f"uid-{uid}")
 @pytest.mark.slow
-def test_no_escape_works_in_this_set_up(kind, uid, shared_home):
+def test_no_escape_works_in_this_set_up(kind, uid, shared_home, checkout_enterable):
     kind_or_skip(kind)
     make_submission_tree(shared_home)
     if uid is not None:
@@ -67,7 +86,7 @@ def test_no_escape_works_in_this_set_up(kind, uid, shared_home):
     assert ("uid 65534" in report["detail"]) == (report["uid"] == 0), report["detail"]
 
 
-def test_the_escape_test_finds_escapes_where_nothing_confines_the_code(shared_home):
+def test_the_escape_test_finds_escapes_where_nothing_confines_the_code(shared_home, checkout_enterable):
     uid = OTHER_UID if AS_ROOT else None
     if AS_ROOT and not shutil.which("setpriv"):
         pytest.skip("setpriv is needed to try escapes as a non-root user")
